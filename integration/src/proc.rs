@@ -1,0 +1,101 @@
+//! What the kernel says about processes and mounts: the tests' eyes for "nothing left".
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Mount points at or below `dir`, in the order the kernel lists them (parents first).
+pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    text.lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(unescape_mount_path)
+        .filter(|p| p.starts_with(dir))
+        .collect()
+}
+
+/// `umount2(MNT_DETACH)`; errors are ignored (the mount may already be gone).
+pub fn detach_mount(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return;
+    };
+    // SAFETY: c is a valid NUL-terminated path.
+    unsafe {
+        libc::umount2(c.as_ptr(), libc::MNT_DETACH);
+    }
+}
+
+fn unescape_mount_path(field: &str) -> PathBuf {
+    // mountinfo escapes space, tab, newline and backslash as octal (`\040`).
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 3 < bytes.len() {
+            if let Ok(v) = u8::from_str_radix(&field[i + 1..i + 4], 8) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    use std::os::unix::ffi::OsStringExt;
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
+/// Whether a process with this pid exists (and is not a zombie we could still reap).
+pub fn alive(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+/// Pids of processes whose command line starts with `exe` (by path or base name).
+pub fn pids_of(exe: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return pids;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+        let argv0 = String::from_utf8_lossy(argv0);
+        if argv0 == exe || argv0.rsplit('/').next() == Some(exe) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Children of `pid` (from /proc/PID/task/*/children).
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            if let Ok(text) = fs::read_to_string(t.path().join("children")) {
+                out.extend(text.split_whitespace().filter_map(|s| s.parse::<u32>().ok()));
+            }
+        }
+    }
+    out
+}
+
+/// The value of an environment variable of a running process.
+pub fn environ_var(pid: u32, name: &str) -> Option<String> {
+    let env = fs::read(format!("/proc/{pid}/environ")).ok()?;
+    env.split(|b| *b == 0).find_map(|kv| {
+        let kv = String::from_utf8_lossy(kv);
+        kv.strip_prefix(&format!("{name}=")).map(str::to_string)
+    })
+}

@@ -1,0 +1,156 @@
+//! runc-driver against the machine's real runc, on busybox bundles. Needs root.
+
+use runc_driver::{
+    CreateOptions, DeleteOptions, Error, GlobalOptions, KillOptions, Runtime, Stdio3,
+};
+use skiff_integration::bundle::{busybox_bundle, TempDir};
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn runtime(dir: &Path) -> Runtime {
+    Runtime::new(
+        "runc",
+        GlobalOptions {
+            root: Some(dir.join("runc-root")),
+            log: Some(dir.join("log.json")),
+            systemd_cgroup: false,
+        },
+    )
+}
+
+fn id(name: &str) -> String {
+    format!("rd-{name}-{}", std::process::id())
+}
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let (r, w) = std::io::pipe().expect("pipe");
+    (r.into(), w.into())
+}
+
+fn wait_until_stopped(rt: &Runtime, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = rt.state(id).expect("state");
+        if state.status == "stopped" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{id} still {}", state.status);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn lifecycle_output_state_ps_kill_delete() {
+    let tmp = TempDir::new("rd-life").unwrap();
+    let id = id("life");
+    let bundle = busybox_bundle(
+        &tmp.path().join("bundle"),
+        &["sh", "-c", "echo hello from runc; exec sleep 30"],
+        &format!("/skiff-test/{id}"),
+    )
+    .unwrap();
+    let rt = runtime(tmp.path());
+    let (out_r, w) = pipe();
+    rt.create(
+        &id,
+        &bundle,
+        &CreateOptions {
+            pid_file: Some(bundle.join("init.pid")),
+            ..Default::default()
+        },
+        Stdio3 {
+            stdout: Some(w),
+            ..Default::default()
+        },
+    )
+    .expect("create");
+    let pid: u32 = std::fs::read_to_string(bundle.join("init.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let state = rt.state(&id).expect("state");
+    assert_eq!(state.status, "created");
+    assert_eq!(state.pid, pid);
+
+    rt.start(&id).expect("start");
+    let mut line = [0u8; 16];
+    let mut reader = std::fs::File::from(out_r);
+    reader.read_exact(&mut line).unwrap();
+    assert_eq!(&line, b"hello from runc\n");
+    assert_eq!(rt.state(&id).unwrap().status, "running");
+    assert_eq!(rt.ps(&id).expect("ps"), vec![pid]);
+
+    // Deleting a running container without force is refused with runc's own words.
+    let err = rt.delete(&id, &DeleteOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().starts_with("runc delete failed: "),
+        "unexpected error: {err}"
+    );
+    assert!(err.to_string().contains("running"), "unexpected error: {err}");
+
+    rt.kill(&id, 9, &KillOptions { all: true }).expect("kill");
+    wait_until_stopped(&rt, &id);
+    rt.delete(&id, &DeleteOptions::default()).expect("delete");
+    let err = rt.state(&id).unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+}
+
+#[test]
+fn create_of_a_missing_binary_fails_with_runcs_message() {
+    let tmp = TempDir::new("rd-nope").unwrap();
+    let id = id("nope");
+    let bundle = busybox_bundle(
+        &tmp.path().join("bundle"),
+        &["nope"],
+        &format!("/skiff-test/{id}"),
+    )
+    .unwrap();
+    let rt = runtime(tmp.path());
+    let err = rt
+        .create(&id, &bundle, &CreateOptions::default(), Stdio3::default())
+        .unwrap_err();
+    assert!(matches!(err, Error::Failed { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "runc create failed: unable to start container process: exec: \"nope\": executable file not found in $PATH"
+    );
+    // A failed create leaves no container behind.
+    let _ = rt.delete(&id, &DeleteOptions { force: true });
+    assert!(rt.state(&id).is_err());
+}
+
+#[test]
+fn update_applies_resources() {
+    let tmp = TempDir::new("rd-upd").unwrap();
+    let id = id("upd");
+    let cgroup = format!("/skiff-test/{id}");
+    let bundle =
+        busybox_bundle(&tmp.path().join("bundle"), &["sleep", "30"], &cgroup).unwrap();
+    let rt = runtime(tmp.path());
+    rt.create(&id, &bundle, &CreateOptions::default(), Stdio3::default())
+        .expect("create");
+    rt.start(&id).expect("start");
+    let result = rt.update(&id, br#"{"memory":{"limit":67108864}}"#);
+    let limit = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes"
+    ))
+    .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup{cgroup}/memory.max")));
+    rt.delete(&id, &DeleteOptions { force: true }).expect("delete");
+    result.expect("update");
+    assert_eq!(limit.expect("memory limit file").trim(), "67108864");
+}
+
+#[test]
+fn missing_runtime_binary_is_a_spawn_error() {
+    let rt = Runtime::new("/nonexistent/runc", GlobalOptions::default());
+    let err = rt.state("x").unwrap_err();
+    assert!(matches!(err, Error::Spawn { .. }));
+    assert!(
+        err.to_string()
+            .starts_with("cannot run OCI runtime \"/nonexistent/runc\": No such file"),
+        "{err}"
+    );
+}
