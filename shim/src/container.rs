@@ -1,0 +1,44 @@
+//! One container the shim serves: its bundle, its runtime, its processes.
+
+use crate::error::{Result, ShimError};
+use crate::process::Process;
+use runc_driver::Runtime;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Condvar, Mutex};
+
+pub struct Container {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub runtime: Runtime,
+    /// The rootfs the shim mounted (and so unmounts), if the request gave mounts.
+    pub rootfs: Option<PathBuf>,
+    pub processes: Mutex<Processes>,
+    /// Signalled whenever a process of the container exits.
+    pub exited: Condvar,
+}
+
+pub struct Processes {
+    pub init: Process,
+    pub execs: HashMap<String, Process>,
+}
+
+impl Processes {
+    pub fn get(&self, exec_id: &str) -> Result<&Process> {
+        if exec_id.is_empty() {
+            return Ok(&self.init);
+        }
+        self.execs
+            .get(exec_id)
+            .ok_or_else(|| ShimError::NotFound(format!("exec {exec_id:?} not found")))
+    }
+
+    pub fn get_mut(&mut self, exec_id: &str) -> Result<&mut Process> {
+        if exec_id.is_empty() {
+            return Ok(&mut self.init);
+        }
+        self.execs
+            .get_mut(exec_id)
+            .ok_or_else(|| ShimError::NotFound(format!("exec {exec_id:?} not found")))
+    }
+}

@@ -1,0 +1,169 @@
+//! Runtime options from a Create request (`containerd.runc.v1.Options`), and the subset
+//! the shim writes into the bundle so that `delete`, run later by a new process, drives
+//! the same runtime the same way.
+
+use crate::error::{Result, ShimError};
+use protobuf::well_known_types::any::Any;
+use protobuf::Message;
+use runc_driver::{GlobalOptions, Runtime};
+use skiff_protos::options::Options;
+use std::path::{Path, PathBuf};
+
+/// Where runc keeps container state unless the options say otherwise; the namespace is
+/// appended, as containerd's shims do.
+pub const DEFAULT_RUNTIME_ROOT: &str = "/run/containerd/runc";
+pub const DEFAULT_RUNTIME_BINARY: &str = "runc";
+const SAVED_OPTIONS: &str = "options.json";
+
+/// Type URLs under which containerd has sent the runc options.
+const OPTIONS_TYPE_URLS: &[&str] = &[
+    "containerd.runc.v1.Options",
+    "type.googleapis.com/containerd.runc.v1.Options",
+    "types.containerd.io/containerd.runc.v1.Options",
+];
+
+pub fn decode(any: Option<&Any>) -> Result<Options> {
+    let Some(any) = any.filter(|a| !a.type_url.is_empty() || !a.value.is_empty()) else {
+        return Ok(Options::default());
+    };
+    if !OPTIONS_TYPE_URLS.contains(&any.type_url.as_str()) {
+        return Err(ShimError::InvalidArgument(format!(
+            "unsupported runtime options type {:?}: expected containerd.runc.v1.Options",
+            any.type_url
+        )));
+    }
+    Options::parse_from_bytes(&any.value).map_err(|e| {
+        ShimError::InvalidArgument(format!("cannot decode containerd.runc.v1.Options: {e}"))
+    })
+}
+
+/// What a container's runtime is: saved in the bundle at Create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeSettings {
+    pub binary: String,
+    pub root: PathBuf,
+    pub systemd_cgroup: bool,
+}
+
+impl RuntimeSettings {
+    pub fn from_options(opts: &Options, namespace: &str) -> RuntimeSettings {
+        let binary = if opts.binary_name.is_empty() {
+            DEFAULT_RUNTIME_BINARY.to_string()
+        } else {
+            opts.binary_name.clone()
+        };
+        let root = if opts.root.is_empty() {
+            DEFAULT_RUNTIME_ROOT
+        } else {
+            opts.root.as_str()
+        };
+        RuntimeSettings {
+            binary,
+            root: Path::new(root).join(namespace),
+            systemd_cgroup: opts.systemd_cgroup,
+        }
+    }
+
+    pub fn runtime(&self, bundle: &Path) -> Runtime {
+        Runtime::new(
+            &self.binary,
+            GlobalOptions {
+                root: Some(self.root.clone()),
+                log: Some(bundle.join("log.json")),
+                systemd_cgroup: self.systemd_cgroup,
+            },
+        )
+    }
+
+    pub fn save(&self, bundle: &Path) -> std::io::Result<()> {
+        let doc = serde_json::json!({
+            "binary": self.binary,
+            "root": self.root,
+            "systemd_cgroup": self.systemd_cgroup,
+        });
+        std::fs::write(bundle.join(SAVED_OPTIONS), doc.to_string())
+    }
+
+    /// The settings saved in a bundle, or the defaults for the namespace.
+    pub fn load(bundle: &Path, namespace: &str) -> RuntimeSettings {
+        let fallback = || RuntimeSettings::from_options(&Options::default(), namespace);
+        let Ok(text) = std::fs::read(bundle.join(SAVED_OPTIONS)) else {
+            return fallback();
+        };
+        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&text) else {
+            return fallback();
+        };
+        let mut s = fallback();
+        if let Some(b) = doc["binary"].as_str() {
+            s.binary = b.to_string();
+        }
+        if let Some(r) = doc["root"].as_str() {
+            s.root = PathBuf::from(r);
+        }
+        s.systemd_cgroup = doc["systemd_cgroup"].as_bool().unwrap_or(false);
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_options_means_runc_in_the_namespace_root() {
+        let opts = decode(None).unwrap();
+        let s = RuntimeSettings::from_options(&opts, "k8s.io");
+        assert_eq!(s.binary, "runc");
+        assert_eq!(s.root, Path::new("/run/containerd/runc/k8s.io"));
+    }
+
+    #[test]
+    fn runc_options_are_decoded_under_any_known_name() {
+        let opts = Options {
+            binary_name: "/usr/bin/crun".into(),
+            root: "/run/other".into(),
+            systemd_cgroup: true,
+            ..Default::default()
+        };
+        for url in OPTIONS_TYPE_URLS {
+            let any = Any {
+                type_url: url.to_string(),
+                value: opts.write_to_bytes().unwrap(),
+                ..Default::default()
+            };
+            let decoded = decode(Some(&any)).unwrap();
+            let s = RuntimeSettings::from_options(&decoded, "default");
+            assert_eq!(s.binary, "/usr/bin/crun");
+            assert_eq!(s.root, Path::new("/run/other/default"));
+            assert!(s.systemd_cgroup);
+        }
+    }
+
+    #[test]
+    fn unknown_option_types_are_refused() {
+        let any = Any {
+            type_url: "example.com/Other".into(),
+            value: vec![1, 2, 3],
+            ..Default::default()
+        };
+        let err = decode(Some(&any)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unsupported runtime options type \"example.com/Other\": expected containerd.runc.v1.Options"
+        );
+    }
+
+    #[test]
+    fn settings_round_trip_through_the_bundle() {
+        let dir = std::env::temp_dir().join(format!("skiff-opts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let s = RuntimeSettings {
+            binary: "/opt/runc".into(),
+            root: "/run/r/ns".into(),
+            systemd_cgroup: true,
+        };
+        s.save(&dir).unwrap();
+        assert_eq!(RuntimeSettings::load(&dir, "ns"), s);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,90 @@
+//! The serving shim: the process `start` launches. It serves the Task API on the socket
+//! it inherited as fd 3 until containerd asks it to shut down with no container left.
+
+use crate::address;
+use crate::cli::Flags;
+use crate::events::EventPublisher;
+use crate::reaper::Reaper;
+use crate::rpc::TaskRpc;
+use crate::service::{ShutdownSignal, TaskService};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The listening socket's fd when `start` did not name one.
+const DEFAULT_LISTENER_FD: i32 = 3;
+
+pub fn run(flags: &Flags) -> Result<(), String> {
+    Reaper::prepare_process().map_err(|e| format!("becoming a subreaper: {e}"))?;
+    crate::logging::init(flags.debug);
+
+    let publisher = EventPublisher::start(std::env::var("TTRPC_ADDRESS").ok())
+        .map_err(|e| format!("starting the event publisher: {e}"))?;
+    let (exits_tx, exits_rx) = std::sync::mpsc::channel();
+    let reaper = Reaper::start(exits_tx).map_err(|e| format!("starting the reaper: {e}"))?;
+    let shutdown = Arc::new(ShutdownSignal::default());
+    let service = Arc::new(TaskService::new(
+        flags.namespace.clone(),
+        publisher.clone(),
+        reaper,
+        shutdown.clone(),
+    ));
+    {
+        let service = service.clone();
+        std::thread::Builder::new()
+            .name("exits".into())
+            .spawn(move || {
+                for exit in exits_rx {
+                    service.handle_exit(exit);
+                }
+            })
+            .map_err(|e| format!("starting the exit handler: {e}"))?;
+    }
+
+    let listener = std::env::var(crate::start::LISTEN_FD_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_LISTENER_FD);
+    std::env::remove_var(crate::start::LISTEN_FD_ENV);
+    let socket_path = socket_path_of_listener(listener);
+    let mut server = ttrpc::Server::new()
+        .add_listener(listener)
+        .map_err(|e| format!("using the inherited socket (fd {listener}): {e}"))?
+        .register_service(skiff_protos::shim_ttrpc::create_task(Arc::new(TaskRpc(
+            service,
+        ))));
+    server
+        .start()
+        .map_err(|e| format!("serving ttrpc: {e}"))?;
+    log::info!("serving on {}", socket_path.as_deref().unwrap_or("an unnamed socket"));
+
+    shutdown.wait();
+    if !publisher.flush(Duration::from_secs(3)) {
+        log::error!("exiting with task events not yet delivered");
+    }
+    if let Some(path) = socket_path {
+        let _ = std::fs::remove_file(address::path_of(&path));
+    }
+    server.shutdown();
+    Ok(())
+}
+
+/// The path the inherited socket is bound to, for removing it at exit.
+fn socket_path_of_listener(fd: i32) -> Option<String> {
+    // SAFETY: getsockname into a sockaddr_un of the right size.
+    unsafe {
+        let mut addr: libc::sockaddr_un = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        if libc::getsockname(fd, (&mut addr as *mut libc::sockaddr_un).cast(), &mut len)
+            != 0
+        {
+            return None;
+        }
+        let bytes: Vec<u8> = addr
+            .sun_path
+            .iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as u8)
+            .collect();
+        (!bytes.is_empty()).then(|| String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
