@@ -1,1 +1,410 @@
-pub fn placeholder() {}
+//! A private containerd for one test: its own root, state, sockets and namespace, CRI
+//! off, the busybox image imported. Dropping it stops that containerd and removes
+//! whatever a failed test left: shims it started, runc containers, mounts, cgroups.
+
+use crate::bundle::TempDir;
+use crate::proc;
+use std::fs;
+use std::io::{self, BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub const BUSYBOX_IMAGE: &str = "docker.io/library/busybox:latest";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// The workspace's root directory.
+pub fn workspace_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("integration/ has a parent")
+        .to_path_buf()
+}
+
+/// Our shim binary: `$SKIFF_SHIM`, or the one cargo built beside this test.
+pub fn shim_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("SKIFF_SHIM") {
+        return PathBuf::from(p);
+    }
+    // Tests run from target/<profile>/deps/.
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary in target/<profile>/deps");
+    let shim = profile_dir.join("containerd-shim-skiff-v2");
+    assert!(
+        shim.exists(),
+        "{} is missing: run `cargo build --workspace` first (make test does)",
+        shim.display()
+    );
+    shim
+}
+
+/// Where containerd and ctr come from: `$SKIFF_CONTAINERD_BIN` (a directory), else PATH.
+fn containerd_bin(name: &str) -> PathBuf {
+    match std::env::var("SKIFF_CONTAINERD_BIN") {
+        Ok(dir) if !dir.is_empty() => Path::new(&dir).join(name),
+        _ => PathBuf::from(name),
+    }
+}
+
+/// The busybox OCI archive, built once per test process (into a temporary name, then
+/// renamed, so test binaries running side by side never read a half-written one).
+pub fn busybox_archive() -> &'static Path {
+    static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
+    ARCHIVE.get_or_init(|| {
+        let dir = workspace_dir().join("target");
+        fs::create_dir_all(&dir).expect("target dir");
+        let out = dir.join("busybox-oci.tar");
+        let tmp = dir.join(format!("busybox-oci.tar.{}", std::process::id()));
+        let script = workspace_dir().join("integration/images/build-busybox-image.sh");
+        let status = Command::new("bash")
+            .arg(&script)
+            .arg(&tmp)
+            .stdout(Stdio::null())
+            .status()
+            .expect("running build-busybox-image.sh");
+        assert!(status.success(), "building the busybox image failed");
+        fs::rename(&tmp, &out).expect("renaming the busybox archive");
+        out
+    })
+}
+
+/// How to start a test's containerd.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// Put this directory first on containerd's PATH (where it looks up shims by name).
+    pub path_prefix: Option<PathBuf>,
+}
+
+pub struct Containerd {
+    dir: TempDir,
+    pub socket: PathBuf,
+    pub namespace: String,
+    child: Child,
+}
+
+impl Containerd {
+    /// Starts containerd and imports the busybox image.
+    pub fn start() -> Containerd {
+        Containerd::start_with(Options::default())
+    }
+
+    pub fn start_with(opts: Options) -> Containerd {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = TempDir::new(&format!("skiff-ctd{n}")).expect("temp dir");
+        let root = dir.path();
+        let socket = root.join("containerd.sock");
+        let config = format!(
+            r#"version = 2
+root = "{root}/root"
+state = "{root}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "{sock}"
+[ttrpc]
+  address = "{sock}.ttrpc"
+[debug]
+  address = "{root}/debug.sock"
+  level = "debug"
+[metrics]
+  address = ""
+"#,
+            root = root.display(),
+            sock = socket.display()
+        );
+        fs::write(root.join("config.toml"), config).expect("config");
+        let log = fs::File::create(root.join("containerd.log")).expect("log");
+        let mut cmd = Command::new(containerd_bin("containerd"));
+        if let Some(prefix) = &opts.path_prefix {
+            let path = std::env::var("PATH").unwrap_or_default();
+            cmd.env("PATH", format!("{}:{path}", prefix.display()));
+        }
+        let child = cmd
+            .arg("--config")
+            .arg(root.join("config.toml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("starting containerd (is the containerd package installed?)");
+        let cd = Containerd {
+            socket,
+            namespace: format!("skiff-t{}-{n}", std::process::id()),
+            child,
+            dir,
+        };
+        cd.wait_ready();
+        let out = cd.ctr(&["images", "import", &busybox_archive().to_string_lossy()]);
+        assert!(out.status.success(), "ctr images import: {}", stderr(&out));
+        cd
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.socket.exists() && self.ctr(&["version"]).status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("containerd did not come up; its log:\n{}", self.log());
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir().join("containerd.log")).unwrap_or_default()
+    }
+
+    /// The bundle directory containerd makes for a task.
+    pub fn bundle(&self, id: &str) -> PathBuf {
+        self.dir()
+            .join("state/io.containerd.runtime.v2.task")
+            .join(&self.namespace)
+            .join(id)
+    }
+
+    /// `ctr --address SOCK --namespace NS`, ready for more arguments.
+    pub fn ctr_command(&self) -> Command {
+        let mut cmd = Command::new(containerd_bin("ctr"));
+        cmd.arg("--address")
+            .arg(&self.socket)
+            .arg("--namespace")
+            .arg(&self.namespace);
+        cmd
+    }
+
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        self.ctr_command()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running ctr")
+    }
+
+    /// Follows `ctr events` until dropped.
+    pub fn events(&self) -> EventStream {
+        let mut child = self
+            .ctr_command()
+            .arg("events")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ctr events");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().expect("piped");
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        // ctr events subscribes asynchronously; give it a moment to be listening.
+        std::thread::sleep(Duration::from_millis(300));
+        EventStream { child, lines }
+    }
+
+    /// Pids of our shim binary serving this containerd.
+    pub fn shim_pids(&self) -> Vec<u32> {
+        let shim = shim_binary();
+        let socket = self.socket.to_string_lossy().into_owned();
+        proc::pids_of(&shim.to_string_lossy())
+            .into_iter()
+            .chain(proc::pids_of("containerd-shim-skiff-v2"))
+            .filter(|pid| {
+                fs::read(format!("/proc/{pid}/cmdline"))
+                    .map(|c| c.split(|b| *b == 0).any(|arg| arg == socket.as_bytes()))
+                    .unwrap_or(false)
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    /// The socket a containerd-style shim serving `id` listens on (sha256 of containerd's
+    /// address, the namespace and the id, under /run/containerd/s).
+    pub fn shim_socket(&self, id: &str) -> PathBuf {
+        use sha2::Digest;
+        let key = format!("{}/{}/{id}", self.socket.display(), self.namespace);
+        let hex: String = sha2::Sha256::digest(key.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Path::new("/run/containerd/s").join(hex)
+    }
+
+    /// The runc state directory the shims use for this namespace.
+    pub fn runc_root(&self) -> PathBuf {
+        Path::new("/run/containerd/runc").join(&self.namespace)
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        // Shims this containerd started, by pid.
+        for pid in self.shim_pids() {
+            // SAFETY: kill(2) on a pid we found serving our own containerd.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+        }
+        // SAFETY: signalling the containerd we spawned.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Containers a failed test left in runc's state.
+        let root = self.runc_root();
+        if let Ok(entries) = fs::read_dir(&root) {
+            for e in entries.flatten() {
+                let _ = Command::new("runc")
+                    .arg("--root")
+                    .arg(&root)
+                    .args(["delete", "--force"])
+                    .arg(e.file_name())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+        let _ = fs::remove_dir(&root);
+        remove_namespace_cgroups(&self.namespace);
+    }
+}
+
+/// containerd puts a task's cgroup at /<namespace>/<id>; runc removes the task's, the
+/// namespace's parent stays. Remove it (only if empty: rmdir refuses otherwise).
+fn remove_namespace_cgroups(namespace: &str) {
+    for base in cgroup_bases() {
+        let dir = base.join(namespace);
+        if let Ok(children) = fs::read_dir(&dir) {
+            for c in children.flatten() {
+                if c.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    let _ = fs::remove_dir(c.path());
+                }
+            }
+        }
+        let _ = fs::remove_dir(&dir);
+    }
+}
+
+/// Every cgroup hierarchy: the v2 root alone, or each v1 controller (and the hybrid
+/// v2 mount) under /sys/fs/cgroup.
+pub fn cgroup_bases() -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    if root.join("cgroup.controllers").exists() {
+        return vec![root.to_path_buf()];
+    }
+    fs::read_dir(root)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir() && !p.is_symlink())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Cgroup directories named `name` under any hierarchy's `namespace` directory.
+pub fn cgroups_of(namespace: &str, id: &str) -> Vec<PathBuf> {
+    cgroup_bases()
+        .into_iter()
+        .map(|b| b.join(namespace).join(id))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+pub struct EventStream {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl EventStream {
+    /// Topics seen so far for one container, in order (`/tasks/create`, ...).
+    pub fn topics_for(&self, id: &str) -> Vec<String> {
+        let needle = format!("\"container_id\":\"{id}\"");
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(&needle))
+            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Waits until `pred` holds for the topics of `id`, at most `timeout`.
+    pub fn wait_for(
+        &self,
+        id: &str,
+        timeout: Duration,
+        pred: impl Fn(&[String]) -> bool,
+    ) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let topics = self.topics_for(id);
+            if pred(&topics) || Instant::now() > deadline {
+                return topics;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Waits for a child at most `timeout`; kills it and fails if it does not end.
+pub fn wait_with_timeout(
+    child: &mut Child,
+    timeout: Duration,
+) -> io::Result<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "process did not end in time",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -3,5 +3,4 @@
 
 pub mod bundle;
 pub mod containerd;
-pub mod image;
 pub mod proc;

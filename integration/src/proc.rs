@@ -63,7 +63,11 @@ pub fn pids_of(exe: &str) -> Vec<u32> {
         return pids;
     };
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
@@ -84,7 +88,10 @@ pub fn children(pid: u32) -> Vec<u32> {
     if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
         for t in tasks.flatten() {
             if let Ok(text) = fs::read_to_string(t.path().join("children")) {
-                out.extend(text.split_whitespace().filter_map(|s| s.parse::<u32>().ok()));
+                out.extend(
+                    text.split_whitespace()
+                        .filter_map(|s| s.parse::<u32>().ok()),
+                );
             }
         }
     }

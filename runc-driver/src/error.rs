@@ -5,10 +5,7 @@ use std::io;
 #[derive(Debug)]
 pub enum Error {
     /// The runtime binary could not be started at all (missing, not executable).
-    Spawn {
-        binary: String,
-        source: io::Error,
-    },
+    Spawn { binary: String, source: io::Error },
     /// The runtime ran and failed; `message` is its own explanation when it gave one.
     Failed {
         binary: String,
@@ -17,10 +14,7 @@ pub enum Error {
         status: Option<i32>,
     },
     /// Talking to the runtime process failed (pipes, temporary files).
-    Io {
-        context: String,
-        source: io::Error,
-    },
+    Io { context: String, source: io::Error },
     /// The runtime printed something that is not what its documented output looks like.
     Parse {
         command: &'static str,

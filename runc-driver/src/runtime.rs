@@ -122,11 +122,10 @@ impl Runtime {
             vec!["ps".into(), "--format".into(), "json".into(), id.into()],
         )?;
         // runc prints `null` for a container without processes.
-        let list: Option<ProcessList> =
-            serde_json::from_slice(&out).map_err(|e| Error::Parse {
-                command: "ps",
-                message: e.to_string(),
-            })?;
+        let list: Option<ProcessList> = serde_json::from_slice(&out).map_err(|e| Error::Parse {
+            command: "ps",
+            message: e.to_string(),
+        })?;
         Ok(list.unwrap_or_default())
     }
 
@@ -146,12 +145,7 @@ impl Runtime {
         self.run(command, args, Streams::Capture { stdin: None })
     }
 
-    fn run(
-        &self,
-        command: &'static str,
-        args: Vec<OsString>,
-        streams: Streams,
-    ) -> Result<Vec<u8>> {
+    fn run(&self, command: &'static str, args: Vec<OsString>, streams: Streams) -> Result<Vec<u8>> {
         let log = LogFile::open(self.global.log.as_deref())?;
         let mut cmd = Command::new(&self.binary);
         cmd.args(self.global.args(log.path()));
@@ -176,10 +170,13 @@ impl Runtime {
             }
         };
         let binary = self.binary.to_string_lossy().into_owned();
-        let mut child = self.monitor.spawn(&mut cmd).map_err(|source| Error::Spawn {
-            binary: binary.clone(),
-            source,
-        })?;
+        let mut child = self
+            .monitor
+            .spawn(&mut cmd)
+            .map_err(|source| Error::Spawn {
+                binary: binary.clone(),
+                source,
+            })?;
         // The Command still holds the container's stream ends; drop them now so that
         // only the runtime (and then the container) keeps them open.
         drop(cmd);

@@ -89,7 +89,10 @@ fn lifecycle_output_state_ps_kill_delete() {
         err.to_string().starts_with("runc delete failed: "),
         "unexpected error: {err}"
     );
-    assert!(err.to_string().contains("running"), "unexpected error: {err}");
+    assert!(
+        err.to_string().contains("running"),
+        "unexpected error: {err}"
+    );
 
     rt.kill(&id, 9, &KillOptions { all: true }).expect("kill");
     wait_until_stopped(&rt, &id);
@@ -127,8 +130,7 @@ fn update_applies_resources() {
     let tmp = TempDir::new("rd-upd").unwrap();
     let id = id("upd");
     let cgroup = format!("/skiff-test/{id}");
-    let bundle =
-        busybox_bundle(&tmp.path().join("bundle"), &["sleep", "30"], &cgroup).unwrap();
+    let bundle = busybox_bundle(&tmp.path().join("bundle"), &["sleep", "30"], &cgroup).unwrap();
     let rt = runtime(tmp.path());
     rt.create(&id, &bundle, &CreateOptions::default(), Stdio3::default())
         .expect("create");
@@ -138,7 +140,8 @@ fn update_applies_resources() {
         "/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes"
     ))
     .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup{cgroup}/memory.max")));
-    rt.delete(&id, &DeleteOptions { force: true }).expect("delete");
+    rt.delete(&id, &DeleteOptions { force: true })
+        .expect("delete");
     result.expect("update");
     assert_eq!(limit.expect("memory limit file").trim(), "67108864");
 }

@@ -59,7 +59,10 @@ mod tests {
     fn unix_scheme_round_trip() {
         let p = Path::new("/run/containerd/s/abc");
         assert_eq!(unix_address(p), "unix:///run/containerd/s/abc");
-        assert_eq!(path_of("unix:///run/containerd/s/abc"), "/run/containerd/s/abc");
+        assert_eq!(
+            path_of("unix:///run/containerd/s/abc"),
+            "/run/containerd/s/abc"
+        );
         assert_eq!(path_of("/x"), "/x");
     }
 }

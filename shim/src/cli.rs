@@ -79,18 +79,33 @@ impl Flags {
                 "socket" => flags.socket = value(name)?,
                 "debug" => flags.debug = inline.as_deref() != Some("false"),
                 "v" | "version" => flags.action = Action::Version,
-                other => return Err(UsageError(format!("flag provided but not defined: -{other}"))),
+                other => {
+                    return Err(UsageError(format!(
+                        "flag provided but not defined: -{other}"
+                    )))
+                }
             }
         }
         match positional.as_slice() {
             [] => {}
             [a] if a == "start" => flags.action = Action::Start,
             [a] if a == "delete" => flags.action = Action::Delete,
-            [a] => return Err(UsageError(format!("unknown action {a:?}: expected start or delete"))),
-            more => return Err(UsageError(format!("unexpected arguments: {}", more.join(" ")))),
+            [a] => {
+                return Err(UsageError(format!(
+                    "unknown action {a:?}: expected start or delete"
+                )))
+            }
+            more => {
+                return Err(UsageError(format!(
+                    "unexpected arguments: {}",
+                    more.join(" ")
+                )))
+            }
         }
         if flags.action != Action::Version && flags.namespace.is_empty() {
-            return Err(UsageError("shim namespace cannot be empty (-namespace)".into()));
+            return Err(UsageError(
+                "shim namespace cannot be empty (-namespace)".into(),
+            ));
         }
         Ok(flags)
     }
@@ -135,7 +150,10 @@ mod tests {
             parse("-namespace ns -nope start").unwrap_err().0,
             "flag provided but not defined: -nope"
         );
-        assert_eq!(parse("-namespace").unwrap_err().0, "flag needs an argument: -namespace");
+        assert_eq!(
+            parse("-namespace").unwrap_err().0,
+            "flag needs an argument: -namespace"
+        );
         assert_eq!(
             parse("-namespace ns restart").unwrap_err().0,
             "unknown action \"restart\": expected start or delete"

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::{Condvar, Mutex};
 
 pub struct Container {
-    pub id: String,
     pub bundle: PathBuf,
     pub runtime: Runtime,
     /// The rootfs the shim mounted (and so unmounts), if the request gave mounts.

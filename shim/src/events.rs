@@ -162,7 +162,10 @@ fn send_loop(shared: &Shared, address: &str) {
                 shared.changed.notify_all();
             }
             Some(Err(e)) => {
-                log::warn!("forwarding {} to {address}: {e}; will retry", envelope.topic);
+                log::warn!(
+                    "forwarding {} to {address}: {e}; will retry",
+                    envelope.topic
+                );
                 client = None;
                 drop(queue);
                 std::thread::sleep(backoff);

@@ -32,7 +32,10 @@ fn main() -> ExitCode {
     };
     let result = match flags.action {
         Action::Version => {
-            println!("containerd-shim-skiff-v2 version {}", env!("CARGO_PKG_VERSION"));
+            println!(
+                "containerd-shim-skiff-v2 version {}",
+                env!("CARGO_PKG_VERSION")
+            );
             Ok(())
         }
         Action::Start => start::run(&flags).map(|addr| {

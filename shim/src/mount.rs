@@ -198,7 +198,10 @@ mod tests {
             "lowerdir=/l1:/l2",
         ]));
         assert_eq!(o.flags, 0);
-        assert_eq!(o.data.join(","), "index=off,workdir=/w,upperdir=/u,lowerdir=/l1:/l2");
+        assert_eq!(
+            o.data.join(","),
+            "index=off,workdir=/w,upperdir=/u,lowerdir=/l1:/l2"
+        );
     }
 
     #[test]

@@ -91,15 +91,12 @@ impl Reaper {
             // One read may stand for several SIGCHLDs: reap until nothing is left.
             self.reap_all();
             // SAFETY: reading into a buffer of the right size from our signalfd.
-            let n = unsafe {
-                libc::read(
-                    fd.as_raw_fd(),
-                    info.as_mut_ptr().cast(),
-                    info.len(),
-                )
-            };
+            let n = unsafe { libc::read(fd.as_raw_fd(), info.as_mut_ptr().cast(), info.len()) };
             if n < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                log::error!("reading the SIGCHLD signalfd: {}", io::Error::last_os_error());
+                log::error!(
+                    "reading the SIGCHLD signalfd: {}",
+                    io::Error::last_os_error()
+                );
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
         }

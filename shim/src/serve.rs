@@ -52,10 +52,11 @@ pub fn run(flags: &Flags) -> Result<(), String> {
         .register_service(skiff_protos::shim_ttrpc::create_task(Arc::new(TaskRpc(
             service,
         ))));
-    server
-        .start()
-        .map_err(|e| format!("serving ttrpc: {e}"))?;
-    log::info!("serving on {}", socket_path.as_deref().unwrap_or("an unnamed socket"));
+    server.start().map_err(|e| format!("serving ttrpc: {e}"))?;
+    log::info!(
+        "serving on {}",
+        socket_path.as_deref().unwrap_or("an unnamed socket")
+    );
 
     shutdown.wait();
     if !publisher.flush(Duration::from_secs(3)) {
@@ -74,9 +75,7 @@ fn socket_path_of_listener(fd: i32) -> Option<String> {
     unsafe {
         let mut addr: libc::sockaddr_un = std::mem::zeroed();
         let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-        if libc::getsockname(fd, (&mut addr as *mut libc::sockaddr_un).cast(), &mut len)
-            != 0
-        {
+        if libc::getsockname(fd, (&mut addr as *mut libc::sockaddr_un).cast(), &mut len) != 0 {
             return None;
         }
         let bytes: Vec<u8> = addr

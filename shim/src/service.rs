@@ -174,7 +174,6 @@ impl TaskService {
             }
         };
         let container = Arc::new(Container {
-            id: req.id.clone(),
             bundle: bundle.clone(),
             runtime,
             rootfs: mounted,
@@ -426,7 +425,11 @@ impl TaskService {
         c.exited.notify_all();
         drop(procs);
         self.containers.lock().unwrap().remove(&req.id);
-        self.pids.lock().unwrap().owners.retain(|_, (cid, _)| cid != &req.id);
+        self.pids
+            .lock()
+            .unwrap()
+            .owners
+            .retain(|_, (cid, _)| cid != &req.id);
         self.publish(
             "/tasks/delete",
             type_url::TASK_DELETE,
@@ -458,15 +461,17 @@ impl TaskService {
                 let exec = procs.execs.values().find(|e| e.pid == pid);
                 ProcessInfo {
                     pid,
-                    info: MessageField::from_option(exec.map(|e| Any {
-                        type_url: type_url::PROCESS_DETAILS.into(),
-                        value: skiff_protos::options::ProcessDetails {
-                            exec_id: e.exec_id.clone().unwrap_or_default(),
+                    info: MessageField::from_option(exec.map(|e| {
+                        Any {
+                            type_url: type_url::PROCESS_DETAILS.into(),
+                            value: skiff_protos::options::ProcessDetails {
+                                exec_id: e.exec_id.clone().unwrap_or_default(),
+                                ..Default::default()
+                            }
+                            .write_to_bytes()
+                            .unwrap_or_default(),
                             ..Default::default()
                         }
-                        .write_to_bytes()
-                        .unwrap_or_default(),
-                        ..Default::default()
                     })),
                     ..Default::default()
                 }
@@ -570,7 +575,7 @@ impl TaskService {
 fn read_pid(path: &Path) -> Result<u32> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ShimError::internal(format!("reading {}", path.display()), e))?;
-    text.trim().parse().map_err(|_| {
-        ShimError::Internal(format!("{} holds {:?}, not a pid", path.display(), text))
-    })
+    text.trim()
+        .parse()
+        .map_err(|_| ShimError::Internal(format!("{} holds {:?}, not a pid", path.display(), text)))
 }

@@ -20,7 +20,8 @@ pub const LISTEN_FD_ENV: &str = "SKIFF_SHIM_LISTEN_FD";
 pub const SANDBOX_ANNOTATION: &str = "io.kubernetes.cri.sandbox-id";
 
 pub fn run(flags: &Flags) -> Result<String, String> {
-    let bundle = std::env::current_dir().map_err(|e| format!("reading the bundle directory: {e}"))?;
+    let bundle =
+        std::env::current_dir().map_err(|e| format!("reading the bundle directory: {e}"))?;
     crate::validate::id("container id", &flags.id)?;
     let grouping = grouping_id(&bundle, &flags.id);
     let path = address::socket_path(&flags.address, &flags.namespace, &grouping);
@@ -72,7 +73,10 @@ pub fn grouping_id(bundle: &Path, id: &str) -> String {
 
 fn bind(path: &Path) -> io::Result<UnixListener> {
     if let Some(dir) = path.parent() {
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
     }
     let listener = UnixListener::bind(path)?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
@@ -82,7 +86,14 @@ fn bind(path: &Path) -> io::Result<UnixListener> {
 fn spawn_server(flags: &Flags, bundle: &Path, listener: &UnixListener) -> Result<u32, String> {
     let exe = std::env::current_exe().map_err(|e| format!("finding the shim binary: {e}"))?;
     let mut cmd = Command::new(exe);
-    cmd.args(["-namespace", &flags.namespace, "-id", &flags.id, "-address", &flags.address]);
+    cmd.args([
+        "-namespace",
+        &flags.namespace,
+        "-id",
+        &flags.id,
+        "-address",
+        &flags.address,
+    ]);
     if !flags.publish_binary.is_empty() {
         cmd.args(["-publish-binary", &flags.publish_binary]);
     }

@@ -47,7 +47,9 @@ pub fn bundle(path: &str) -> Result<(), String> {
         return Err(format!("bundle path {path:?} must not contain '..'"));
     }
     if !p.is_dir() {
-        return Err(format!("bundle {path:?} does not exist or is not a directory"));
+        return Err(format!(
+            "bundle {path:?} does not exist or is not a directory"
+        ));
     }
     Ok(())
 }
@@ -65,9 +67,16 @@ mod tests {
 
     #[test]
     fn bad_ids_say_why() {
-        assert_eq!(id("container id", ""), Err("container id must not be empty".into()));
-        assert!(id("container id", &"x".repeat(77)).unwrap_err().contains("longer than 76"));
-        for bad in ["../etc", "a/b", "..", "-a", "a-", "a..b", "a b", "/abs", "é"] {
+        assert_eq!(
+            id("container id", ""),
+            Err("container id must not be empty".into())
+        );
+        assert!(id("container id", &"x".repeat(77))
+            .unwrap_err()
+            .contains("longer than 76"));
+        for bad in [
+            "../etc", "a/b", "..", "-a", "a-", "a..b", "a b", "/abs", "é",
+        ] {
             assert!(id("exec id", bad).is_err(), "{bad} accepted");
         }
     }
@@ -76,7 +85,9 @@ mod tests {
     fn bundles() {
         assert!(bundle("relative/dir").unwrap_err().contains("not absolute"));
         assert!(bundle("/tmp/../etc").unwrap_err().contains(".."));
-        assert!(bundle("/nonexistent/skiff/bundle").unwrap_err().contains("does not exist"));
+        assert!(bundle("/nonexistent/skiff/bundle")
+            .unwrap_err()
+            .contains("does not exist"));
         assert_eq!(bundle("/tmp"), Ok(()));
     }
 }

@@ -71,7 +71,10 @@ mod tests {
         assert!(allowed(Paused, Running));
         assert!(allowed(Stopped, Deleted));
         assert!(allowed(Created, Deleted));
-        assert!(!allowed(Running, Deleted), "a running process is not deleted");
+        assert!(
+            !allowed(Running, Deleted),
+            "a running process is not deleted"
+        );
         assert!(!allowed(Paused, Deleted));
         assert!(!allowed(Stopped, Running), "no restart");
         assert!(!allowed(Created, Paused));

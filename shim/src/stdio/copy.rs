@@ -147,7 +147,10 @@ fn chown(fd: &OwnedFd, owner: Option<(u32, u32)>) -> io::Result<()> {
     if let Some((uid, gid)) = owner {
         // SAFETY: fchown on an fd we own.
         if unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) } != 0 {
-            return Err(annotate(io::Error::last_os_error(), "chown of a stdio pipe"));
+            return Err(annotate(
+                io::Error::last_os_error(),
+                "chown of a stdio pipe",
+            ));
         }
     }
     Ok(())

@@ -2,7 +2,7 @@
 //! copies between them and the manager's FIFOs, so the container does not depend on the
 //! manager being there: its output waits in the shim while containerd restarts.
 
-mod fifo;
 mod copy;
+mod fifo;
 
 pub use copy::ProcessIo;

@@ -1,0 +1,33 @@
+# skiff: containerd shim-v2 runtimes in Rust.
+PREFIX ?= /usr/local
+CARGO ?= cargo
+SHIM := containerd-shim-skiff-v2
+
+.PHONY: build build-debug install test lint demo clean
+
+build:
+	$(CARGO) build --release --bin $(SHIM)
+
+install: build
+	install -D -m 0755 target/release/$(SHIM) $(DESTDIR)$(PREFIX)/bin/$(SHIM)
+
+# Unit tests, then end-to-end tests with real runc and a private containerd per test.
+# Needs root and the packages .ci/run installs.
+test: build-debug
+	@[ "$$(id -u)" = 0 ] || { echo "make test runs real containers: run it as root" >&2; exit 1; }
+	$(CARGO) test --workspace
+
+build-debug:
+	$(CARGO) build --workspace --bins
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Builds the shim, starts a throwaway containerd, runs a busybox container with the
+# shim and prints what the container says. Installs missing Debian packages first.
+demo:
+	bash scripts/demo.sh
+
+clean:
+	$(CARGO) clean

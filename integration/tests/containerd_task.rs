@@ -1,0 +1,279 @@
+//! Our shim under a real containerd (1.6 from the system, or the one in
+//! $SKIFF_CONTAINERD_BIN), driven with ctr as a user would: run, output, input, exit
+//! codes, detached tasks, events, and nothing left behind.
+
+use skiff_integration::containerd::{
+    cgroups_of, shim_binary, stderr, stdout, wait_with_timeout, Containerd, BUSYBOX_IMAGE,
+};
+use skiff_integration::proc;
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn shim() -> String {
+    shim_binary().to_string_lossy().into_owned()
+}
+
+/// `ctr run --rm --runtime OUR_SHIM busybox ID ARGS...`
+fn run_rm(cd: &Containerd, id: &str, args: &[&str]) -> std::process::Output {
+    let mut a = vec!["run", "--rm", "--runtime"];
+    let s = shim();
+    a.push(&s);
+    a.push(BUSYBOX_IMAGE);
+    a.push(id);
+    a.extend_from_slice(args);
+    cd.ctr(&a)
+}
+
+/// Waits until `ctr task ls` shows the task in `status`; returns its pid.
+fn wait_task_status(cd: &Containerd, id: &str, status: &str) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = cd.ctr(&["task", "ls"]);
+        let line = stdout(&out)
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .map(str::to_string);
+        if let Some(line) = &line {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.get(2) == Some(&status) {
+                return cols[1].parse().expect("pid column");
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "task {id} never reached {status}: {line:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn assert_nothing_left(cd: &Containerd, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cd.shim_pids().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(cd.shim_pids(), Vec::<u32>::new(), "a shim process is left");
+    let bundle = cd.bundle(id);
+    assert!(!bundle.exists(), "bundle {} is left", bundle.display());
+    assert_eq!(
+        proc::mounts_under(cd.dir()),
+        Vec::<std::path::PathBuf>::new(),
+        "mounts are left"
+    );
+    assert!(
+        !cd.runc_root().join(id).exists(),
+        "runc state of {id} is left"
+    );
+    assert_eq!(
+        cgroups_of(&cd.namespace, id),
+        Vec::<std::path::PathBuf>::new()
+    );
+    let socket = cd.shim_socket(id);
+    assert!(!socket.exists(), "shim socket {} is left", socket.display());
+}
+
+#[test]
+fn exit_codes_propagate() {
+    let cd = Containerd::start();
+    for code in [0, 3, 255] {
+        let id = format!("exit-{code}");
+        let out = run_rm(&cd, &id, &["sh", "-c", &format!("exit {code}")]);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "ctr run for exit {code}: {}",
+            stderr(&out)
+        );
+        assert_nothing_left(&cd, &id);
+    }
+}
+
+#[test]
+fn sigkill_exit_is_137() {
+    let cd = Containerd::start();
+    let s = shim();
+    let mut run = cd
+        .ctr_command()
+        .args([
+            "run",
+            "--rm",
+            "--runtime",
+            &s,
+            BUSYBOX_IMAGE,
+            "killed",
+            "sleep",
+            "60",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_task_status(&cd, "killed", "RUNNING");
+    let out = cd.ctr(&["task", "kill", "--signal", "SIGKILL", "killed"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status = wait_with_timeout(&mut run, Duration::from_secs(20)).unwrap();
+    assert_eq!(status.code(), Some(137));
+    assert_nothing_left(&cd, "killed");
+}
+
+#[test]
+fn stdout_and_stderr_come_back_exactly() {
+    let cd = Containerd::start();
+    let out = run_rm(
+        &cd,
+        "streams",
+        &[
+            "sh",
+            "-c",
+            "echo to-out; echo to-err >&2; printf 'no newline'",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "to-out\nno newline");
+    assert_eq!(stderr(&out), "to-err\n");
+}
+
+#[test]
+fn twenty_mib_of_output_arrive_intact() {
+    let cd = Containerd::start();
+    // The container writes 20 MiB of random bytes and, on stderr, their checksum.
+    let out = run_rm(
+        &cd,
+        "bulk",
+        &[
+            "sh",
+            "-c",
+            "head -c 20971520 /dev/urandom > /tmp/data; sha256sum /tmp/data >&2; cat /tmp/data",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout.len(), 20 * 1024 * 1024, "bytes of stdout");
+    let inside = stderr(&out);
+    let inside = inside
+        .split_whitespace()
+        .next()
+        .expect("checksum on stderr");
+    use sha2::Digest;
+    let outside: String = sha2::Sha256::digest(&out.stdout)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(outside, inside, "checksum of what came out");
+}
+
+#[test]
+fn stdin_is_echoed_and_its_end_closes_the_container() {
+    let cd = Containerd::start();
+    let s = shim();
+    let mut run = cd
+        .ctr_command()
+        .args([
+            "run",
+            "--rm",
+            "--runtime",
+            &s,
+            BUSYBOX_IMAGE,
+            "echo-in",
+            "cat",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = run.stdin.take().unwrap();
+    input.write_all(b"data\nmore data\n").unwrap();
+    // ctr sends CloseIO at the end of its input only once the task has started.
+    std::thread::sleep(Duration::from_secs(1));
+    drop(input);
+    let status =
+        wait_with_timeout(&mut run, Duration::from_secs(20)).expect("cat ends once its input ends");
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "data\nmore data\n");
+    assert_nothing_left(&cd, "echo-in");
+}
+
+#[test]
+fn detached_task_lifecycle_with_events_in_order() {
+    let cd = Containerd::start();
+    let events = cd.events();
+    let s = shim();
+    let out = cd.ctr(&[
+        "run",
+        "-d",
+        "--runtime",
+        &s,
+        BUSYBOX_IMAGE,
+        "bg",
+        "sleep",
+        "300",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pid = wait_task_status(&cd, "bg", "RUNNING");
+    assert!(
+        pid > 0 && proc::alive(pid),
+        "task pid {pid} is a live process"
+    );
+    // The container's process is a child of our shim.
+    let shims = cd.shim_pids();
+    assert_eq!(shims.len(), 1, "one shim serves the task");
+    assert!(proc::children(shims[0]).contains(&pid));
+    // It listens where containerd's shims do, privately.
+    let socket = cd.shim_socket("bg");
+    let address = std::fs::read_to_string(cd.bundle("bg").join("address")).unwrap();
+    assert_eq!(address, format!("unix://{}", socket.display()));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "socket mode");
+
+    let out = cd.ctr(&["task", "kill", "--signal", "SIGKILL", "bg"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_task_status(&cd, "bg", "STOPPED");
+    let out = cd.ctr(&["task", "delete", "bg"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = cd.ctr(&["container", "delete", "bg"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let topics = events.wait_for("bg", Duration::from_secs(10), |t| t.len() >= 4);
+    assert_eq!(
+        topics,
+        [
+            "/tasks/create",
+            "/tasks/start",
+            "/tasks/exit",
+            "/tasks/delete"
+        ]
+    );
+    let lines = events.lines();
+    let exit = lines
+        .iter()
+        .find(|l| l.contains("/tasks/exit") && l.contains("\"container_id\":\"bg\""))
+        .unwrap();
+    assert!(exit.contains("\"exit_status\":137"), "{exit}");
+    assert!(exit.contains(&format!("\"pid\":{pid}")), "{exit}");
+    let delete = lines
+        .iter()
+        .find(|l| l.contains("/tasks/delete") && l.contains("\"container_id\":\"bg\""))
+        .unwrap();
+    assert!(delete.contains("\"exit_status\":137"), "{delete}");
+    assert!(!proc::alive(pid));
+    assert_nothing_left(&cd, "bg");
+}
+
+#[test]
+fn a_missing_binary_fails_with_runcs_message_and_leaves_nothing() {
+    let cd = Containerd::start();
+    let out = run_rm(&cd, "nope", &["/no/such/binary"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("runc create failed: unable to start container process: exec: \"/no/such/binary\": stat /no/such/binary: no such file or directory"),
+        "{err}"
+    );
+    // ctr run --rm does not clean up after a failed create; the container record stays.
+    let _ = cd.ctr(&["container", "delete", "nope"]);
+    assert_nothing_left(&cd, "nope");
+}
