@@ -4,3 +4,22 @@
 pub mod bundle;
 pub mod containerd;
 pub mod proc;
+pub mod pty;
+pub mod shim_client;
+
+/// Records that a test did not apply on this machine, and why. libtest cannot mark a
+/// test skipped at run time, so the reason is printed and appended to
+/// `target/skipped-tests.txt`, which `make test` shows at the end.
+pub fn skip(test: &str, reason: &str) {
+    let line = format!("SKIPPED {test}: {reason}\n");
+    eprint!("{line}");
+    let path = containerd::workspace_dir().join("target/skipped-tests.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        use std::io::Write;
+        let _ = f.write_all(line.as_bytes());
+    }
+}

@@ -52,9 +52,14 @@ impl fmt::Display for Error {
                 status,
             } => {
                 let name = base_name(binary);
-                // runc already prefixes its messages with "runc create failed: ".
+                // runc already prefixes some messages with "runc create failed: " and
+                // others with "exec failed: ".
                 let prefix = format!("{name} {command} failed: ");
-                let message = message.strip_prefix(&prefix).unwrap_or(message);
+                let short = format!("{command} failed: ");
+                let message = message
+                    .strip_prefix(&prefix)
+                    .or_else(|| message.strip_prefix(&short))
+                    .unwrap_or(message);
                 if message.is_empty() {
                     match status {
                         Some(code) => write!(f, "{prefix}exit status {code}"),
@@ -101,6 +106,20 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "runc create failed: exec: \"nope\": executable file not found in $PATH"
+        );
+    }
+
+    #[test]
+    fn runcs_short_prefix_is_not_repeated() {
+        let e = Error::Failed {
+            binary: "runc".into(),
+            command: "exec",
+            message: "exec failed: unable to start container process".into(),
+            status: Some(1),
+        };
+        assert_eq!(
+            e.to_string(),
+            "runc exec failed: unable to start container process"
         );
     }
 

@@ -7,6 +7,7 @@
 //! back here.
 
 mod args;
+mod console;
 mod error;
 mod log;
 mod monitor;
@@ -14,6 +15,7 @@ mod runtime;
 mod state;
 
 pub use args::{CreateOptions, DeleteOptions, ExecOptions, GlobalOptions, KillOptions};
+pub use console::ConsoleSocket;
 pub use error::Error;
 pub use log::last_error;
 pub use monitor::{DirectMonitor, ProcessMonitor};

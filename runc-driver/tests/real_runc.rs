@@ -157,3 +157,48 @@ fn missing_runtime_binary_is_a_spawn_error() {
         "{err}"
     );
 }
+
+#[test]
+fn terminal_master_arrives_over_the_console_socket() {
+    let tmp = TempDir::new("rd-tty").unwrap();
+    let id = id("tty");
+    let dir = tmp.path().join("bundle");
+    let bundle = busybox_bundle(
+        &dir,
+        &["sh", "-c", "tty; sleep 30"],
+        &format!("/skiff-test/{id}"),
+    )
+    .unwrap();
+    // Make the process a terminal one.
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    spec["process"]["terminal"] = serde_json::Value::Bool(true);
+    std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
+
+    let rt = runtime(tmp.path());
+    let console = runc_driver::ConsoleSocket::new(Some(tmp.path())).unwrap();
+    rt.create(
+        &id,
+        &bundle,
+        &CreateOptions {
+            console_socket: Some(console.path().to_path_buf()),
+            ..Default::default()
+        },
+        Stdio3::default(),
+    )
+    .expect("create with a terminal");
+    let master = console
+        .receive_master(Duration::from_secs(5))
+        .expect("pty master");
+    rt.start(&id).expect("start");
+    let mut out = std::fs::File::from(master);
+    let mut buf = [0u8; 64];
+    let n = out.read(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    rt.delete(&id, &DeleteOptions { force: true })
+        .expect("delete");
+    assert!(text.starts_with("/dev/pts/"), "tty printed {text:?}");
+    let socket_path = console.path().to_path_buf();
+    drop(console);
+    assert!(!socket_path.exists(), "the console socket is removed");
+}

@@ -12,6 +12,8 @@ pub struct Container {
     pub runtime: Runtime,
     /// The rootfs the shim mounted (and so unmounts), if the request gave mounts.
     pub rootfs: Option<PathBuf>,
+    /// uid and gid for the pipes of its processes (runtime options IoUid/IoGid).
+    pub io_owner: (u32, u32),
     pub processes: Mutex<Processes>,
     /// Signalled whenever a process of the container exits.
     pub exited: Condvar,

@@ -20,6 +20,8 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct EventPublisher {
     shared: Arc<Shared>,
+    /// False when there is no manager to send to: events are logged, not queued.
+    enabled: bool,
 }
 
 struct Shared {
@@ -42,8 +44,12 @@ impl EventPublisher {
             queue: Mutex::new(Queue::default()),
             changed: Condvar::new(),
         });
-        let publisher = EventPublisher { shared };
-        if let Some(address) = address.filter(|a| !a.is_empty()) {
+        let address = address.filter(|a| !a.is_empty());
+        let publisher = EventPublisher {
+            shared,
+            enabled: address.is_some(),
+        };
+        if let Some(address) = address {
             let shared = publisher.shared.clone();
             let address = if address.contains("://") {
                 address
@@ -55,13 +61,16 @@ impl EventPublisher {
                 .spawn(move || send_loop(&shared, &address))?;
         } else {
             log::warn!("TTRPC_ADDRESS is not set: task events will not reach a manager");
-            publisher.shared.queue.lock().unwrap().in_flight = true;
         }
         Ok(publisher)
     }
 
     /// Queues an event. `type_url` is containerd's name for the message type.
     pub fn publish(&self, namespace: &str, topic: &str, type_url: &str, event: &dyn MessageDyn) {
+        if !self.enabled {
+            log::info!("no manager to send {topic} to (TTRPC_ADDRESS is not set)");
+            return;
+        }
         let value = match event.write_to_bytes_dyn() {
             Ok(v) => v,
             Err(e) => {

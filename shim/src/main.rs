@@ -14,6 +14,7 @@ mod reaper;
 mod rpc;
 mod serve;
 mod service;
+mod shim_cgroup;
 mod start;
 mod stdio;
 mod validate;

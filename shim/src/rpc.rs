@@ -49,11 +49,11 @@ impl Task for TaskRpc {
     fn kill(&self, _: &TtrpcContext, r: KillRequest) -> ttrpc::Result<Empty> {
         reply("Kill", self.0.kill(r))
     }
-    fn exec(&self, _: &TtrpcContext, _: ExecProcessRequest) -> ttrpc::Result<Empty> {
-        unimplemented("Exec")
+    fn exec(&self, _: &TtrpcContext, r: ExecProcessRequest) -> ttrpc::Result<Empty> {
+        reply("Exec", self.0.exec(r))
     }
-    fn resize_pty(&self, _: &TtrpcContext, _: ResizePtyRequest) -> ttrpc::Result<Empty> {
-        unimplemented("ResizePty")
+    fn resize_pty(&self, _: &TtrpcContext, r: ResizePtyRequest) -> ttrpc::Result<Empty> {
+        reply("ResizePty", self.0.resize_pty(r))
     }
     fn close_io(&self, _: &TtrpcContext, r: CloseIORequest) -> ttrpc::Result<Empty> {
         reply("CloseIO", self.0.close_io(r))

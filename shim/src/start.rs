@@ -41,11 +41,21 @@ pub fn run(flags: &Flags) -> Result<String, String> {
         Err(e) => return Err(format!("listening on {}: {e}", path.display())),
     };
 
-    match spawn_server(flags, &bundle, &listener) {
-        Ok(pid) => {
-            let _ = fs::write(bundle.join("shim.pid"), pid.to_string());
-        }
+    let options = read_options_from_stdin()?;
+    let pid = match spawn_server(flags, &bundle, &listener) {
+        Ok(pid) => pid,
         Err(e) => {
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
+    };
+    let _ = fs::write(bundle.join("shim.pid"), pid.to_string());
+    if !options.shim_cgroup.is_empty() {
+        if let Err(e) = crate::shim_cgroup::join(&options.shim_cgroup, pid) {
+            // SAFETY: kill(2) on the server we just started.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
             let _ = fs::remove_file(&path);
             return Err(e);
         }
@@ -55,6 +65,23 @@ pub fn run(flags: &Flags) -> Result<String, String> {
         return Err(e);
     }
     Ok(addr)
+}
+
+/// containerd writes the runtime options (an Any) to `start`'s stdin.
+fn read_options_from_stdin() -> Result<skiff_protos::options::Options, String> {
+    use protobuf::Message;
+    use std::io::Read;
+    // SAFETY: isatty on fd 0.
+    if unsafe { libc::isatty(0) } == 1 {
+        return Ok(Default::default());
+    }
+    let mut data = Vec::new();
+    if std::io::stdin().read_to_end(&mut data).is_err() || data.is_empty() {
+        return Ok(Default::default());
+    }
+    let any = protobuf::well_known_types::any::Any::parse_from_bytes(&data)
+        .map_err(|e| format!("reading the runtime options on stdin: {e}"))?;
+    crate::options::decode(Some(&any)).map_err(|e| e.to_string())
 }
 
 /// The id whose shim serves this container: its pod's sandbox id when it has one.

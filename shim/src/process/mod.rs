@@ -7,28 +7,46 @@ pub use lifecycle::Status;
 
 use crate::error::{Result, ShimError};
 use crate::reaper::Exit;
-use crate::stdio::ProcessIo;
+use crate::stdio::{ProcessIo, StreamPaths};
 
 pub struct Process {
     /// None for the container's init process.
     pub exec_id: Option<String>,
+    /// 0 until the runtime has started it (an exec before Start).
     pub pid: u32,
     pub status: Status,
     pub exit: Option<Exit>,
-    pub terminal: bool,
-    /// Taken (and so closed) when the process is deleted.
+    pub paths: StreamPaths,
+    /// The streams; None before an exec starts, and after the process is deleted.
     pub io: Option<ProcessIo>,
+    /// An exec's OCI process document (JSON), until it is started.
+    pub exec_spec: Option<Vec<u8>>,
 }
 
 impl Process {
-    pub fn new(exec_id: Option<String>, pid: u32, terminal: bool, io: ProcessIo) -> Process {
+    /// The container's init process, created by the runtime as `pid`.
+    pub fn init(pid: u32, io: ProcessIo) -> Process {
         Process {
-            exec_id,
+            exec_id: None,
             pid,
             status: Status::Created,
             exit: None,
-            terminal,
+            paths: io.paths.clone(),
             io: Some(io),
+            exec_spec: None,
+        }
+    }
+
+    /// An exec process as Exec adds it: described, not yet started.
+    pub fn exec(exec_id: String, paths: StreamPaths, spec: Vec<u8>) -> Process {
+        Process {
+            exec_id: Some(exec_id),
+            pid: 0,
+            status: Status::Created,
+            exit: None,
+            paths,
+            io: None,
+            exec_spec: Some(spec),
         }
     }
 

@@ -1,24 +1,35 @@
-//! One copy per stream: stdout and stderr from the container's pipes to the manager's
-//! FIFOs, stdin the other way.
+//! One copy per stream: stdout and stderr from the container's pipes (or pty master) to
+//! where the manager wants them, stdin the other way.
 
-use super::fifo;
+use super::uri::{self, Output};
+use super::{fifo, logger};
 use runc_driver::Stdio3;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+/// The streams a manager named for a process.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamPaths {
+    pub stdin: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub terminal: bool,
+}
+
 /// The streams of one container process, held by the shim.
 pub struct ProcessIo {
-    pub stdin_path: String,
-    pub stdout_path: String,
-    pub stderr_path: String,
+    pub paths: StreamPaths,
     /// Output copies still running; an exit is reported once they have drained.
     outputs: Arc<Pending>,
-    /// Written to when stdin should close; the stdin copy polls it.
+    /// Dropped when stdin should close; the stdin copy polls the other end.
     stdin_close: Option<OwnedFd>,
+    /// The pty master of a terminal process, for resizing.
+    console: Option<OwnedFd>,
 }
 
 #[derive(Default)]
@@ -28,6 +39,11 @@ struct Pending {
 }
 
 impl Pending {
+    fn start(self: &Arc<Self>) -> Arc<Self> {
+        *self.count.lock().unwrap() += 1;
+        self.clone()
+    }
+
     fn finish(&self) {
         let mut n = self.count.lock().unwrap();
         *n = n.saturating_sub(1);
@@ -35,59 +51,101 @@ impl Pending {
     }
 }
 
+/// Who a process's output belongs to, for logging binaries.
+pub struct Owner<'a> {
+    pub container_id: &'a str,
+    pub namespace: &'a str,
+    /// uid and gid for the container's pipe ends (runtime option IoUid/IoGid).
+    pub io_ids: Option<(u32, u32)>,
+}
+
 impl ProcessIo {
-    /// Creates the pipes for a process whose streams the manager named, and starts the
-    /// copies. Returns the container's ends, for the runtime's create or exec. `owner` is
-    /// the uid and gid the container's pipe ends get (for a container that runs as
-    /// another user and reopens /proc/self/fd/N).
-    pub fn open(
-        stdin: &str,
-        stdout: &str,
-        stderr: &str,
-        owner: Option<(u32, u32)>,
-    ) -> io::Result<(ProcessIo, Stdio3)> {
-        let mut io = ProcessIo {
-            stdin_path: stdin.to_string(),
-            stdout_path: stdout.to_string(),
-            stderr_path: stderr.to_string(),
+    fn empty(paths: StreamPaths) -> ProcessIo {
+        ProcessIo {
+            paths,
             outputs: Arc::new(Pending::default()),
             stdin_close: None,
-        };
-        let mut stdio = Stdio3::default();
-        for (path, slot, name) in [
-            (stdout, &mut stdio.stdout, "stdout"),
-            (stderr, &mut stdio.stderr, "stderr"),
-        ] {
-            if path.is_empty() {
-                continue;
-            }
-            let target = fifo::open_output(Path::new(path))
-                .map_err(|e| annotate(e, &format!("opening {name} {path}")))?;
-            let (r, w) = pipe()?;
-            chown(&w, owner)?;
-            *slot = Some(w);
-            *io.outputs.count.lock().unwrap() += 1;
-            let pending = io.outputs.clone();
-            std::thread::Builder::new()
-                .name(format!("copy-{name}"))
-                .spawn(move || {
-                    copy_output(r, target);
-                    pending.finish();
-                })?;
+            console: None,
         }
-        if !stdin.is_empty() {
-            let source = fifo::open_input(Path::new(stdin))
-                .map_err(|e| annotate(e, &format!("opening stdin {stdin}")))?;
+    }
+
+    /// Pipes for a process without a terminal. Returns the container's ends, for the
+    /// runtime's create or exec.
+    pub fn pipes(paths: StreamPaths, owner: &Owner) -> io::Result<(ProcessIo, Stdio3)> {
+        let stdout = uri::parse(&paths.stdout).map_err(invalid)?;
+        let stderr = uri::parse(&paths.stderr).map_err(invalid)?;
+        let mut io = ProcessIo::empty(paths);
+        let mut stdio = Stdio3::default();
+
+        if let Output::Binary { path, args } = &stdout {
+            // A logging binary takes both streams.
+            let (out_r, out_w) = pipe()?;
+            let (err_r, err_w) = pipe()?;
+            chown(&out_w, owner.io_ids)?;
+            chown(&err_w, owner.io_ids)?;
+            logger::start(
+                path,
+                args,
+                owner.container_id,
+                owner.namespace,
+                out_r,
+                err_r,
+            )?;
+            stdio.stdout = Some(out_w);
+            stdio.stderr = Some(err_w);
+        } else {
+            for (target, slot, name) in [
+                (&stdout, &mut stdio.stdout, "stdout"),
+                (&stderr, &mut stdio.stderr, "stderr"),
+            ] {
+                let Some(target) = open_target(target, name)? else {
+                    continue;
+                };
+                let (r, w) = pipe()?;
+                chown(&w, owner.io_ids)?;
+                *slot = Some(w);
+                spawn_output_copy(&io.outputs, r, target, name)?;
+            }
+        }
+        if !io.paths.stdin.is_empty() {
             let (r, w) = pipe()?;
-            chown(&r, owner)?;
+            chown(&r, owner.io_ids)?;
             stdio.stdin = Some(r);
-            let (close_r, close_w) = pipe()?;
-            io.stdin_close = Some(close_w);
-            std::thread::Builder::new()
-                .name("copy-stdin".into())
-                .spawn(move || copy_input(source, w, close_r))?;
+            io.start_stdin_copy(w)?;
         }
         Ok((io, stdio))
+    }
+
+    /// Copies for a terminal process, once the runtime has sent its pty master. The
+    /// terminal merges stderr into stdout.
+    pub fn terminal(paths: StreamPaths, master: OwnedFd) -> io::Result<ProcessIo> {
+        let stdout = uri::parse(&paths.stdout).map_err(invalid)?;
+        if matches!(stdout, Output::Binary { .. }) {
+            return Err(invalid(
+                "a terminal's output cannot go to a logging binary".into(),
+            ));
+        }
+        let mut io = ProcessIo::empty(paths);
+        if let Some(target) = open_target(&stdout, "stdout")? {
+            spawn_output_copy(&io.outputs, master.try_clone()?, target, "stdout")?;
+        }
+        if !io.paths.stdin.is_empty() {
+            io.start_stdin_copy(master.try_clone()?)?;
+        }
+        io.console = Some(master);
+        Ok(io)
+    }
+
+    fn start_stdin_copy(&mut self, target: OwnedFd) -> io::Result<()> {
+        let stdin = self.paths.stdin.clone();
+        let source = fifo::open_input(Path::new(&stdin))
+            .map_err(|e| annotate(e, &format!("opening stdin {stdin}")))?;
+        let (close_r, close_w) = pipe()?;
+        self.stdin_close = Some(close_w);
+        std::thread::Builder::new()
+            .name("copy-stdin".into())
+            .spawn(move || copy_input(source, target, close_r))?;
+        Ok(())
     }
 
     /// A handle to wait for the output copies with, usable without holding the process.
@@ -100,6 +158,24 @@ impl ProcessIo {
     pub fn close_stdin(&mut self) {
         // Dropping the write end wakes the stdin copy's poll with a hang-up.
         self.stdin_close = None;
+    }
+
+    /// Sets the terminal's window size.
+    pub fn resize(&self, width: u32, height: u32) -> io::Result<()> {
+        let console = self.console.as_ref().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::Unsupported, "the process has no terminal")
+        })?;
+        let size = libc::winsize {
+            ws_row: height as u16,
+            ws_col: width as u16,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ with a valid winsize on our pty master.
+        if unsafe { libc::ioctl(console.as_raw_fd(), libc::TIOCSWINSZ, &size) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 }
 
@@ -129,8 +205,60 @@ impl Drop for ProcessIo {
     }
 }
 
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
 fn annotate(e: io::Error, context: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{context}: {e}"))
+}
+
+fn open_target(target: &Output, name: &str) -> io::Result<Option<File>> {
+    match target {
+        Output::None => Ok(None),
+        Output::Fifo(p) => fifo::open_output(p)
+            .map(Some)
+            .map_err(|e| annotate(e, &format!("opening {name} {}", p.display()))),
+        Output::File(p) => {
+            if let Some(dir) = p.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o640)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(p)
+                .map(Some)
+                .map_err(|e| annotate(e, &format!("opening log file {}", p.display())))
+        }
+        Output::Binary { .. } => Err(invalid(format!(
+            "{name} cannot go to a logging binary unless stdout does"
+        ))),
+    }
+}
+
+fn spawn_output_copy(
+    pending: &Arc<Pending>,
+    source: OwnedFd,
+    target: File,
+    name: &str,
+) -> io::Result<()> {
+    let pending = pending.start();
+    let spawned = std::thread::Builder::new()
+        .name(format!("copy-{name}"))
+        .spawn({
+            let pending = pending.clone();
+            move || {
+                copy_output(source, target);
+                pending.finish();
+            }
+        });
+    if let Err(e) = spawned {
+        pending.finish();
+        return Err(e);
+    }
+    Ok(())
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -156,9 +284,14 @@ fn chown(fd: &OwnedFd, owner: Option<(u32, u32)>) -> io::Result<()> {
     Ok(())
 }
 
-/// Copies until the container's side is closed, then closes the FIFO, which is how
+/// The read end was closed by every writer. A pty master reports that as EIO.
+fn is_end(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EIO)
+}
+
+/// Copies until the container's side is closed, then closes the target, which is how
 /// the manager learns the stream ended. splice(2) moves pages pipe to pipe without
-/// copying them through the shim; anything that refuses splice gets read and write.
+/// copying them through the shim; a pty, which refuses splice, gets read and write.
 fn copy_output(source: OwnedFd, target: File) {
     loop {
         // SAFETY: splice between two fds we own, no offsets.
@@ -182,6 +315,7 @@ fn copy_output(source: OwnedFd, target: File) {
         match err.raw_os_error() {
             Some(libc::EINTR) | Some(libc::EAGAIN) => continue,
             Some(libc::EINVAL) => break,
+            _ if is_end(&err) => return,
             _ => {
                 log::warn!("copying container output: {err}");
                 drain(source);
@@ -191,9 +325,23 @@ fn copy_output(source: OwnedFd, target: File) {
     }
     let mut source = File::from(source);
     let mut target = target;
-    if let Err(e) = io::copy(&mut source, &mut target) {
-        log::warn!("copying container output: {e}");
-        drain(source.into());
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        let n = match source.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if is_end(&e) => return,
+            Err(e) => {
+                log::warn!("reading container output: {e}");
+                return;
+            }
+        };
+        if let Err(e) = target.write_all(&buf[..n]) {
+            log::warn!("writing container output: {e}");
+            drain(source.into());
+            return;
+        }
     }
 }
 

@@ -1,8 +1,11 @@
-//! The container's standard streams. The shim holds the container's ends of pipes and
-//! copies between them and the manager's FIFOs, so the container does not depend on the
-//! manager being there: its output waits in the shim while containerd restarts.
+//! The container's standard streams. The shim holds the container's ends of pipes (or
+//! the master of its pty) and copies between them and the manager's FIFOs, so the
+//! container does not depend on the manager being there: its output waits in the shim
+//! while containerd restarts.
 
 mod copy;
 mod fifo;
+mod logger;
+mod uri;
 
-pub use copy::ProcessIo;
+pub use copy::{Owner, ProcessIo, StreamPaths};

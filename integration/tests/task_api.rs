@@ -1,0 +1,689 @@
+//! The rest of the Task API under containerd, through ctr: exec, terminals, pause and
+//! resume, kill --all, runtime options (another runtime binary) and log URIs. Also the
+//! runtime options sent directly over ttrpc.
+
+use skiff_integration::bundle::{busybox_bundle, TempDir};
+use skiff_integration::containerd::{
+    shim_binary, stderr, stdout, wait_with_timeout, Containerd, Options, BUSYBOX_IMAGE,
+};
+use skiff_integration::proc;
+use skiff_integration::pty::Pty;
+use skiff_integration::shim_client::{recording_runtime, runc_options, ShimProcess};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn shim() -> String {
+    shim_binary().to_string_lossy().into_owned()
+}
+
+fn run_detached(cd: &Containerd, id: &str, args: &[&str]) {
+    let s = shim();
+    let mut a = vec!["run", "-d", "--runtime", s.as_str(), BUSYBOX_IMAGE, id];
+    a.extend_from_slice(args);
+    let out = cd.ctr(&a);
+    assert!(out.status.success(), "ctr run -d: {}", stderr(&out));
+    wait_status(cd, id, "RUNNING");
+}
+
+fn task_line(cd: &Containerd, id: &str) -> Option<Vec<String>> {
+    let out = cd.ctr(&["task", "ls"]);
+    stdout(&out)
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .find(|cols| cols.first().map(String::as_str) == Some(id))
+}
+
+fn wait_status(cd: &Containerd, id: &str, status: &str) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = task_line(cd, id);
+        if let Some(cols) = &line {
+            if cols.get(2).map(String::as_str) == Some(status) {
+                return cols[1].parse().unwrap();
+            }
+        }
+        assert!(Instant::now() < deadline, "{id} never {status}: {line:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn remove(cd: &Containerd, id: &str) {
+    let _ = cd.ctr(&["task", "kill", "--all", "--signal", "SIGKILL", id]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while task_line(cd, id).is_some_and(|c| c.get(2).map(String::as_str) != Some("STOPPED"))
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = cd.ctr(&["task", "delete", id]);
+    assert!(out.status.success(), "task delete: {}", stderr(&out));
+    let out = cd.ctr(&["container", "delete", id]);
+    assert!(out.status.success(), "container delete: {}", stderr(&out));
+}
+
+#[test]
+fn exec_returns_output_and_exit_code_with_events() {
+    let cd = Containerd::start();
+    let events = cd.events();
+    run_detached(&cd, "ex", &["sleep", "300"]);
+    let out = cd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "probe",
+        "ex",
+        "sh",
+        "-c",
+        "echo inside; echo oops >&2; exit 7",
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "inside\n");
+    assert_eq!(stderr(&out), "oops\n");
+    let topics = events.wait_for("ex", Duration::from_secs(10), |t| t.len() >= 5);
+    assert_eq!(
+        topics,
+        [
+            "/tasks/create",
+            "/tasks/start",
+            "/tasks/exec-added",
+            "/tasks/exec-started",
+            "/tasks/exit"
+        ]
+    );
+    let exit = events
+        .lines()
+        .into_iter()
+        .find(|l| l.contains("/tasks/exit") && l.contains("\"container_id\":\"ex\""))
+        .unwrap();
+    assert!(exit.contains("\"id\":\"probe\""), "{exit}");
+    assert!(exit.contains("\"exit_status\":7"), "{exit}");
+    remove(&cd, "ex");
+}
+
+#[test]
+fn exec_of_a_missing_binary_fails_and_the_task_keeps_running() {
+    let cd = Containerd::start();
+    run_detached(&cd, "exnope", &["sleep", "300"]);
+    let out = cd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "bad",
+        "exnope",
+        "/no/such/thing",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("runc exec failed: unable to start container process: exec: \"/no/such/thing\": stat /no/such/thing: no such file or directory"),
+        "{}",
+        stderr(&out)
+    );
+    wait_status(&cd, "exnope", "RUNNING");
+    // And exec still works afterwards.
+    let out = cd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "good",
+        "exnope",
+        "echo",
+        "still here",
+    ]);
+    assert_eq!(stdout(&out), "still here\n", "{}", stderr(&out));
+    remove(&cd, "exnope");
+}
+
+#[test]
+fn exec_into_a_stopped_task_is_refused() {
+    let cd = Containerd::start();
+    run_detached(&cd, "exstop", &["sleep", "300"]);
+    let out = cd.ctr(&["task", "kill", "--signal", "SIGKILL", "exstop"]);
+    assert!(out.status.success());
+    wait_status(&cd, "exstop", "STOPPED");
+    let out = cd.ctr(&["task", "exec", "--exec-id", "late", "exstop", "true"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("container \"exstop\" is stopped: cannot exec in it"),
+        "{}",
+        stderr(&out)
+    );
+    remove(&cd, "exstop");
+}
+
+/// Drives `ctr` at a terminal: `tty` shows a /dev/pts path; a window change reaches the
+/// container's terminal.
+fn drive_terminal(cd: &Containerd, args: &[&str]) {
+    let mut pty = Pty::open(30, 100).unwrap();
+    let mut cmd = cd.ctr_command();
+    cmd.args(args);
+    let mut child = pty.spawn(cmd).unwrap();
+    let t = Duration::from_secs(15);
+    pty.type_text("tty\n").unwrap();
+    let shown = pty
+        .read_until(t, |s| s.contains("/dev/pts/"))
+        .unwrap_or_else(|s| panic!("no /dev/pts path; the terminal showed {s:?}"));
+    assert!(shown.contains("/dev/pts/"));
+    pty.type_text("stty size\n").unwrap();
+    pty.read_until(t, |s| s.contains("30 100"))
+        .unwrap_or_else(|s| panic!("initial size not 30 100; the terminal showed {s:?}"));
+    pty.resize(41, 123).unwrap();
+    // ctr forwards the SIGWINCH as ResizePty; give it a moment.
+    std::thread::sleep(Duration::from_millis(500));
+    pty.type_text("stty size\n").unwrap();
+    pty.read_until(t, |s| s.contains("41 123"))
+        .unwrap_or_else(|s| panic!("resized window not seen; the terminal showed {s:?}"));
+    pty.type_text("exit 0\n").unwrap();
+    let status = wait_with_timeout(&mut child, t).expect("ctr ends when the shell exits");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn run_with_a_terminal() {
+    let cd = Containerd::start();
+    let s = shim();
+    drive_terminal(
+        &cd,
+        &[
+            "run",
+            "--rm",
+            "-t",
+            "--runtime",
+            &s,
+            BUSYBOX_IMAGE,
+            "tty1",
+            "sh",
+        ],
+    );
+    assert!(task_line(&cd, "tty1").is_none());
+}
+
+#[test]
+fn exec_with_a_terminal() {
+    let cd = Containerd::start();
+    run_detached(&cd, "tty2", &["sleep", "300"]);
+    let shim_pid = cd.shim_pids()[0];
+    let fds_before = proc::fd_count(shim_pid);
+    drive_terminal(
+        &cd,
+        &["task", "exec", "-t", "--exec-id", "sh1", "tty2", "sh"],
+    );
+    // The pty is closed once the exec is gone.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while proc::fd_count(shim_pid) > fds_before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        proc::fd_count(shim_pid),
+        fds_before,
+        "the shim's fds after a tty exec"
+    );
+    remove(&cd, "tty2");
+}
+
+#[test]
+fn pause_freezes_and_resume_thaws() {
+    let cd = Containerd::start();
+    run_detached(
+        &cd,
+        "frozen",
+        &[
+            "sh",
+            "-c",
+            "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; usleep 20000; done",
+        ],
+    );
+    let counter = cd.bundle("frozen").join("rootfs/tmp/count");
+    let read = || -> u64 {
+        std::fs::read_to_string(&counter)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(read() > 0, "the counter runs");
+    let out = cd.ctr(&["task", "pause", "frozen"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_status(&cd, "frozen", "PAUSED");
+    let at_pause = read();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(read(), at_pause, "the counter moved while paused");
+    let out = cd.ctr(&["task", "resume", "frozen"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_status(&cd, "frozen", "RUNNING");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(read() > at_pause, "the counter did not move after resume");
+    remove(&cd, "frozen");
+}
+
+#[test]
+fn kill_all_ends_init_and_execs() {
+    let cd = Containerd::start();
+    run_detached(&cd, "many", &["sleep", "300"]);
+    let out = cd.ctr(&[
+        "task",
+        "exec",
+        "--detach",
+        "--exec-id",
+        "side",
+        "many",
+        "sleep",
+        "300",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // ctr task ps lists both, the exec with its id.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pids: Vec<u32> = loop {
+        let ps = stdout(&cd.ctr(&["task", "ps", "many"]));
+        let pids: Vec<u32> = ps
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect();
+        if pids.len() == 2 {
+            assert!(ps.contains("side"), "exec id in ps: {ps}");
+            break pids;
+        }
+        assert!(Instant::now() < deadline, "ps: {ps}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = cd.ctr(&["task", "kill", "--all", "--signal", "SIGKILL", "many"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_status(&cd, "many", "STOPPED");
+    for pid in pids {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while proc::alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!proc::alive(pid), "pid {pid} survived kill --all");
+    }
+    remove(&cd, "many");
+}
+
+#[test]
+fn log_uri_file_receives_the_output() {
+    let cd = Containerd::start();
+    let log = cd.dir().join("logs/out.log");
+    let uri = format!("file://{}", log.display());
+    let s = shim();
+    let out = cd.ctr(&[
+        "run",
+        "--rm",
+        "--log-uri",
+        &uri,
+        "--runtime",
+        &s,
+        BUSYBOX_IMAGE,
+        "logged",
+        "sh",
+        "-c",
+        "echo line one; echo line two >&2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&log).expect("log file");
+    assert!(text.contains("line one\n"), "{text:?}");
+    assert!(text.contains("line two\n"), "{text:?}");
+}
+
+#[test]
+fn log_uri_binary_gets_the_streams() {
+    let cd = Containerd::start();
+    let dir = cd.dir().join("logger");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("logger.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nexec 5>&-\necho \"$CONTAINER_NAMESPACE/$CONTAINER_ID $*\" > {d}/who\ncat <&3 > {d}/out &\ncat <&4 > {d}/err &\nwait\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let uri = format!("binary://{}?tag=web", script.display());
+    let s = shim();
+    let out = cd.ctr(&[
+        "run",
+        "--rm",
+        "--log-uri",
+        &uri,
+        "--runtime",
+        &s,
+        BUSYBOX_IMAGE,
+        "binlog",
+        "sh",
+        "-c",
+        "echo to stdout; echo to stderr >&2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let read = |f: &str| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let t = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+            if !t.is_empty() || Instant::now() > deadline {
+                return t;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert_eq!(read("out"), "to stdout\n");
+    assert_eq!(read("err"), "to stderr\n");
+    assert_eq!(read("who"), format!("{}/binlog tag web\n", cd.namespace));
+}
+
+#[test]
+fn runc_binary_option_through_ctr_as_a_drop_in() {
+    // Our shim installed under the Go shim's name, first on containerd's PATH: ctr's
+    // --runc-binary only works with the runtime name io.containerd.runc.v2.
+    let bin = TempDir::new("skiff-dropin").unwrap();
+    let ours = bin.path().join("containerd-shim-runc-v2");
+    std::fs::copy(shim_binary(), &ours).unwrap();
+    let record = bin.path().join("invocations.log");
+    let wrapper = recording_runtime(bin.path(), &record).unwrap();
+    let cd = Containerd::start_with(Options {
+        path_prefix: Some(bin.path().to_path_buf()),
+    });
+    let w = wrapper.to_string_lossy().into_owned();
+    let out = cd.ctr(&[
+        "run",
+        "-d",
+        "--runtime",
+        "io.containerd.runc.v2",
+        "--runc-binary",
+        &w,
+        BUSYBOX_IMAGE,
+        "wrapped",
+        "sleep",
+        "300",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_status(&cd, "wrapped", "RUNNING");
+    // The shim serving it is our binary.
+    let shim_pid: u32 = std::fs::read_to_string(cd.bundle("wrapped").join("shim.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{shim_pid}/exe")).unwrap(),
+        ours
+    );
+    let out = cd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e",
+        "wrapped",
+        "echo",
+        "via wrapper",
+    ]);
+    assert_eq!(stdout(&out), "via wrapper\n", "{}", stderr(&out));
+    remove(&cd, "wrapped");
+    let calls = std::fs::read_to_string(&record).unwrap();
+    for verb in ["create", "start", "exec", "kill", "delete"] {
+        assert!(
+            calls
+                .lines()
+                .any(|l| l.split_whitespace().any(|w| w == verb) && l.contains("wrapped")),
+            "no {verb} through the wrapper:\n{calls}"
+        );
+    }
+}
+
+#[test]
+fn runc_binary_option_over_ttrpc() {
+    use skiff_protos::shim::*;
+    let tmp = TempDir::new("skiff-opts").unwrap();
+    let record = tmp.path().join("invocations.log");
+    let wrapper = recording_runtime(tmp.path(), &record).unwrap();
+    let id = format!("opt{}", std::process::id());
+    let ns = format!("skiff-opts-{}", std::process::id());
+    let bundle = busybox_bundle(
+        &tmp.path().join("bundle"),
+        &["sh", "-c", "echo ran under the wrapper"],
+        &format!("/{ns}/{id}"),
+    )
+    .unwrap();
+    let fake_containerd = tmp.path().join("containerd.sock");
+    let shim = ShimProcess::start(
+        &shim_binary(),
+        &bundle,
+        &ns,
+        &id,
+        &fake_containerd.to_string_lossy(),
+        &tmp.path().join("no-events.sock").to_string_lossy(),
+    )
+    .unwrap();
+    let out_file = tmp.path().join("stdout.log");
+    let create = CreateTaskRequest {
+        id: id.clone(),
+        bundle: bundle.to_string_lossy().into_owned(),
+        stdout: format!("file://{}", out_file.display()),
+        options: protobuf::MessageField::some(runc_options(&skiff_protos::options::Options {
+            binary_name: wrapper.to_string_lossy().into_owned(),
+            root: tmp.path().join("runc-root").to_string_lossy().into_owned(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let c = &shim.client;
+    let created = c.create(ShimProcess::ctx(), &create).expect("Create");
+    assert!(created.pid > 0);
+    c.start(
+        ShimProcess::ctx(),
+        &StartRequest {
+            id: id.clone(),
+            ..Default::default()
+        },
+    )
+    .expect("Start");
+    let waited = c
+        .wait(
+            ShimProcess::ctx(),
+            &WaitRequest {
+                id: id.clone(),
+                ..Default::default()
+            },
+        )
+        .expect("Wait");
+    assert_eq!(waited.exit_status, 0);
+    c.delete(
+        ShimProcess::ctx(),
+        &DeleteRequest {
+            id: id.clone(),
+            ..Default::default()
+        },
+    )
+    .expect("Delete");
+    let _ = c.shutdown(
+        ShimProcess::ctx(),
+        &ShutdownRequest {
+            id: id.clone(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out_file).unwrap(),
+        "ran under the wrapper\n"
+    );
+    let calls = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        calls.contains(&format!(
+            "--root {}",
+            tmp.path().join("runc-root/").join(&ns).display()
+        )) || calls.contains(&format!(
+            "--root {}",
+            tmp.path().join("runc-root").join(&ns).display()
+        )),
+        "the Root option reached the runtime:\n{calls}"
+    );
+    assert!(
+        calls
+            .lines()
+            .any(|l| l.contains(" create ") && l.ends_with(&id)),
+        "{calls}"
+    );
+    // The shim exits after Shutdown.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while proc::alive(shim.pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!proc::alive(shim.pid), "shim still running after Shutdown");
+}
+
+#[test]
+fn crun_runs_containers_where_the_machine_supports_it() {
+    // crun 1.8 refuses hybrid cgroup v1/v2 machines; find out by asking it directly.
+    let tmp = TempDir::new("skiff-crun").unwrap();
+    let bundle = busybox_bundle(&tmp.path().join("b"), &["true"], "/skiff-crun-probe").unwrap();
+    let probe = std::process::Command::new("crun")
+        .args(["--root"])
+        .arg(tmp.path().join("root"))
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(format!("probe{}", std::process::id()))
+        .stdin(Stdio::null())
+        .output();
+    let probe = match probe {
+        Ok(o) => o,
+        Err(e) => {
+            skiff_integration::skip(
+                "crun_runs_containers_where_the_machine_supports_it",
+                &format!("crun is not runnable: {e}"),
+            );
+            return;
+        }
+    };
+    if !probe.status.success() {
+        skiff_integration::skip(
+            "crun_runs_containers_where_the_machine_supports_it",
+            &format!(
+                "crun cannot run containers on this machine: {}",
+                String::from_utf8_lossy(&probe.stderr).trim()
+            ),
+        );
+        return;
+    }
+    // crun is chosen with the runtime option BinaryName; ctr sends it only for the
+    // runc runtime name, so install our shim under that name for this containerd.
+    let bin = TempDir::new("skiff-crun-bin").unwrap();
+    std::fs::copy(shim_binary(), bin.path().join("containerd-shim-runc-v2")).unwrap();
+    let cd = Containerd::start_with(Options {
+        path_prefix: Some(bin.path().to_path_buf()),
+    });
+    let out = cd.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "io.containerd.runc.v2",
+        "--runc-binary",
+        "crun",
+        BUSYBOX_IMAGE,
+        "crunned",
+        "echo",
+        "hello from crun",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hello from crun\n");
+}
+
+#[test]
+fn five_hundred_execs_leave_no_zombie_fd_or_thread() {
+    let cd = Containerd::start();
+    run_detached(&cd, "busy", &["sleep", "3000"]);
+    let shim_pid = cd.shim_pids()[0];
+    let exec = |n: usize| {
+        let id = format!("e{n}");
+        let out = cd.ctr(&["task", "exec", "--exec-id", &id, "busy", "true"]);
+        assert!(out.status.success(), "exec {n}: {}", stderr(&out));
+    };
+    // Warm up: connections and lazily started threads exist before the baseline.
+    exec(0);
+    std::thread::sleep(Duration::from_millis(300));
+    let (fds, threads) = (proc::fd_count(shim_pid), proc::thread_count(shim_pid));
+    for n in 1..=500 {
+        exec(n);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = (proc::fd_count(shim_pid), proc::thread_count(shim_pid));
+        let zombies = proc::zombie_children(shim_pid);
+        if now == (fds, threads) && zombies.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after 500 execs: fds {} (was {fds}), threads {} (was {threads}), zombies {zombies:?}",
+            now.0,
+            now.1
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("after 500 execs: {fds} fds, {threads} threads, no zombies");
+    remove(&cd, "busy");
+}
+
+#[test]
+fn shim_cgroup_option_moves_the_shim() {
+    use protobuf::Message;
+    use std::io::Write;
+    let tmp = TempDir::new("skiff-shimcg").unwrap();
+    let id = format!("cg{}", std::process::id());
+    let bundle =
+        busybox_bundle(&tmp.path().join("bundle"), &["true"], &format!("/x/{id}")).unwrap();
+    let cgroup = format!("skiff-shimcg-{}", std::process::id());
+    let memory = std::path::Path::new("/sys/fs/cgroup/memory").join(&cgroup);
+    let unified = std::path::Path::new("/sys/fs/cgroup").join(&cgroup);
+    let dir = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        unified
+    } else {
+        memory
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    let options = runc_options(&skiff_protos::options::Options {
+        shim_cgroup: format!("/{cgroup}"),
+        ..Default::default()
+    });
+    let mut start = std::process::Command::new(shim_binary())
+        .args(["-namespace", "skiff-cg", "-address"])
+        .arg(tmp.path().join("containerd.sock"))
+        .args(["-id", &id, "start"])
+        .current_dir(&bundle)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    start
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&options.write_to_bytes().unwrap())
+        .unwrap();
+    let out = start.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let address = stdout(&out);
+    let pid: u32 = std::fs::read_to_string(bundle.join("shim.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
+    // Shut the shim down (no container: it exits), then remove the cgroup.
+    let client =
+        skiff_protos::shim_ttrpc::TaskClient::new(ttrpc::Client::connect(&address).unwrap());
+    let _ = client.shutdown(ShimProcess::ctx(), &Default::default());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while proc::alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = std::fs::remove_dir(&dir);
+    assert!(
+        procs.lines().any(|l| l.trim() == pid.to_string()),
+        "shim {pid} not in {}: {procs:?}",
+        dir.display()
+    );
+    assert!(
+        !proc::alive(pid),
+        "the shim exits on Shutdown with no container"
+    );
+}

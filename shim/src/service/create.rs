@@ -1,0 +1,174 @@
+//! Create: mount the rootfs, set up the init's streams, and have the runtime create
+//! the container. Anything it set up is undone when a later step fails.
+
+use super::{read_pid, TaskService};
+use crate::container::{Container, Processes};
+use crate::error::{Result, ShimError};
+use crate::options::{self, RuntimeSettings};
+use crate::process::Process;
+use crate::stdio::{ProcessIo, StreamPaths};
+use crate::{mount, validate};
+use protobuf::MessageField;
+use runc_driver::{ConsoleSocket, CreateOptions, DeleteOptions, Stdio3};
+use skiff_protos::shim::{CreateTaskRequest, CreateTaskResponse};
+use skiff_protos::task_events::{TaskCreate, TaskIO};
+use skiff_protos::type_url;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+/// How long the runtime has to send a pty master once create or exec returned.
+pub(super) const CONSOLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Unmounts the rootfs on drop unless disarmed: every early return cleans up.
+struct MountGuard(Option<PathBuf>);
+
+impl MountGuard {
+    fn disarm(mut self) -> Option<PathBuf> {
+        self.0.take()
+    }
+}
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        if let Some(r) = &self.0 {
+            let _ = mount::unmount_all(r);
+        }
+    }
+}
+
+impl TaskService {
+    pub fn create(&self, req: CreateTaskRequest) -> Result<CreateTaskResponse> {
+        validate::id("container id", &req.id).map_err(ShimError::InvalidArgument)?;
+        validate::bundle(&req.bundle).map_err(ShimError::InvalidArgument)?;
+        if !req.checkpoint.is_empty() {
+            return Err(ShimError::Unimplemented(
+                "restoring from a checkpoint is not supported yet".into(),
+            ));
+        }
+        let opts = options::decode(req.options.as_ref())?;
+        // Hold the map for the whole create so that two creates of one id cannot race.
+        let mut containers = self.containers.lock().unwrap();
+        if containers.contains_key(&req.id) {
+            return Err(ShimError::AlreadyExists(format!(
+                "container {:?} already exists",
+                req.id
+            )));
+        }
+        let bundle = PathBuf::from(&req.bundle);
+        let settings = RuntimeSettings::from_options(&opts, &self.namespace);
+        settings
+            .save(&bundle)
+            .map_err(|e| ShimError::internal("saving runtime options in the bundle", e))?;
+        let runtime = settings.runtime(&bundle).with_monitor(self.reaper.clone());
+
+        let rootfs = bundle.join("rootfs");
+        let guard = if req.rootfs.is_empty() {
+            MountGuard(None)
+        } else {
+            std::fs::create_dir_all(&rootfs)
+                .map_err(|e| ShimError::internal(format!("creating {}", rootfs.display()), e))?;
+            mount::mount_all(&req.rootfs, &rootfs)
+                .map_err(|e| ShimError::internal("mounting the rootfs", e))?;
+            MountGuard(Some(rootfs))
+        };
+
+        let paths = StreamPaths {
+            stdin: req.stdin.clone(),
+            stdout: req.stdout.clone(),
+            stderr: req.stderr.clone(),
+            terminal: req.terminal,
+        };
+        let pid_file = bundle.join("init.pid");
+        let mut create = CreateOptions {
+            pid_file: Some(pid_file.clone()),
+            console_socket: None,
+            no_pivot: opts.no_pivot_root,
+            no_new_keyring: opts.no_new_keyring,
+        };
+        let io = if req.terminal {
+            let console = ConsoleSocket::new(None)
+                .map_err(|e| ShimError::internal("creating the console socket", e))?;
+            create.console_socket = Some(console.path().to_path_buf());
+            runtime.create(&req.id, &bundle, &create, Stdio3::default())?;
+            let io = console
+                .receive_master(CONSOLE_TIMEOUT)
+                .and_then(|master| ProcessIo::terminal(paths, master));
+            match io {
+                Ok(io) => io,
+                Err(e) => {
+                    let _ = runtime.delete(&req.id, &DeleteOptions { force: true });
+                    return Err(ShimError::internal("setting up the terminal", e));
+                }
+            }
+        } else {
+            let owner = self.owner(&req.id, opts.io_uid, opts.io_gid);
+            let (io, stdio) = ProcessIo::pipes(paths, &owner)
+                .map_err(|e| ShimError::internal("setting up stdio", e))?;
+            runtime.create(&req.id, &bundle, &create, stdio)?;
+            io
+        };
+        let pid = match read_pid(&pid_file) {
+            Ok(pid) => pid,
+            Err(e) => {
+                let _ = runtime.delete(&req.id, &DeleteOptions { force: true });
+                return Err(e);
+            }
+        };
+        let container = Arc::new(Container {
+            bundle: bundle.clone(),
+            runtime,
+            rootfs: guard.disarm(),
+            io_owner: (opts.io_uid, opts.io_gid),
+            processes: Mutex::new(Processes {
+                init: Process::init(pid, io),
+                execs: HashMap::new(),
+            }),
+            exited: Condvar::new(),
+        });
+        containers.insert(req.id.clone(), container);
+        drop(containers);
+
+        let early_exit = self.claim_pid(pid, &req.id, "");
+        self.publish(
+            "/tasks/create",
+            type_url::TASK_CREATE,
+            &TaskCreate {
+                container_id: req.id.clone(),
+                bundle: req.bundle.clone(),
+                rootfs: req.rootfs.clone(),
+                io: MessageField::some(TaskIO {
+                    stdin: req.stdin.clone(),
+                    stdout: req.stdout.clone(),
+                    stderr: req.stderr.clone(),
+                    terminal: req.terminal,
+                    ..Default::default()
+                }),
+                checkpoint: req.checkpoint.clone(),
+                pid,
+                ..Default::default()
+            },
+        );
+        if let Some(exit) = early_exit {
+            self.handle_exit(exit);
+        }
+        Ok(CreateTaskResponse {
+            pid,
+            ..Default::default()
+        })
+    }
+
+    pub(super) fn owner<'a>(
+        &'a self,
+        container_id: &'a str,
+        uid: u32,
+        gid: u32,
+    ) -> crate::stdio::Owner<'a> {
+        crate::stdio::Owner {
+            container_id,
+            namespace: &self.namespace,
+            io_ids: (uid != 0 || gid != 0).then_some((uid, gid)),
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! `binary://` log URIs: a logging program gets the container's stdout on fd 3, its
+//! stderr on fd 4, and closes fd 5 when it is ready to read them.
+
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const READY_TIMEOUT_MS: i32 = 10_000;
+
+pub fn start(
+    path: &Path,
+    args: &[String],
+    container_id: &str,
+    namespace: &str,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+) -> io::Result<u32> {
+    let (ready_r, ready_w) = std::io::pipe()?;
+    let ready_w: OwnedFd = ready_w.into();
+    let sources = [stdout.as_raw_fd(), stderr.as_raw_fd(), ready_w.as_raw_fd()];
+    let mut cmd = Command::new(path);
+    cmd.args(args)
+        .env("CONTAINER_ID", container_id)
+        .env("CONTAINER_NAMESPACE", namespace)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: only async-signal-safe calls (fcntl, dup2) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Move the sources out of the way first so that no dup2 below overwrites
+            // one that is still to be moved.
+            let mut high = [0; 3];
+            for (i, fd) in sources.iter().enumerate() {
+                high[i] = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 64);
+                if high[i] < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            for (i, fd) in high.iter().enumerate() {
+                if libc::dup2(*fd, 3 + i as i32) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("starting log binary {}: {e}", path.display()),
+        )
+    })?;
+    drop(cmd);
+    drop(ready_w);
+    drop(stdout);
+    drop(stderr);
+    // The logger closes its end (or the kernel does, when it exits) when it is ready.
+    let mut pfd = libc::pollfd {
+        fd: ready_r.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll on one valid pollfd.
+    let n = unsafe { libc::poll(&mut pfd, 1, READY_TIMEOUT_MS) };
+    if n <= 0 {
+        // SAFETY: kill(2) on the logger we just started.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGKILL);
+        }
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "log binary {} did not close fd 5 to say it is ready within {} s",
+                path.display(),
+                READY_TIMEOUT_MS / 1000
+            ),
+        ));
+    }
+    let mut ready_r = ready_r;
+    let mut buf = [0u8; 1];
+    let _ = ready_r.read(&mut buf);
+    Ok(child.id())
+}
