@@ -11,6 +11,8 @@ fn main() {
         "events/task_events.proto",
         "services/events/v1/events.proto",
         "runc/options.proto",
+        "cgroups/metrics_v1.proto",
+        "cgroups/metrics_v2.proto",
     ];
     for input in inputs {
         println!("cargo:rerun-if-changed=proto/{input}");

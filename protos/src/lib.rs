@@ -3,7 +3,8 @@
 //! Message and service names are containerd's own, so the modules below mirror its
 //! packages: `shim` (containerd.task.v2), `task_events` (containerd.events), `mount`,
 //! `task` and `envelope` (containerd types), `events` (the ttrpc events service) and
-//! `options` (containerd.runc.v1).
+//! `options` (containerd.runc.v1), `metrics_v1` and `metrics_v2` (containerd's cgroup
+//! metrics).
 #![allow(clippy::all, unused_qualifications, missing_docs)]
 
 #[allow(
@@ -40,4 +41,6 @@ pub mod type_url {
     pub const TASK_CHECKPOINTED: &str = "containerd.events.TaskCheckpointed";
     pub const RUNC_OPTIONS: &str = "containerd.runc.v1.Options";
     pub const PROCESS_DETAILS: &str = "containerd.runc.v1.ProcessDetails";
+    pub const CGROUPS_V1_METRICS: &str = "io.containerd.cgroups.v1.Metrics";
+    pub const CGROUPS_V2_METRICS: &str = "io.containerd.cgroups.v2.Metrics";
 }

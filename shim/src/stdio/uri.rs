@@ -24,6 +24,9 @@ pub fn parse(s: &str) -> Result<Output, String> {
     let Some((scheme, rest)) = s.split_once("://") else {
         return Ok(Output::Fifo(PathBuf::from(s)));
     };
+    if !matches!(scheme, "fifo" | "file" | "binary") {
+        return Err(format!("unsupported log URI scheme {scheme:?} in {s:?}"));
+    }
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     let path = percent_decode(path)?;
     if !path.starts_with('/') {
@@ -44,7 +47,7 @@ pub fn parse(s: &str) -> Result<Output, String> {
             }
             Ok(Output::Binary { path, args })
         }
-        other => Err(format!("unsupported log URI scheme {other:?} in {s:?}")),
+        _ => unreachable!("scheme checked above"),
     }
 }
 
