@@ -14,6 +14,8 @@ pub struct Container {
     pub rootfs: Option<PathBuf>,
     /// uid and gid for the pipes of its processes (runtime options IoUid/IoGid).
     pub io_owner: (u32, u32),
+    /// The container's cgroup, found from its init when it was created.
+    pub cgroup: Option<skiff_cgroups::Cgroup>,
     pub processes: Mutex<Processes>,
     /// Signalled whenever a process of the container exits.
     pub exited: Condvar,

@@ -8,6 +8,7 @@ mod error;
 mod events;
 mod logging;
 mod mount;
+mod oom;
 mod options;
 mod process;
 mod reaper;

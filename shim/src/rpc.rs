@@ -64,8 +64,8 @@ impl Task for TaskRpc {
     fn wait(&self, _: &TtrpcContext, r: WaitRequest) -> ttrpc::Result<WaitResponse> {
         reply("Wait", self.0.wait(r))
     }
-    fn stats(&self, _: &TtrpcContext, _: StatsRequest) -> ttrpc::Result<StatsResponse> {
-        unimplemented("Stats")
+    fn stats(&self, _: &TtrpcContext, r: StatsRequest) -> ttrpc::Result<StatsResponse> {
+        reply("Stats", self.0.stats(r))
     }
     fn connect(&self, _: &TtrpcContext, r: ConnectRequest) -> ttrpc::Result<ConnectResponse> {
         reply("Connect", self.0.connect(r))

@@ -22,10 +22,13 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     let (exits_tx, exits_rx) = std::sync::mpsc::channel();
     let reaper = Reaper::start(exits_tx).map_err(|e| format!("starting the reaper: {e}"))?;
     let shutdown = Arc::new(ShutdownSignal::default());
+    let oom = crate::oom::OomWatcher::start(flags.namespace.clone(), publisher.clone())
+        .map_err(|e| format!("starting the OOM watcher: {e}"))?;
     let service = Arc::new(TaskService::new(
         flags.namespace.clone(),
         publisher.clone(),
         reaper,
+        oom,
         shutdown.clone(),
     ));
     {

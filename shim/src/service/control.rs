@@ -166,6 +166,7 @@ impl TaskService {
         c.exited.notify_all();
         drop(procs);
         self.containers.lock().unwrap().remove(&req.id);
+        self.oom.remove(&req.id);
         self.pids
             .lock()
             .unwrap()
@@ -314,6 +315,26 @@ impl TaskService {
             },
         );
         Ok(Empty::new())
+    }
+
+    pub fn stats(&self, req: StatsRequest) -> Result<StatsResponse> {
+        let c = self.container(&req.id)?;
+        let cgroup = c.cgroup.as_ref().ok_or_else(|| {
+            ShimError::NotFound(format!("container {:?} has no cgroup to read", req.id))
+        })?;
+        let (type_url, value) = match cgroup.metrics() {
+            skiff_cgroups::Metrics::V1(m) => (type_url::CGROUPS_V1_METRICS, m.write_to_bytes()),
+            skiff_cgroups::Metrics::V2(m) => (type_url::CGROUPS_V2_METRICS, m.write_to_bytes()),
+        };
+        let value = value.map_err(|e| ShimError::internal("encoding metrics", e))?;
+        Ok(StatsResponse {
+            stats: MessageField::some(Any {
+                type_url: type_url.to_string(),
+                value,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
     }
 
     pub fn update(&self, req: UpdateTaskRequest) -> Result<Empty> {

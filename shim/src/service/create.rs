@@ -116,11 +116,22 @@ impl TaskService {
                 return Err(e);
             }
         };
+        let cgroup = match skiff_cgroups::Cgroup::of_pid(pid) {
+            Ok(cg) => Some(cg),
+            Err(e) => {
+                log::warn!("{}: no cgroup for stats and OOM events: {e}", req.id);
+                None
+            }
+        };
+        if let Some(cg) = &cgroup {
+            self.oom.add(&req.id, cg.clone());
+        }
         let container = Arc::new(Container {
             bundle: bundle.clone(),
             runtime,
             rootfs: guard.disarm(),
             io_owner: (opts.io_uid, opts.io_gid),
+            cgroup,
             processes: Mutex::new(Processes {
                 init: Process::init(pid, io),
                 execs: HashMap::new(),

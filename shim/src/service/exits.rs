@@ -61,6 +61,10 @@ impl TaskService {
         if p.pid != exit.pid || p.status == Status::Deleted {
             return;
         }
+        if exec_id.is_empty() {
+            // An OOM kill of the container is reported before its exit.
+            self.oom.check(&container_id);
+        }
         p.set_exited(exit);
         // Nothing more will be read from a finished process's stdin.
         if let Some(io) = p.io.as_mut() {

@@ -10,6 +10,7 @@ mod exits;
 use crate::container::Container;
 use crate::error::{Result, ShimError};
 use crate::events::EventPublisher;
+use crate::oom::OomWatcher;
 use crate::reaper::{Exit, Reaper};
 use protobuf::well_known_types::empty::Empty;
 use protobuf::MessageDyn;
@@ -23,6 +24,7 @@ pub struct TaskService {
     pids: Mutex<PidIndex>,
     publisher: EventPublisher,
     reaper: Arc<Reaper>,
+    oom: Arc<OomWatcher>,
     shutdown: Arc<ShutdownSignal>,
 }
 
@@ -59,6 +61,7 @@ impl TaskService {
         namespace: String,
         publisher: EventPublisher,
         reaper: Arc<Reaper>,
+        oom: Arc<OomWatcher>,
         shutdown: Arc<ShutdownSignal>,
     ) -> TaskService {
         TaskService {
@@ -67,6 +70,7 @@ impl TaskService {
             pids: Mutex::new(PidIndex::default()),
             publisher,
             reaper,
+            oom,
             shutdown,
         }
     }

@@ -1,0 +1,173 @@
+//! OOM events: one thread waits (epoll) on the OOM watch fd of every container the shim
+//! serves, so an idle container costs no thread. A watch firing, or the exit handler
+//! asking before it reports an init's exit, compares the cgroup's OOM-kill counter with
+//! what was last reported, so each kill is published once, and before the exit.
+
+use crate::events::EventPublisher;
+use skiff_cgroups::{Cgroup, OomWatch};
+use skiff_protos::task_events::TaskOOM;
+use skiff_protos::type_url;
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+
+pub struct OomWatcher {
+    epoll: OwnedFd,
+    namespace: String,
+    publisher: EventPublisher,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    next_token: u64,
+    by_token: HashMap<u64, Watched>,
+    tokens: HashMap<String, u64>,
+}
+
+struct Watched {
+    container_id: String,
+    cgroup: Cgroup,
+    watch: OomWatch,
+    /// OOM kills already reported.
+    reported: u64,
+}
+
+impl OomWatcher {
+    pub fn start(namespace: String, publisher: EventPublisher) -> io::Result<Arc<OomWatcher>> {
+        // SAFETY: epoll_create1 returns a new fd or -1.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let watcher = Arc::new(OomWatcher {
+            // SAFETY: fd was just created.
+            epoll: unsafe { OwnedFd::from_raw_fd(fd) },
+            namespace,
+            publisher,
+            state: Mutex::new(State::default()),
+        });
+        let w = watcher.clone();
+        std::thread::Builder::new()
+            .name("oom".into())
+            .spawn(move || w.run())?;
+        Ok(watcher)
+    }
+
+    /// Watches a container's cgroup. A cgroup without a memory controller is not an
+    /// error: there is nothing to watch.
+    pub fn add(&self, container_id: &str, cgroup: Cgroup) {
+        let watch = match OomWatch::new(&cgroup) {
+            Ok(w) => w,
+            Err(e) => {
+                log::warn!("{container_id}: cannot watch for OOM kills: {e}");
+                return;
+            }
+        };
+        let mut st = self.state.lock().unwrap();
+        st.next_token += 1;
+        let token = st.next_token;
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: token,
+        };
+        // SAFETY: registering a valid fd with our epoll instance.
+        let rc = unsafe {
+            libc::epoll_ctl(
+                self.epoll.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                watch.as_raw_fd(),
+                &mut ev,
+            )
+        };
+        if rc != 0 {
+            log::warn!("{container_id}: epoll_ctl: {}", io::Error::last_os_error());
+            return;
+        }
+        let reported = cgroup.oom_kills().unwrap_or(0);
+        st.tokens.insert(container_id.to_string(), token);
+        st.by_token.insert(
+            token,
+            Watched {
+                container_id: container_id.to_string(),
+                cgroup,
+                watch,
+                reported,
+            },
+        );
+    }
+
+    pub fn remove(&self, container_id: &str) {
+        let mut st = self.state.lock().unwrap();
+        if let Some(token) = st.tokens.remove(container_id) {
+            // Closing the fd removes it from the epoll set.
+            st.by_token.remove(&token);
+        }
+    }
+
+    /// Publishes /tasks/oom for kills not yet reported.
+    pub fn check(&self, container_id: &str) {
+        let mut st = self.state.lock().unwrap();
+        let Some(token) = st.tokens.get(container_id).copied() else {
+            return;
+        };
+        if let Some(w) = st.by_token.get_mut(&token) {
+            self.report(w, false);
+        }
+    }
+
+    fn report(&self, w: &mut Watched, woken: bool) {
+        let kills = w.cgroup.oom_kills();
+        let new = match kills {
+            Some(n) if n > w.reported => {
+                w.reported = n;
+                true
+            }
+            Some(_) => false,
+            // No counter (old kernels): a wake-up of the watch is the event.
+            None => woken,
+        };
+        if new {
+            self.publisher.publish(
+                &self.namespace,
+                "/tasks/oom",
+                type_url::TASK_OOM,
+                &TaskOOM {
+                    container_id: w.container_id.clone(),
+                    ..Default::default()
+                },
+            );
+        }
+    }
+
+    fn run(&self) {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 16];
+        loop {
+            // SAFETY: epoll_wait into a local array.
+            let n = unsafe {
+                libc::epoll_wait(
+                    self.epoll.as_raw_fd(),
+                    events.as_mut_ptr(),
+                    events.len() as i32,
+                    -1,
+                )
+            };
+            if n < 0 {
+                if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                    log::error!("epoll_wait: {}", io::Error::last_os_error());
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                continue;
+            }
+            let mut st = self.state.lock().unwrap();
+            for ev in &events[..n as usize] {
+                let token = ev.u64;
+                if let Some(w) = st.by_token.get_mut(&token) {
+                    w.watch.drain();
+                    self.report(w, true);
+                }
+            }
+        }
+    }
+}
