@@ -131,6 +131,87 @@ impl DeleteOptions {
     }
 }
 
+/// `checkpoint`: CRIU dumps the container into `image_path`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckpointOptions {
+    pub image_path: PathBuf,
+    pub work_path: Option<PathBuf>,
+    /// Keep the container running after the dump.
+    pub leave_running: bool,
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub file_locks: bool,
+    /// "soft", "full" or "strict".
+    pub manage_cgroups_mode: Option<String>,
+    pub empty_namespaces: Vec<String>,
+}
+
+impl CheckpointOptions {
+    fn criu_args(&self, args: &mut Vec<OsString>) {
+        args.push("--image-path".into());
+        args.push((&self.image_path).into());
+        if let Some(w) = &self.work_path {
+            args.push("--work-path".into());
+            args.push(w.into());
+        }
+        for (on, flag) in [
+            (self.tcp_established, "--tcp-established"),
+            (self.ext_unix_sk, "--ext-unix-sk"),
+            (self.shell_job, "--shell-job"),
+            (self.file_locks, "--file-locks"),
+        ] {
+            if on {
+                args.push(flag.into());
+            }
+        }
+        if let Some(m) = &self.manage_cgroups_mode {
+            args.push("--manage-cgroups-mode".into());
+            args.push(m.into());
+        }
+        for ns in &self.empty_namespaces {
+            args.push("--empty-ns".into());
+            args.push(ns.into());
+        }
+    }
+
+    pub(crate) fn args(&self, id: &str) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["checkpoint".into()];
+        self.criu_args(&mut args);
+        if self.leave_running {
+            args.push("--leave-running".into());
+        }
+        args.push(id.into());
+        args
+    }
+
+    /// `restore --detach`: the container is recreated from the images in `bundle`.
+    pub(crate) fn restore_args(
+        &self,
+        id: &str,
+        bundle: &std::path::Path,
+        create: &CreateOptions,
+    ) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["restore".into(), "--detach".into()];
+        self.criu_args(&mut args);
+        args.push("--bundle".into());
+        args.push(bundle.into());
+        if let Some(p) = &create.pid_file {
+            args.push("--pid-file".into());
+            args.push(p.into());
+        }
+        if let Some(s) = &create.console_socket {
+            args.push("--console-socket".into());
+            args.push(s.into());
+        }
+        if create.no_pivot {
+            args.push("--no-pivot".into());
+        }
+        args.push(id.into());
+        args
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +290,56 @@ mod tests {
                 "--detach",
                 "--pid-file",
                 "/b/p.pid",
+                "web"
+            ]
+        );
+    }
+
+    #[test]
+    fn checkpoint_and_restore() {
+        let o = CheckpointOptions {
+            image_path: "/cp/img".into(),
+            work_path: Some("/cp/work".into()),
+            leave_running: true,
+            tcp_established: true,
+            empty_namespaces: vec!["network".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            strs(o.args("web")),
+            [
+                "checkpoint",
+                "--image-path",
+                "/cp/img",
+                "--work-path",
+                "/cp/work",
+                "--tcp-established",
+                "--empty-ns",
+                "network",
+                "--leave-running",
+                "web"
+            ]
+        );
+        let create = CreateOptions {
+            pid_file: Some("/b/init.pid".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            strs(o.restore_args("web", Path::new("/b"), &create)),
+            [
+                "restore",
+                "--detach",
+                "--image-path",
+                "/cp/img",
+                "--work-path",
+                "/cp/work",
+                "--tcp-established",
+                "--empty-ns",
+                "network",
+                "--bundle",
+                "/b",
+                "--pid-file",
+                "/b/init.pid",
                 "web"
             ]
         );

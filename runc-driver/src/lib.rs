@@ -14,7 +14,9 @@ mod monitor;
 mod runtime;
 mod state;
 
-pub use args::{CreateOptions, DeleteOptions, ExecOptions, GlobalOptions, KillOptions};
+pub use args::{
+    CheckpointOptions, CreateOptions, DeleteOptions, ExecOptions, GlobalOptions, KillOptions,
+};
 pub use console::ConsoleSocket;
 pub use error::Error;
 pub use log::last_error;

@@ -1,4 +1,6 @@
-use crate::args::{CreateOptions, DeleteOptions, ExecOptions, GlobalOptions, KillOptions};
+use crate::args::{
+    CheckpointOptions, CreateOptions, DeleteOptions, ExecOptions, GlobalOptions, KillOptions,
+};
 use crate::monitor::{DirectMonitor, ProcessMonitor};
 use crate::state::{ContainerState, ProcessList};
 use crate::{log, Error, Result};
@@ -78,6 +80,27 @@ impl Runtime {
     ) -> Result<()> {
         self.run("create", opts.args(id, bundle), Streams::Container(stdio))
             .map(drop)
+    }
+
+    pub fn checkpoint(&self, id: &str, opts: &CheckpointOptions) -> Result<()> {
+        self.run_captured("checkpoint", opts.args(id)).map(drop)
+    }
+
+    /// Recreates a checkpointed container, detached, with `stdio` as its streams.
+    pub fn restore(
+        &self,
+        id: &str,
+        bundle: &Path,
+        opts: &CheckpointOptions,
+        create: &CreateOptions,
+        stdio: Stdio3,
+    ) -> Result<()> {
+        self.run(
+            "restore",
+            opts.restore_args(id, bundle, create),
+            Streams::Container(stdio),
+        )
+        .map(drop)
     }
 
     pub fn start(&self, id: &str) -> Result<()> {

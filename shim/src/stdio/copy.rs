@@ -104,7 +104,7 @@ impl ProcessIo {
                 let (r, w) = pipe()?;
                 chown(&w, owner.io_ids)?;
                 *slot = Some(w);
-                spawn_output_copy(&io.outputs, r, target, name)?;
+                spawn_output_copy(&io.outputs, r, target, name, Transfer::Splice)?;
             }
         }
         if !io.paths.stdin.is_empty() {
@@ -127,7 +127,13 @@ impl ProcessIo {
         }
         let mut io = ProcessIo::empty(paths);
         if let Some(target) = open_target(&stdout, "stdout")? {
-            spawn_output_copy(&io.outputs, master.try_clone()?, target, "stdout")?;
+            spawn_output_copy(
+                &io.outputs,
+                master.try_clone()?,
+                target,
+                "stdout",
+                Transfer::ReadWrite,
+            )?;
         }
         if !io.paths.stdin.is_empty() {
             io.start_stdin_copy(master.try_clone()?)?;
@@ -238,11 +244,21 @@ fn open_target(target: &Output, name: &str) -> io::Result<Option<File>> {
     }
 }
 
+/// How an output copy moves bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Transfer {
+    /// splice(2), pipe to pipe or file, without copying through the shim.
+    Splice,
+    /// read and write: for a pty master, whose splice holds data back until more comes.
+    ReadWrite,
+}
+
 fn spawn_output_copy(
     pending: &Arc<Pending>,
     source: OwnedFd,
     target: File,
     name: &str,
+    transfer: Transfer,
 ) -> io::Result<()> {
     let pending = pending.start();
     let spawned = std::thread::Builder::new()
@@ -250,7 +266,7 @@ fn spawn_output_copy(
         .spawn({
             let pending = pending.clone();
             move || {
-                copy_output(source, target);
+                copy_output(source, target, transfer);
                 pending.finish();
             }
         });
@@ -290,10 +306,9 @@ fn is_end(e: &io::Error) -> bool {
 }
 
 /// Copies until the container's side is closed, then closes the target, which is how
-/// the manager learns the stream ended. splice(2) moves pages pipe to pipe without
-/// copying them through the shim; a pty, which refuses splice, gets read and write.
-fn copy_output(source: OwnedFd, target: File) {
-    loop {
+/// the manager learns the stream ended.
+fn copy_output(source: OwnedFd, target: File, transfer: Transfer) {
+    while transfer == Transfer::Splice {
         // SAFETY: splice between two fds we own, no offsets.
         let n = unsafe {
             libc::splice(
