@@ -308,35 +308,8 @@ fn is_end(e: &io::Error) -> bool {
 /// Copies until the container's side is closed, then closes the target, which is how
 /// the manager learns the stream ended.
 fn copy_output(source: OwnedFd, target: File, transfer: Transfer) {
-    while transfer == Transfer::Splice {
-        // SAFETY: splice between two fds we own, no offsets.
-        let n = unsafe {
-            libc::splice(
-                source.as_raw_fd(),
-                std::ptr::null_mut(),
-                target.as_raw_fd(),
-                std::ptr::null_mut(),
-                1 << 20,
-                libc::SPLICE_F_MOVE,
-            )
-        };
-        if n > 0 {
-            continue;
-        }
-        if n == 0 {
-            return;
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EINTR) | Some(libc::EAGAIN) => continue,
-            Some(libc::EINVAL) => break,
-            _ if is_end(&err) => return,
-            _ => {
-                log::warn!("copying container output: {err}");
-                drain(source);
-                return;
-            }
-        }
+    if transfer == Transfer::Splice && !splice_all(&source, &target) {
+        return;
     }
     let mut source = File::from(source);
     let mut target = target;
@@ -356,6 +329,43 @@ fn copy_output(source: OwnedFd, target: File, transfer: Transfer) {
             log::warn!("writing container output: {e}");
             drain(source.into());
             return;
+        }
+    }
+}
+
+/// Splices until the source ends (false: done) or splice is refused (true: fall back
+/// to read and write).
+fn splice_all(source: &OwnedFd, target: &File) -> bool {
+    loop {
+        // SAFETY: splice between two open fds, no offsets.
+        let n = unsafe {
+            libc::splice(
+                source.as_raw_fd(),
+                std::ptr::null_mut(),
+                target.as_raw_fd(),
+                std::ptr::null_mut(),
+                1 << 20,
+                libc::SPLICE_F_MOVE,
+            )
+        };
+        if n > 0 {
+            continue;
+        }
+        if n == 0 {
+            return false;
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) | Some(libc::EAGAIN) => continue,
+            Some(libc::EINVAL) => return true,
+            _ if is_end(&err) => return false,
+            _ => {
+                log::warn!("copying container output: {err}");
+                if let Ok(dup) = source.try_clone() {
+                    drain(dup);
+                }
+                return false;
+            }
         }
     }
 }
