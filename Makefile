@@ -3,7 +3,7 @@ PREFIX ?= /usr/local
 CARGO ?= cargo
 SHIM := containerd-shim-skiff-v2
 
-.PHONY: build build-debug install test lint demo clean
+.PHONY: build build-debug install test lint demo fuzz clean
 
 build:
 	$(CARGO) build --release --bin $(SHIM)
@@ -25,6 +25,14 @@ build-debug:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Fuzzes the shim's request decoding and dispatch (cargo-fuzz; stable Rust with
+# RUSTC_BOOTSTRAP for the sanitizer flags). New inputs go to a scratch copy of the corpus.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	rm -rf target/fuzz-corpus && mkdir -p target/fuzz-corpus && cp fuzz/corpus/ttrpc_request/* target/fuzz-corpus/
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run ttrpc_request ../target/fuzz-corpus -- -max_total_time=$(FUZZ_SECONDS)
 
 # Builds the shim, starts a throwaway containerd, runs a busybox container with the
 # shim and prints what the container says. Installs missing Debian packages first.

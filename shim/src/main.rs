@@ -1,26 +1,7 @@
 //! containerd-shim-skiff-v2: a containerd shim-v2 runtime (`io.containerd.skiff.v2`).
 
-mod address;
-mod cli;
-mod container;
-mod delete;
-mod error;
-mod events;
-mod logging;
-mod mount;
-mod oom;
-mod options;
-mod process;
-mod reaper;
-mod rpc;
-mod serve;
-mod service;
-mod shim_cgroup;
-mod start;
-mod stdio;
-mod validate;
-
-use cli::{Action, Flags};
+use skiff_shim::cli::{Action, Flags};
+use skiff_shim::{delete, serve, start};
 use std::io::Write;
 use std::process::ExitCode;
 

@@ -17,10 +17,6 @@ fn reply<T>(method: &str, r: Result<T, ShimError>) -> ttrpc::Result<T> {
     })
 }
 
-fn unimplemented<T>(what: &str) -> ttrpc::Result<T> {
-    Err(ShimError::Unimplemented(format!("{what} is not supported yet")).into())
-}
-
 impl Task for TaskRpc {
     fn state(&self, _: &TtrpcContext, r: StateRequest) -> ttrpc::Result<StateResponse> {
         reply("State", self.0.state(r))
@@ -43,8 +39,8 @@ impl Task for TaskRpc {
     fn resume(&self, _: &TtrpcContext, r: ResumeRequest) -> ttrpc::Result<Empty> {
         reply("Resume", self.0.resume(r))
     }
-    fn checkpoint(&self, _: &TtrpcContext, _: CheckpointTaskRequest) -> ttrpc::Result<Empty> {
-        unimplemented("Checkpoint")
+    fn checkpoint(&self, _: &TtrpcContext, r: CheckpointTaskRequest) -> ttrpc::Result<Empty> {
+        reply("Checkpoint", self.0.checkpoint(r))
     }
     fn kill(&self, _: &TtrpcContext, r: KillRequest) -> ttrpc::Result<Empty> {
         reply("Kill", self.0.kill(r))

@@ -37,16 +37,22 @@ pub fn id(kind: &str, id: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A bundle directory: absolute, without `..`, and existing.
-pub fn bundle(path: &str) -> Result<(), String> {
+/// A path a request names: absolute and without `..`.
+pub fn absolute_path(what: &str, path: &str) -> Result<(), String> {
     let p = Path::new(path);
     if !p.is_absolute() {
-        return Err(format!("bundle path {path:?} is not absolute"));
+        return Err(format!("{what} path {path:?} is not absolute"));
     }
     if p.components().any(|c| c == Component::ParentDir) {
-        return Err(format!("bundle path {path:?} must not contain '..'"));
+        return Err(format!("{what} path {path:?} must not contain '..'"));
     }
-    if !p.is_dir() {
+    Ok(())
+}
+
+/// A bundle directory: absolute, without `..`, and existing.
+pub fn bundle(path: &str) -> Result<(), String> {
+    absolute_path("bundle", path)?;
+    if !Path::new(path).is_dir() {
         return Err(format!(
             "bundle {path:?} does not exist or is not a directory"
         ));

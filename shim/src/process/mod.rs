@@ -21,6 +21,15 @@ pub struct Process {
     pub io: Option<ProcessIo>,
     /// An exec's OCI process document (JSON), until it is started.
     pub exec_spec: Option<Vec<u8>>,
+    /// An init created from a checkpoint: the runtime restores it at Start, handing it
+    /// these streams.
+    pub restore: Option<Restore>,
+}
+
+pub struct Restore {
+    pub image_path: String,
+    pub work_path: Option<String>,
+    pub stdio: runc_driver::Stdio3,
 }
 
 impl Process {
@@ -34,6 +43,7 @@ impl Process {
             paths: io.paths.clone(),
             io: Some(io),
             exec_spec: None,
+            restore: None,
         }
     }
 
@@ -47,6 +57,7 @@ impl Process {
             paths,
             io: None,
             exec_spec: Some(spec),
+            restore: None,
         }
     }
 

@@ -6,13 +6,15 @@ use crate::events::timestamp;
 use crate::mount;
 use crate::process::Status;
 use crate::reaper::Exit;
+use crate::validate;
 use protobuf::well_known_types::any::Any;
 use protobuf::well_known_types::empty::Empty;
 use protobuf::{Message, MessageField};
-use runc_driver::{DeleteOptions, KillOptions};
+use runc_driver::{CheckpointOptions, DeleteOptions, KillOptions};
+use skiff_protos::options::CheckpointOptions as CheckpointOptionsMsg;
 use skiff_protos::shim::*;
 use skiff_protos::task::ProcessInfo;
-use skiff_protos::task_events::{TaskDelete, TaskPaused, TaskResumed, TaskStart};
+use skiff_protos::task_events::{TaskCheckpointed, TaskDelete, TaskPaused, TaskResumed, TaskStart};
 use skiff_protos::type_url;
 use std::time::SystemTime;
 
@@ -50,6 +52,29 @@ impl TaskService {
                 ..Default::default()
             });
         }
+        if let Some(restore) = p.restore.take() {
+            let pid = self.restore_init(&req.id, &c, restore)?;
+            p.pid = pid;
+            p.transition(Status::Running)?;
+            self.publish(
+                "/tasks/start",
+                type_url::TASK_START,
+                &TaskStart {
+                    container_id: req.id.clone(),
+                    pid,
+                    ..Default::default()
+                },
+            );
+            let early = self.claim_pid(pid, &req.id, "");
+            drop(procs);
+            if let Some(exit) = early {
+                self.handle_exit(exit);
+            }
+            return Ok(StartResponse {
+                pid,
+                ..Default::default()
+            });
+        }
         c.runtime.start(&req.id)?;
         p.transition(Status::Running)?;
         let pid = p.pid;
@@ -66,6 +91,74 @@ impl TaskService {
             pid,
             ..Default::default()
         })
+    }
+
+    /// Restores a checkpointed init: `runtime restore --detach` starts it.
+    fn restore_init(
+        &self,
+        id: &str,
+        c: &crate::container::Container,
+        restore: crate::process::Restore,
+    ) -> Result<u32> {
+        let pid_file = c.bundle.join("init.pid");
+        let opts = CheckpointOptions {
+            image_path: restore.image_path.into(),
+            work_path: restore.work_path.map(Into::into),
+            ..Default::default()
+        };
+        let create = runc_driver::CreateOptions {
+            pid_file: Some(pid_file.clone()),
+            ..Default::default()
+        };
+        c.runtime
+            .restore(id, &c.bundle, &opts, &create, restore.stdio)?;
+        super::read_pid(&pid_file)
+    }
+
+    pub fn checkpoint(&self, req: CheckpointTaskRequest) -> Result<Empty> {
+        validate::absolute_path("checkpoint", &req.path).map_err(ShimError::InvalidArgument)?;
+        let c = self.container(&req.id)?;
+        let procs = c.processes.lock().unwrap();
+        if !matches!(procs.init.status, Status::Running | Status::Paused) {
+            return Err(ShimError::FailedPrecondition(format!(
+                "container {:?} is {}: cannot checkpoint it",
+                req.id, procs.init.status
+            )));
+        }
+        let wanted = match req.options.as_ref().filter(|o| !o.value.is_empty()) {
+            Some(any) => CheckpointOptionsMsg::parse_from_bytes(&any.value).map_err(|e| {
+                ShimError::InvalidArgument(format!("cannot decode checkpoint options: {e}"))
+            })?,
+            None => CheckpointOptionsMsg::default(),
+        };
+        let image_path = if wanted.image_path.is_empty() {
+            req.path.clone()
+        } else {
+            wanted.image_path.clone()
+        };
+        let opts = CheckpointOptions {
+            image_path: image_path.into(),
+            work_path: (!wanted.work_path.is_empty()).then(|| wanted.work_path.clone().into()),
+            leave_running: !wanted.exit,
+            tcp_established: wanted.open_tcp,
+            ext_unix_sk: wanted.external_unix_sockets,
+            shell_job: wanted.terminal,
+            file_locks: wanted.file_locks,
+            manage_cgroups_mode: (!wanted.cgroups_mode.is_empty())
+                .then(|| wanted.cgroups_mode.clone()),
+            empty_namespaces: wanted.empty_namespaces.clone(),
+        };
+        c.runtime.checkpoint(&req.id, &opts)?;
+        self.publish(
+            "/tasks/checkpointed",
+            type_url::TASK_CHECKPOINTED,
+            &TaskCheckpointed {
+                container_id: req.id.clone(),
+                checkpoint: req.path.clone(),
+                ..Default::default()
+            },
+        );
+        Ok(Empty::new())
     }
 
     pub fn kill(&self, req: KillRequest) -> Result<Empty> {

@@ -39,15 +39,36 @@ impl Drop for MountGuard {
 }
 
 impl TaskService {
-    pub fn create(&self, req: CreateTaskRequest) -> Result<CreateTaskResponse> {
+    /// Everything about a Create request that can be checked without touching the
+    /// system; returns the decoded runtime options.
+    pub fn check_create(req: &CreateTaskRequest) -> Result<skiff_protos::options::Options> {
         validate::id("container id", &req.id).map_err(ShimError::InvalidArgument)?;
         validate::bundle(&req.bundle).map_err(ShimError::InvalidArgument)?;
         if !req.checkpoint.is_empty() {
-            return Err(ShimError::Unimplemented(
-                "restoring from a checkpoint is not supported yet".into(),
-            ));
+            if req.terminal {
+                return Err(ShimError::InvalidArgument(
+                    "restoring a checkpoint with a terminal is not supported".into(),
+                ));
+            }
+            validate::absolute_path("checkpoint", &req.checkpoint)
+                .map_err(ShimError::InvalidArgument)?;
         }
-        let opts = options::decode(req.options.as_ref())?;
+        for (name, path) in [("stdout", &req.stdout), ("stderr", &req.stderr)] {
+            crate::stdio::check_output(path)
+                .map_err(|e| ShimError::InvalidArgument(format!("{name}: {e}")))?;
+        }
+        for m in &req.rootfs {
+            if m.type_.is_empty() {
+                return Err(ShimError::InvalidArgument(
+                    "a rootfs mount has no type".into(),
+                ));
+            }
+        }
+        options::decode(req.options.as_ref())
+    }
+
+    pub fn create(&self, req: CreateTaskRequest) -> Result<CreateTaskResponse> {
+        let opts = Self::check_create(&req)?;
         // Hold the map for the whole create so that two creates of one id cannot race.
         let mut containers = self.containers.lock().unwrap();
         if containers.contains_key(&req.id) {
@@ -87,6 +108,9 @@ impl TaskService {
             no_pivot: opts.no_pivot_root,
             no_new_keyring: opts.no_new_keyring,
         };
+        if !req.checkpoint.is_empty() {
+            return self.create_for_restore(req, containers, bundle, runtime, guard, paths, &opts);
+        }
         let io = if req.terminal {
             let console = ConsoleSocket::new(None)
                 .map_err(|e| ShimError::internal("creating the console socket", e))?;
@@ -168,6 +192,63 @@ impl TaskService {
             pid,
             ..Default::default()
         })
+    }
+
+    /// A container to be restored from a checkpoint at Start: its streams are ready, the
+    /// runtime has not run yet.
+    #[allow(clippy::too_many_arguments)]
+    fn create_for_restore(
+        &self,
+        req: CreateTaskRequest,
+        mut containers: std::sync::MutexGuard<'_, HashMap<String, Arc<Container>>>,
+        bundle: PathBuf,
+        runtime: runc_driver::Runtime,
+        guard: MountGuard,
+        paths: StreamPaths,
+        opts: &skiff_protos::options::Options,
+    ) -> Result<CreateTaskResponse> {
+        let owner = self.owner(&req.id, opts.io_uid, opts.io_gid);
+        let (io, stdio) = ProcessIo::pipes(paths, &owner)
+            .map_err(|e| ShimError::internal("setting up stdio", e))?;
+        let mut init = Process::init(0, io);
+        init.restore = Some(crate::process::Restore {
+            image_path: req.checkpoint.clone(),
+            work_path: (!opts.criu_work_path.is_empty()).then(|| opts.criu_work_path.clone()),
+            stdio,
+        });
+        let container = Arc::new(Container {
+            bundle,
+            runtime,
+            rootfs: guard.disarm(),
+            io_owner: (opts.io_uid, opts.io_gid),
+            cgroup: None,
+            processes: Mutex::new(Processes {
+                init,
+                execs: HashMap::new(),
+            }),
+            exited: Condvar::new(),
+        });
+        containers.insert(req.id.clone(), container);
+        drop(containers);
+        self.publish(
+            "/tasks/create",
+            type_url::TASK_CREATE,
+            &TaskCreate {
+                container_id: req.id.clone(),
+                bundle: req.bundle.clone(),
+                rootfs: req.rootfs.clone(),
+                io: MessageField::some(TaskIO {
+                    stdin: req.stdin.clone(),
+                    stdout: req.stdout.clone(),
+                    stderr: req.stderr.clone(),
+                    terminal: false,
+                    ..Default::default()
+                }),
+                checkpoint: req.checkpoint.clone(),
+                ..Default::default()
+            },
+        );
+        Ok(CreateTaskResponse::default())
     }
 
     pub(super) fn owner<'a>(

@@ -9,3 +9,8 @@ mod logger;
 mod uri;
 
 pub use copy::{Owner, ProcessIo, StreamPaths};
+
+/// Checks an output path or log URI as a Create or Exec names it.
+pub fn check_output(s: &str) -> Result<(), String> {
+    uri::parse(s).map(drop)
+}
