@@ -15,8 +15,9 @@ install: build
 # Needs root and the packages .ci/run installs.
 test: build-debug
 	@[ "$$(id -u)" = 0 ] || { echo "make test runs real containers: run it as root" >&2; exit 1; }
-	@rm -f target/skipped-tests.txt
+	@rm -f target/skipped-tests.txt target/test-report.txt
 	$(CARGO) test --workspace
+	@if [ -s target/test-report.txt ]; then echo "== measured:"; cat target/test-report.txt; fi
 	@if [ -s target/skipped-tests.txt ]; then echo "== skipped on this machine:"; cat target/skipped-tests.txt; fi
 
 build-debug:

@@ -86,6 +86,7 @@ pub struct Containerd {
     pub socket: PathBuf,
     pub namespace: String,
     child: Child,
+    opts: Options,
 }
 
 impl Containerd {
@@ -118,30 +119,30 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             sock = socket.display()
         );
         fs::write(root.join("config.toml"), config).expect("config");
-        let log = fs::File::create(root.join("containerd.log")).expect("log");
-        let mut cmd = Command::new(containerd_bin("containerd"));
-        if let Some(prefix) = &opts.path_prefix {
-            let path = std::env::var("PATH").unwrap_or_default();
-            cmd.env("PATH", format!("{}:{path}", prefix.display()));
-        }
-        let child = cmd
-            .arg("--config")
-            .arg(root.join("config.toml"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log fd"))
-            .stderr(log)
-            .spawn()
-            .expect("starting containerd (is the containerd package installed?)");
+        let child = spawn_containerd(root, &opts);
         let cd = Containerd {
             socket,
             namespace: format!("skiff-t{}-{n}", std::process::id()),
             child,
             dir,
+            opts,
         };
         cd.wait_ready();
         let out = cd.ctr(&["images", "import", &busybox_archive().to_string_lossy()]);
         assert!(out.status.success(), "ctr images import: {}", stderr(&out));
         cd
+    }
+
+    /// Kills containerd with SIGKILL, as a crash would, leaving its shims running.
+    pub fn crash(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts containerd again on the same root, state and socket.
+    pub fn restart(&mut self) {
+        self.child = spawn_containerd(self.dir.path(), &self.opts);
+        self.wait_ready();
     }
 
     fn wait_ready(&self) {
@@ -286,6 +287,26 @@ impl Drop for Containerd {
         let _ = fs::remove_dir(&root);
         remove_namespace_cgroups(&self.namespace);
     }
+}
+
+fn spawn_containerd(root: &Path, opts: &Options) -> Child {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(root.join("containerd.log"))
+        .expect("log");
+    let mut cmd = Command::new(containerd_bin("containerd"));
+    if let Some(prefix) = &opts.path_prefix {
+        let path = std::env::var("PATH").unwrap_or_default();
+        cmd.env("PATH", format!("{}:{path}", prefix.display()));
+    }
+    cmd.arg("--config")
+        .arg(root.join("config.toml"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log fd"))
+        .stderr(log)
+        .spawn()
+        .expect("starting containerd (is the containerd package installed?)")
 }
 
 /// containerd puts a task's cgroup at /<namespace>/<id>; runc removes the task's, the

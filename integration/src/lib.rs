@@ -23,3 +23,18 @@ pub fn skip(test: &str, reason: &str) {
         let _ = f.write_all(line.as_bytes());
     }
 }
+
+/// A figure a test measured, printed by `make test` at the end (from
+/// `target/test-report.txt`) so it is seen even when the test passes.
+pub fn report(line: &str) {
+    eprintln!("{line}");
+    let path = containerd::workspace_dir().join("target/test-report.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        use std::io::Write;
+        let _ = writeln!(f, "{line}");
+    }
+}

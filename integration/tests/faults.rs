@@ -1,0 +1,481 @@
+//! Faults a shim must survive: bad requests, its manager crashing, being killed itself,
+//! serving a pod, and checkpoints where CRIU cannot run.
+
+use protobuf::MessageField;
+use skiff_integration::bundle::{busybox_bundle, TempDir};
+use skiff_integration::containerd::{
+    cgroups_of, shim_binary, stderr, stdout, Containerd, BUSYBOX_IMAGE,
+};
+use skiff_integration::proc;
+use skiff_integration::shim_client::{runc_options, ShimProcess};
+use skiff_protos::mount::Mount;
+use skiff_protos::shim::*;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use ttrpc::Code;
+
+fn shim() -> String {
+    shim_binary().to_string_lossy().into_owned()
+}
+
+fn task_line(cd: &Containerd, id: &str) -> Option<Vec<String>> {
+    stdout(&cd.ctr(&["task", "ls"]))
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .find(|cols| cols.first().map(String::as_str) == Some(id))
+}
+
+fn wait_status(cd: &Containerd, id: &str, status: &str) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = task_line(cd, id);
+        if let Some(cols) = &line {
+            if cols.get(2).map(String::as_str) == Some(status) {
+                return cols[1].parse().unwrap();
+            }
+        }
+        assert!(Instant::now() < deadline, "{id} never {status}: {line:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn run_detached(cd: &Containerd, id: &str, extra: &[&str], args: &[&str]) -> u32 {
+    let s = shim();
+    let mut a = vec!["run", "-d", "--runtime", s.as_str()];
+    a.extend_from_slice(extra);
+    a.push(BUSYBOX_IMAGE);
+    a.push(id);
+    a.extend_from_slice(args);
+    let out = cd.ctr(&a);
+    assert!(out.status.success(), "ctr run -d: {}", stderr(&out));
+    wait_status(cd, id, "RUNNING")
+}
+
+fn remove(cd: &Containerd, id: &str) {
+    let _ = cd.ctr(&["task", "kill", "--all", "--signal", "SIGKILL", id]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while task_line(cd, id).is_some_and(|c| c.get(2).map(String::as_str) != Some("STOPPED"))
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = cd.ctr(&["task", "delete", id]);
+    assert!(out.status.success(), "task delete {id}: {}", stderr(&out));
+    let out = cd.ctr(&["container", "delete", id]);
+    assert!(
+        out.status.success(),
+        "container delete {id}: {}",
+        stderr(&out)
+    );
+}
+
+fn wait_gone(pid: u32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proc::alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    !proc::alive(pid)
+}
+
+/// (code, message) of a failed ttrpc call.
+fn status_of<T: std::fmt::Debug>(r: ttrpc::Result<T>) -> (Code, String) {
+    match r {
+        Err(ttrpc::Error::RpcStatus(s)) => (s.code(), s.message().to_string()),
+        other => panic!("expected an error status, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_requests_get_clear_errors_and_leave_nothing() {
+    let tmp = TempDir::new("skiff-bad").unwrap();
+    let ns = format!("skiff-bad-{}", std::process::id());
+    let runc_root = tmp.path().join("runc-root");
+    let bundle = busybox_bundle(
+        &tmp.path().join("bundle"),
+        &["sleep", "30"],
+        &format!("/{ns}/good"),
+    )
+    .unwrap();
+    let shim = ShimProcess::start(
+        &shim_binary(),
+        &bundle,
+        &ns,
+        "good",
+        &tmp.path().join("containerd.sock").to_string_lossy(),
+        "",
+    )
+    .unwrap();
+    let c = &shim.client;
+    let ctx = ShimProcess::ctx;
+    let opts = |binary: &str| {
+        MessageField::some(runc_options(&skiff_protos::options::Options {
+            binary_name: binary.to_string(),
+            root: runc_root.to_string_lossy().into_owned(),
+            ..Default::default()
+        }))
+    };
+    let create = |id: &str| CreateTaskRequest {
+        id: id.to_string(),
+        bundle: bundle.to_string_lossy().into_owned(),
+        options: opts("runc"),
+        ..Default::default()
+    };
+
+    // Ids.
+    let long = "x".repeat(77);
+    for (id, code, text) in [
+        ("", Code::INVALID_ARGUMENT, "container id must not be empty".to_string()),
+        (long.as_str(), Code::INVALID_ARGUMENT, format!("container id {long:?} is longer than 76 characters")),
+        ("a/b", Code::INVALID_ARGUMENT, "container id \"a/b\" is not valid: use letters and digits separated by single '.', '_' or '-'".to_string()),
+        ("..", Code::INVALID_ARGUMENT, "container id \"..\" is not valid: use letters and digits separated by single '.', '_' or '-'".to_string()),
+    ] {
+        assert_eq!(status_of(c.create(ctx(), &create(id))), (code, text), "id {id:?}");
+    }
+    // A bundle that does not exist.
+    let mut req = create("nobundle");
+    req.bundle = "/nonexistent/skiff/bundle".into();
+    assert_eq!(
+        status_of(c.create(ctx(), &req)),
+        (
+            Code::INVALID_ARGUMENT,
+            "bundle \"/nonexistent/skiff/bundle\" does not exist or is not a directory".into()
+        )
+    );
+    // A missing runtime binary, and a broken one.
+    let mut req = create("nobinary");
+    req.options = opts("/nonexistent/runc");
+    assert_eq!(
+        status_of(c.create(ctx(), &req)),
+        (
+            Code::FAILED_PRECONDITION,
+            "cannot run OCI runtime \"/nonexistent/runc\": No such file or directory (os error 2)"
+                .into()
+        )
+    );
+    let broken = tmp.path().join("broken-runc");
+    std::fs::write(
+        &broken,
+        "#!/bin/sh\necho 'this runtime is broken' >&2\nexit 3\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut req = create("broken");
+    req.options = opts(&broken.to_string_lossy());
+    assert_eq!(
+        status_of(c.create(ctx(), &req)),
+        (
+            Code::UNKNOWN,
+            "broken-runc create failed: exit status 3".into()
+        )
+    );
+    // Options of an unknown type.
+    let mut req = create("oddopts");
+    req.options = MessageField::some(protobuf::well_known_types::any::Any {
+        type_url: "example.com/NotOptions".into(),
+        value: vec![1, 2, 3],
+        ..Default::default()
+    });
+    assert_eq!(
+        status_of(c.create(ctx(), &req)),
+        (Code::INVALID_ARGUMENT, "unsupported runtime options type \"example.com/NotOptions\": expected containerd.runc.v1.Options".into())
+    );
+    // A rootfs mount that fails.
+    let mut req = create("badmount");
+    req.rootfs = vec![Mount {
+        type_: "nosuchfs".into(),
+        source: "none".into(),
+        ..Default::default()
+    }];
+    let (code, msg) = status_of(c.create(ctx(), &req));
+    assert_eq!(code, Code::INTERNAL);
+    assert_eq!(
+        msg,
+        format!(
+            "mounting the rootfs: mount nosuchfs \"none\" on {}: No such device (os error 19)",
+            bundle.join("rootfs").display()
+        )
+    );
+    // Nothing was left by any of those.
+    assert_eq!(
+        proc::mounts_under(tmp.path()),
+        Vec::<std::path::PathBuf>::new()
+    );
+    let runc_state: Vec<_> = std::fs::read_dir(runc_root.join(&ns))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(runc_state.is_empty(), "runc state left: {runc_state:?}");
+    for id in ["broken", "badmount", "nobinary"] {
+        assert_eq!(cgroups_of(&ns, id), Vec::<std::path::PathBuf>::new());
+    }
+
+    // Create twice.
+    let first = c.create(ctx(), &create("good")).expect("a good create");
+    assert!(first.pid > 0);
+    assert_eq!(
+        status_of(c.create(ctx(), &create("good"))),
+        (
+            Code::ALREADY_EXISTS,
+            "container \"good\" already exists".into()
+        )
+    );
+    // Unknown ids and exec ids.
+    let unknown = "container \"nope\" not found".to_string();
+    assert_eq!(
+        status_of(c.start(
+            ctx(),
+            &StartRequest {
+                id: "nope".into(),
+                ..Default::default()
+            }
+        )),
+        (Code::NOT_FOUND, unknown.clone())
+    );
+    assert_eq!(
+        status_of(c.kill(
+            ctx(),
+            &KillRequest {
+                id: "nope".into(),
+                signal: 9,
+                ..Default::default()
+            }
+        )),
+        (Code::NOT_FOUND, unknown.clone())
+    );
+    assert_eq!(
+        status_of(c.delete(
+            ctx(),
+            &DeleteRequest {
+                id: "nope".into(),
+                ..Default::default()
+            }
+        )),
+        (Code::NOT_FOUND, unknown)
+    );
+    let no_exec = "exec \"zz\" not found".to_string();
+    assert_eq!(
+        status_of(c.start(
+            ctx(),
+            &StartRequest {
+                id: "good".into(),
+                exec_id: "zz".into(),
+                ..Default::default()
+            }
+        )),
+        (Code::NOT_FOUND, no_exec.clone())
+    );
+    assert_eq!(
+        status_of(c.kill(
+            ctx(),
+            &KillRequest {
+                id: "good".into(),
+                exec_id: "zz".into(),
+                signal: 9,
+                ..Default::default()
+            }
+        )),
+        (Code::NOT_FOUND, no_exec.clone())
+    );
+    assert_eq!(
+        status_of(c.delete(
+            ctx(),
+            &DeleteRequest {
+                id: "good".into(),
+                exec_id: "zz".into(),
+                ..Default::default()
+            }
+        )),
+        (Code::NOT_FOUND, no_exec)
+    );
+    // Clean up the good one: a created container can be deleted.
+    c.delete(
+        ctx(),
+        &DeleteRequest {
+            id: "good".into(),
+            ..Default::default()
+        },
+    )
+    .expect("delete of a created container");
+    let _ = c.shutdown(ctx(), &ShutdownRequest::default());
+    assert!(wait_gone(shim.pid), "the shim exits after Shutdown");
+    assert!(
+        !Path::new(&skiff_shim_socket(&shim.address)).exists(),
+        "socket removed"
+    );
+    assert!(!runc_root.join(&ns).join("good").exists());
+}
+
+fn skiff_shim_socket(address: &str) -> String {
+    address.trim_start_matches("unix://").to_string()
+}
+
+#[test]
+fn containers_and_output_survive_a_containerd_crash() {
+    let mut cd = Containerd::start();
+    let log = cd.dir().join("ticker.log");
+    let uri = format!("file://{}", log.display());
+    let pid = run_detached(
+        &cd,
+        "ticker",
+        &["--log-uri", &uri],
+        &[
+            "sh",
+            "-c",
+            "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.5; done",
+        ],
+    );
+    run_detached(&cd, "short", &[], &["sh", "-c", "sleep 1; exit 5"]);
+    let ticks = |log: &Path| -> usize {
+        std::fs::read_to_string(log)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    cd.crash();
+    let at_crash = ticks(&log);
+    std::thread::sleep(Duration::from_secs(3));
+    let during = ticks(&log);
+    assert!(
+        during >= at_crash + 4,
+        "output did not flow while containerd was down: {at_crash} -> {during}"
+    );
+    cd.restart();
+    let events = cd.events();
+    assert_eq!(
+        wait_status(&cd, "ticker", "RUNNING"),
+        pid,
+        "same pid after the restart"
+    );
+    assert!(proc::alive(pid));
+    wait_status(&cd, "short", "STOPPED");
+    // The exit that happened while containerd was down arrives now.
+    let topics = events.wait_for("short", Duration::from_secs(15), |t| {
+        t.iter().any(|x| x == "/tasks/exit")
+    });
+    assert!(
+        topics.iter().any(|t| t == "/tasks/exit"),
+        "no /tasks/exit after the restart: {topics:?}"
+    );
+    let exit = events
+        .lines()
+        .into_iter()
+        .find(|l| l.contains("/tasks/exit") && l.contains("\"container_id\":\"short\""))
+        .unwrap();
+    assert!(exit.contains("\"exit_status\":5"), "{exit}");
+    // And the shim says the same when asked.
+    let address = std::fs::read_to_string(cd.bundle("short").join("address")).unwrap();
+    let client =
+        skiff_protos::shim_ttrpc::TaskClient::new(ttrpc::Client::connect(&address).unwrap());
+    let state = client
+        .state(
+            ShimProcess::ctx(),
+            &StateRequest {
+                id: "short".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(state.exit_status, 5);
+    assert!(
+        ticks(&log) > during,
+        "output keeps flowing after the restart"
+    );
+    remove(&cd, "ticker");
+    remove(&cd, "short");
+}
+
+#[test]
+fn a_killed_shim_is_cleaned_up_by_delete() {
+    let cd = Containerd::start();
+    let pid = run_detached(&cd, "orphan", &[], &["sleep", "300"]);
+    let shims = cd.shim_pids();
+    assert_eq!(shims.len(), 1);
+    let socket = cd.shim_socket("orphan");
+    assert!(socket.exists());
+    // SAFETY: kill(2) on the shim our containerd started for this test.
+    unsafe {
+        libc::kill(shims[0] as i32, libc::SIGKILL);
+    }
+    assert!(wait_gone(shims[0]));
+    // containerd notices the shim is gone; delete what is left.
+    let _ = cd.ctr(&["task", "delete", "--force", "orphan"]);
+    let out = cd.ctr(&["container", "delete", "orphan"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(wait_gone(pid), "the container's process is gone");
+    // containerd runs the binary's `delete` in the background: wait for it to finish.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let left = || {
+        let mut left = Vec::new();
+        if !proc::mounts_under(cd.dir()).is_empty() {
+            left.push(format!("mounts {:?}", proc::mounts_under(cd.dir())));
+        }
+        if !cgroups_of(&cd.namespace, "orphan").is_empty() {
+            left.push("cgroups".to_string());
+        }
+        if socket.exists() {
+            left.push(format!("socket {}", socket.display()));
+        }
+        if cd.bundle("orphan").exists() {
+            left.push("bundle".to_string());
+        }
+        left
+    };
+    while !left().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        left(),
+        Vec::<String>::new(),
+        "left behind after the dead shim's cleanup"
+    );
+    assert!(!cd.runc_root().join("orphan").exists(), "runc state left");
+}
+
+#[test]
+fn a_pod_shares_one_shim() {
+    let cd = Containerd::start();
+    let pod = ["--annotation", "io.kubernetes.cri.sandbox-id=pod1"];
+    let a = run_detached(&cd, "pod1", &pod, &["sleep", "300"]);
+    let b = run_detached(&cd, "sidecar", &pod, &["sleep", "300"]);
+    let shims = cd.shim_pids();
+    assert_eq!(shims.len(), 1, "one shim for the pod: {shims:?}");
+    let children = proc::children(shims[0]);
+    assert!(
+        children.contains(&a) && children.contains(&b),
+        "{children:?}"
+    );
+    // Deleting one leaves the other running, in the same shim.
+    remove(&cd, "pod1");
+    assert_eq!(wait_status(&cd, "sidecar", "RUNNING"), b);
+    assert!(
+        proc::alive(shims[0]),
+        "the shim outlives the first container"
+    );
+    let out = cd.ctr(&["task", "exec", "--exec-id", "x", "sidecar", "echo", "alive"]);
+    assert_eq!(stdout(&out), "alive\n", "{}", stderr(&out));
+    remove(&cd, "sidecar");
+    assert!(
+        wait_gone(shims[0]),
+        "the shim exits with its last container"
+    );
+    assert!(!cd.shim_socket("pod1").exists());
+}
+
+#[test]
+fn checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on() {
+    let cd = Containerd::start();
+    let pid = run_detached(&cd, "cp", &[], &["sleep", "300"]);
+    let out = cd.ctr(&["task", "checkpoint", "cp"]);
+    if out.status.success() {
+        // CRIU works on this machine: the checkpoint exists and the task kept running.
+        assert!(
+            !stdout(&out).trim().is_empty(),
+            "ctr names the checkpoint image"
+        );
+    } else {
+        let err = stderr(&out);
+        assert!(err.contains("runc checkpoint failed: "), "{err}");
+        assert!(err.to_lowercase().contains("criu"), "{err}");
+    }
+    assert_eq!(wait_status(&cd, "cp", "RUNNING"), pid);
+    remove(&cd, "cp");
+}
