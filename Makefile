@@ -11,12 +11,30 @@ build:
 install: build
 	install -D -m 0755 target/release/$(SHIM) $(DESTDIR)$(PREFIX)/bin/$(SHIM)
 
-# Unit tests, then end-to-end tests with real runc and a private containerd per test.
-# Needs root and the packages .ci/run installs.
+# containerd 1.7 and 2.x, unpacked (not installed) by ../shared/tools/containerd-releases.sh.
+RELEASES ?= /var/cache/containerd-releases
+RELEASES_SCRIPT ?= ../shared/tools/containerd-releases.sh
+# The integration tests that run under containerd, once per generation.
+CONTAINERD_TESTS := --test containerd_task --test task_api --test cgroups --test faults --test install
+
+# Unit tests, then end-to-end tests with real runc and a private containerd per test:
+# the whole workspace under the system's containerd (1.6), then the containerd tests
+# again under 1.7 and 2.x. Needs root and the packages .ci/run installs.
 test: build-debug
 	@[ "$$(id -u)" = 0 ] || { echo "make test runs real containers: run it as root" >&2; exit 1; }
 	@rm -f target/skipped-tests.txt target/test-report.txt
+	@if [ ! -x $(RELEASES)/sid/usr/bin/containerd ] && [ -f $(RELEASES_SCRIPT) ]; then bash $(RELEASES_SCRIPT) $(RELEASES); fi
+	@echo "== the workspace, under $$(containerd --version)"
 	$(CARGO) test --workspace
+	@for gen in trixie sid; do \
+	  bin=$(RELEASES)/$$gen/usr/bin; \
+	  if [ -x $$bin/containerd ]; then \
+	    echo "== the containerd tests, under $$($$bin/containerd --version)"; \
+	    SKIFF_CONTAINERD_BIN=$$bin $(CARGO) test -p skiff-integration $(CONTAINERD_TESTS) || exit 1; \
+	  else \
+	    echo "SKIPPED containerd from $$gen: not unpacked in $(RELEASES) (run $(RELEASES_SCRIPT))" >> target/skipped-tests.txt; \
+	  fi; \
+	done
 	@if [ -s target/test-report.txt ]; then echo "== measured:"; cat target/test-report.txt; fi
 	@if [ -s target/skipped-tests.txt ]; then echo "== skipped on this machine:"; cat target/skipped-tests.txt; fi
 

@@ -52,6 +52,21 @@ fn containerd_bin(name: &str) -> PathBuf {
     }
 }
 
+/// The version of the containerd the tests use, as it prints it ("1.6.20~ds1").
+pub fn version_string() -> String {
+    Command::new(containerd_bin("containerd"))
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .nth(2)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// The busybox OCI archive, built once per test process (into a temporary name, then
 /// renamed, so test binaries running side by side never read a half-written one).
 pub fn busybox_archive() -> &'static Path {
@@ -156,6 +171,21 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         panic!("containerd did not come up; its log:\n{}", self.log());
     }
 
+    /// containerd's (major, minor) version, from `containerd --version`.
+    pub fn version(&self) -> (u32, u32) {
+        let out = Command::new(containerd_bin("containerd"))
+            .arg("--version")
+            .output()
+            .expect("containerd --version");
+        let text = String::from_utf8_lossy(&out.stdout);
+        // "containerd github.com/containerd/containerd 1.6.20~ds1 ..."
+        let version = text.split_whitespace().nth(2).unwrap_or("0.0");
+        let mut parts = version.split(|c: char| !c.is_ascii_digit());
+        let major = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let minor = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        (major, minor)
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
@@ -213,21 +243,34 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         EventStream { child, lines }
     }
 
-    /// Pids of our shim binary serving this containerd.
+    /// Pids of the shim processes (ours, or a Go shim under test) serving this containerd:
+    /// a `containerd-shim*` program whose command line names this containerd's socket.
     pub fn shim_pids(&self) -> Vec<u32> {
-        let shim = shim_binary();
         let socket = self.socket.to_string_lossy().into_owned();
-        proc::pids_of(&shim.to_string_lossy())
-            .into_iter()
-            .chain(proc::pids_of("containerd-shim-skiff-v2"))
-            .filter(|pid| {
-                fs::read(format!("/proc/{pid}/cmdline"))
-                    .map(|c| c.split(|b| *b == 0).any(|arg| arg == socket.as_bytes()))
-                    .unwrap_or(false)
-            })
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect()
+        let mut pids = Vec::new();
+        for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+                continue;
+            };
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let argv0 = String::from_utf8_lossy(args.first().copied().unwrap_or_default());
+            let name = argv0.rsplit('/').next().unwrap_or_default();
+            if name.starts_with("containerd-shim")
+                && args.iter().any(|a| *a == socket.as_bytes())
+                && proc::alive(pid)
+            {
+                pids.push(pid);
+            }
+        }
+        pids.sort_unstable();
+        pids
     }
 
     /// The socket a containerd-style shim serving `id` listens on (sha256 of containerd's

@@ -11,7 +11,10 @@ pub mod shim_client;
 /// test skipped at run time, so the reason is printed and appended to
 /// `target/skipped-tests.txt`, which `make test` shows at the end.
 pub fn skip(test: &str, reason: &str) {
-    let line = format!("SKIPPED {test}: {reason}\n");
+    let line = format!(
+        "SKIPPED {test} [containerd {}]: {reason}\n",
+        containerd::version_string()
+    );
     eprint!("{line}");
     let path = containerd::workspace_dir().join("target/skipped-tests.txt");
     if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -27,6 +30,8 @@ pub fn skip(test: &str, reason: &str) {
 /// A figure a test measured, printed by `make test` at the end (from
 /// `target/test-report.txt`) so it is seen even when the test passes.
 pub fn report(line: &str) {
+    let containerd = containerd::version_string();
+    let line = format!("[containerd {containerd}] {line}");
     eprintln!("{line}");
     let path = containerd::workspace_dir().join("target/test-report.txt");
     if let Ok(mut f) = std::fs::OpenOptions::new()

@@ -41,11 +41,28 @@ fn installed_shim_runs_by_runtime_name() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "hello from skiff\n");
+
     // containerd ran the installed binary, not something else on its PATH.
-    let log = cd.log();
-    assert!(
-        log.contains(&bin.join("containerd-shim-skiff-v2").display().to_string())
-            || log.contains("runtime=io.containerd.skiff.v2"),
-        "containerd's log does not mention our shim"
-    );
+    let out = cd.ctr(&[
+        "run",
+        "-d",
+        "--runtime",
+        "io.containerd.skiff.v2",
+        BUSYBOX_IMAGE,
+        "which",
+        "sleep",
+        "300",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shim_pid: u32 = std::fs::read_to_string(cd.bundle("which").join("shim.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let exe = std::fs::read_link(format!("/proc/{shim_pid}/exe")).unwrap();
+    let _ = cd.ctr(&["task", "kill", "--signal", "SIGKILL", "which"]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = cd.ctr(&["task", "delete", "which"]);
+    let _ = cd.ctr(&["container", "delete", "which"]);
+    assert_eq!(exe, bin.join("containerd-shim-skiff-v2"));
 }

@@ -36,9 +36,12 @@ impl log::Log for FifoLogger {
     fn flush(&self) {}
 }
 
-/// Logs to `./log` if someone reads it, else nowhere.
+/// Logs to `./log`. Opened read-write, the FIFO never refuses the shim for want of a
+/// reader: lines wait there until containerd opens its end, and are dropped only when
+/// the FIFO is full.
 pub fn init(debug: bool) {
     let out = OpenOptions::new()
+        .read(true)
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open("log")

@@ -118,6 +118,11 @@ impl OomWatcher {
     }
 
     fn report(&self, w: &mut Watched, woken: bool) {
+        // On cgroup v1 the kernel also signals the eventfd when the cgroup is removed:
+        // that is not an OOM.
+        if !w.cgroup.memory_dir().is_some_and(|d| d.exists()) {
+            return;
+        }
         let kills = w.cgroup.oom_kills();
         let new = match kills {
             Some(n) if n > w.reported => {

@@ -49,7 +49,13 @@ pub fn run(flags: &Flags) -> Result<(), String> {
         .unwrap_or(DEFAULT_LISTENER_FD);
     std::env::remove_var(crate::start::LISTEN_FD_ENV);
     let socket_path = socket_path_of_listener(listener);
+    // Idle workers per connection stay between 1 and 3 (the crate requires
+    // min < default < max): a request that blocks (Wait) makes the pool start another
+    // worker, and a worker that finds 3 idle ones exits.
     let mut server = ttrpc::Server::new()
+        .set_thread_count_min(1)
+        .set_thread_count_default(2)
+        .set_thread_count_max(3)
         .add_listener(listener)
         .map_err(|e| format!("using the inherited socket (fd {listener}): {e}"))?
         .register_service(skiff_protos::shim_ttrpc::create_task(Arc::new(TaskRpc(
