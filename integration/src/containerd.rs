@@ -263,7 +263,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             let argv0 = String::from_utf8_lossy(args.first().copied().unwrap_or_default());
             let name = argv0.rsplit('/').next().unwrap_or_default();
             if name.starts_with("containerd-shim")
-                && args.iter().any(|a| *a == socket.as_bytes())
+                && args.contains(&socket.as_bytes())
                 && proc::alive(pid)
             {
                 pids.push(pid);
