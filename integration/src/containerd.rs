@@ -285,6 +285,67 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         Path::new("/run/containerd/s").join(hex)
     }
 
+    /// The columns of `ctr task ls` for one task (id, pid, status), if it is listed.
+    pub fn task_line(&self, id: &str) -> Option<Vec<String>> {
+        stdout(&self.ctr(&["task", "ls"]))
+            .lines()
+            .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .find(|cols| cols.first().map(String::as_str) == Some(id))
+    }
+
+    /// Waits until `ctr task ls` shows the task in `status`; returns its pid.
+    pub fn wait_status(&self, id: &str, status: &str) -> u32 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let line = self.task_line(id);
+            if let Some(cols) = &line {
+                if cols.get(2).map(String::as_str) == Some(status) {
+                    return cols[1].parse().expect("pid column");
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "task {id} never reached {status}: {line:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `ctr run -d --runtime OUR_SHIM [extra...] busybox ID ARGS...`, then waits for it to
+    /// run; returns the task's pid.
+    pub fn run_detached(&self, id: &str, extra: &[&str], args: &[&str]) -> u32 {
+        let shim = shim_binary().to_string_lossy().into_owned();
+        let mut a = vec!["run", "-d", "--runtime", shim.as_str()];
+        a.extend_from_slice(extra);
+        a.push(BUSYBOX_IMAGE);
+        a.push(id);
+        a.extend_from_slice(args);
+        let out = self.ctr(&a);
+        assert!(out.status.success(), "ctr run -d {id}: {}", stderr(&out));
+        self.wait_status(id, "RUNNING")
+    }
+
+    /// Kills every process of a task, then deletes the task and its container.
+    pub fn remove(&self, id: &str) {
+        let _ = self.ctr(&["task", "kill", "--all", "--signal", "SIGKILL", id]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self
+            .task_line(id)
+            .is_some_and(|c| c.get(2).map(String::as_str) != Some("STOPPED"))
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = self.ctr(&["task", "delete", id]);
+        assert!(out.status.success(), "task delete {id}: {}", stderr(&out));
+        let out = self.ctr(&["container", "delete", id]);
+        assert!(
+            out.status.success(),
+            "container delete {id}: {}",
+            stderr(&out)
+        );
+    }
+
     /// The runc state directory the shims use for this namespace.
     pub fn runc_root(&self) -> PathBuf {
         Path::new("/run/containerd/runc").join(&self.namespace)

@@ -8,30 +8,6 @@ fn shim() -> String {
     shim_binary().to_string_lossy().into_owned()
 }
 
-fn run_detached(cd: &Containerd, id: &str, extra: &[&str], args: &[&str]) {
-    let s = shim();
-    let mut a = vec!["run", "-d", "--runtime", s.as_str()];
-    a.extend_from_slice(extra);
-    a.push(BUSYBOX_IMAGE);
-    a.push(id);
-    a.extend_from_slice(args);
-    let out = cd.ctr(&a);
-    assert!(out.status.success(), "ctr run -d: {}", stderr(&out));
-}
-
-fn remove(cd: &Containerd, id: &str) {
-    let _ = cd.ctr(&["task", "kill", "--all", "--signal", "SIGKILL", id]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = cd.ctr(&["task", "delete", id]);
-        if out.status.success() || Instant::now() > deadline {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = cd.ctr(&["container", "delete", id]);
-}
-
 fn metric(table: &str, name: &str) -> Option<String> {
     table
         .lines()
@@ -43,8 +19,7 @@ fn metric(table: &str, name: &str) -> Option<String> {
 #[test]
 fn metrics_show_memory_and_pids() {
     let cd = Containerd::start();
-    run_detached(
-        &cd,
+    cd.run_detached(
         "measured",
         &[],
         &["sh", "-c", "sleep 300 & sleep 301 & exec sleep 302"],
@@ -74,14 +49,14 @@ fn metrics_show_memory_and_pids() {
         Some("3"),
         "pids.current in:\n{table}"
     );
-    remove(&cd, "measured");
+    cd.remove("measured");
 }
 
 #[test]
 fn update_sets_the_memory_limit() {
     use skiff_protos::shim::UpdateTaskRequest;
     let cd = Containerd::start();
-    run_detached(&cd, "resized", &[], &["sleep", "300"]);
+    cd.run_detached("resized", &[], &["sleep", "300"]);
     let address = std::fs::read_to_string(cd.bundle("resized").join("address")).unwrap();
     let client =
         skiff_protos::shim_ttrpc::TaskClient::new(ttrpc::Client::connect(&address).unwrap());
@@ -105,7 +80,7 @@ fn update_sets_the_memory_limit() {
     };
     let limit = std::fs::read_to_string(&limit_file).unwrap();
     assert_eq!(limit.trim(), "67108864", "{limit_file}");
-    remove(&cd, "resized");
+    cd.remove("resized");
 }
 
 #[test]

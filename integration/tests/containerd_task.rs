@@ -25,29 +25,6 @@ fn run_rm(cd: &Containerd, id: &str, args: &[&str]) -> std::process::Output {
     cd.ctr(&a)
 }
 
-/// Waits until `ctr task ls` shows the task in `status`; returns its pid.
-fn wait_task_status(cd: &Containerd, id: &str, status: &str) -> u32 {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = cd.ctr(&["task", "ls"]);
-        let line = stdout(&out)
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(id))
-            .map(str::to_string);
-        if let Some(line) = &line {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            if cols.get(2) == Some(&status) {
-                return cols[1].parse().expect("pid column");
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "task {id} never reached {status}: {line:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn assert_nothing_left(cd: &Containerd, id: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while !cd.shim_pids().is_empty() && Instant::now() < deadline {
@@ -110,7 +87,7 @@ fn sigkill_exit_is_137() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_task_status(&cd, "killed", "RUNNING");
+    cd.wait_status("killed", "RUNNING");
     let out = cd.ctr(&["task", "kill", "--signal", "SIGKILL", "killed"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let status = wait_with_timeout(&mut run, Duration::from_secs(20)).unwrap();
@@ -212,7 +189,7 @@ fn detached_task_lifecycle_with_events_in_order() {
         "300",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let pid = wait_task_status(&cd, "bg", "RUNNING");
+    let pid = cd.wait_status("bg", "RUNNING");
     assert!(
         pid > 0 && proc::alive(pid),
         "task pid {pid} is a live process"
@@ -231,7 +208,7 @@ fn detached_task_lifecycle_with_events_in_order() {
 
     let out = cd.ctr(&["task", "kill", "--signal", "SIGKILL", "bg"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    wait_task_status(&cd, "bg", "STOPPED");
+    cd.wait_status("bg", "STOPPED");
     let out = cd.ctr(&["task", "delete", "bg"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = cd.ctr(&["container", "delete", "bg"]);

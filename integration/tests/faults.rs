@@ -3,9 +3,7 @@
 
 use protobuf::MessageField;
 use skiff_integration::bundle::{busybox_bundle, TempDir};
-use skiff_integration::containerd::{
-    cgroups_of, shim_binary, stderr, stdout, Containerd, BUSYBOX_IMAGE,
-};
+use skiff_integration::containerd::{cgroups_of, shim_binary, stderr, stdout, Containerd};
 use skiff_integration::proc;
 use skiff_integration::shim_client::{runc_options, ShimProcess};
 use skiff_protos::mount::Mount;
@@ -13,61 +11,6 @@ use skiff_protos::shim::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use ttrpc::Code;
-
-fn shim() -> String {
-    shim_binary().to_string_lossy().into_owned()
-}
-
-fn task_line(cd: &Containerd, id: &str) -> Option<Vec<String>> {
-    stdout(&cd.ctr(&["task", "ls"]))
-        .lines()
-        .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-        .find(|cols| cols.first().map(String::as_str) == Some(id))
-}
-
-fn wait_status(cd: &Containerd, id: &str, status: &str) -> u32 {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let line = task_line(cd, id);
-        if let Some(cols) = &line {
-            if cols.get(2).map(String::as_str) == Some(status) {
-                return cols[1].parse().unwrap();
-            }
-        }
-        assert!(Instant::now() < deadline, "{id} never {status}: {line:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn run_detached(cd: &Containerd, id: &str, extra: &[&str], args: &[&str]) -> u32 {
-    let s = shim();
-    let mut a = vec!["run", "-d", "--runtime", s.as_str()];
-    a.extend_from_slice(extra);
-    a.push(BUSYBOX_IMAGE);
-    a.push(id);
-    a.extend_from_slice(args);
-    let out = cd.ctr(&a);
-    assert!(out.status.success(), "ctr run -d: {}", stderr(&out));
-    wait_status(cd, id, "RUNNING")
-}
-
-fn remove(cd: &Containerd, id: &str) {
-    let _ = cd.ctr(&["task", "kill", "--all", "--signal", "SIGKILL", id]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while task_line(cd, id).is_some_and(|c| c.get(2).map(String::as_str) != Some("STOPPED"))
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = cd.ctr(&["task", "delete", id]);
-    assert!(out.status.success(), "task delete {id}: {}", stderr(&out));
-    let out = cd.ctr(&["container", "delete", id]);
-    assert!(
-        out.status.success(),
-        "container delete {id}: {}",
-        stderr(&out)
-    );
-}
 
 fn wait_gone(pid: u32) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -314,8 +257,7 @@ fn containers_and_output_survive_a_containerd_crash() {
     let mut cd = Containerd::start();
     let log = cd.dir().join("ticker.log");
     let uri = format!("file://{}", log.display());
-    let pid = run_detached(
-        &cd,
+    let pid = cd.run_detached(
         "ticker",
         &["--log-uri", &uri],
         &[
@@ -324,7 +266,7 @@ fn containers_and_output_survive_a_containerd_crash() {
             "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.5; done",
         ],
     );
-    run_detached(&cd, "short", &[], &["sh", "-c", "sleep 1; exit 5"]);
+    cd.run_detached("short", &[], &["sh", "-c", "sleep 1; exit 5"]);
     let ticks = |log: &Path| -> usize {
         std::fs::read_to_string(log)
             .map(|t| t.lines().count())
@@ -341,7 +283,7 @@ fn containers_and_output_survive_a_containerd_crash() {
     cd.restart();
     let events = cd.events();
     assert_eq!(
-        wait_status(&cd, "ticker", "RUNNING"),
+        cd.wait_status("ticker", "RUNNING"),
         pid,
         "same pid after the restart"
     );
@@ -355,13 +297,13 @@ fn containers_and_output_survive_a_containerd_crash() {
             "containerd 1.7+ deletes on restart a shim whose task has exited, Go shim included",
         );
         let deadline = Instant::now() + Duration::from_secs(15);
-        while (task_line(&cd, "short").is_some() || cd.bundle("short").exists())
+        while (cd.task_line("short").is_some() || cd.bundle("short").exists())
             && Instant::now() < deadline
         {
             std::thread::sleep(Duration::from_millis(100));
         }
         assert!(
-            task_line(&cd, "short").is_none(),
+            cd.task_line("short").is_none(),
             "containerd kept the exited task"
         );
         assert!(
@@ -384,7 +326,7 @@ fn containers_and_output_survive_a_containerd_crash() {
         ticks(&log) > during,
         "output keeps flowing after the restart"
     );
-    remove(&cd, "ticker");
+    cd.remove("ticker");
 }
 
 /// containerd 1.6 keeps a task that exited while it was down: it is STOPPED with its
@@ -393,7 +335,7 @@ fn assert_exit_seen_after_restart(
     cd: &Containerd,
     events: &skiff_integration::containerd::EventStream,
 ) {
-    wait_status(cd, "short", "STOPPED");
+    cd.wait_status("short", "STOPPED");
     let topics = events.wait_for("short", Duration::from_secs(15), |t| {
         t.iter().any(|x| x == "/tasks/exit")
     });
@@ -421,13 +363,13 @@ fn assert_exit_seen_after_restart(
         )
         .unwrap();
     assert_eq!(state.exit_status, 5);
-    remove(cd, "short");
+    cd.remove("short");
 }
 
 #[test]
 fn a_killed_shim_is_cleaned_up_by_delete() {
     let cd = Containerd::start();
-    let pid = run_detached(&cd, "orphan", &[], &["sleep", "300"]);
+    let pid = cd.run_detached("orphan", &[], &["sleep", "300"]);
     let shims = cd.shim_pids();
     assert_eq!(shims.len(), 1);
     let socket = cd.shim_socket("orphan");
@@ -475,8 +417,8 @@ fn a_killed_shim_is_cleaned_up_by_delete() {
 fn a_pod_shares_one_shim() {
     let cd = Containerd::start();
     let pod = ["--annotation", "io.kubernetes.cri.sandbox-id=pod1"];
-    let a = run_detached(&cd, "pod1", &pod, &["sleep", "300"]);
-    let b = run_detached(&cd, "sidecar", &pod, &["sleep", "300"]);
+    let a = cd.run_detached("pod1", &pod, &["sleep", "300"]);
+    let b = cd.run_detached("sidecar", &pod, &["sleep", "300"]);
     let shims = cd.shim_pids();
     assert_eq!(shims.len(), 1, "one shim for the pod: {shims:?}");
     let children = proc::children(shims[0]);
@@ -485,15 +427,15 @@ fn a_pod_shares_one_shim() {
         "{children:?}"
     );
     // Deleting one leaves the other running, in the same shim.
-    remove(&cd, "pod1");
-    assert_eq!(wait_status(&cd, "sidecar", "RUNNING"), b);
+    cd.remove("pod1");
+    assert_eq!(cd.wait_status("sidecar", "RUNNING"), b);
     assert!(
         proc::alive(shims[0]),
         "the shim outlives the first container"
     );
     let out = cd.ctr(&["task", "exec", "--exec-id", "x", "sidecar", "echo", "alive"]);
     assert_eq!(stdout(&out), "alive\n", "{}", stderr(&out));
-    remove(&cd, "sidecar");
+    cd.remove("sidecar");
     assert!(
         wait_gone(shims[0]),
         "the shim exits with its last container"
@@ -504,7 +446,7 @@ fn a_pod_shares_one_shim() {
 #[test]
 fn checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on() {
     let cd = Containerd::start();
-    let pid = run_detached(&cd, "cp", &[], &["sleep", "300"]);
+    let pid = cd.run_detached("cp", &[], &["sleep", "300"]);
     let out = cd.ctr(&["task", "checkpoint", "cp"]);
     if out.status.success() {
         // CRIU works on this machine: the checkpoint exists and the task kept running.
@@ -517,6 +459,6 @@ fn checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on() {
         assert!(err.contains("runc checkpoint failed: "), "{err}");
         assert!(err.to_lowercase().contains("criu"), "{err}");
     }
-    assert_eq!(wait_status(&cd, "cp", "RUNNING"), pid);
-    remove(&cd, "cp");
+    assert_eq!(cd.wait_status("cp", "RUNNING"), pid);
+    cd.remove("cp");
 }

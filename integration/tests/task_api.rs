@@ -16,56 +16,11 @@ fn shim() -> String {
     shim_binary().to_string_lossy().into_owned()
 }
 
-fn run_detached(cd: &Containerd, id: &str, args: &[&str]) {
-    let s = shim();
-    let mut a = vec!["run", "-d", "--runtime", s.as_str(), BUSYBOX_IMAGE, id];
-    a.extend_from_slice(args);
-    let out = cd.ctr(&a);
-    assert!(out.status.success(), "ctr run -d: {}", stderr(&out));
-    wait_status(cd, id, "RUNNING");
-}
-
-fn task_line(cd: &Containerd, id: &str) -> Option<Vec<String>> {
-    let out = cd.ctr(&["task", "ls"]);
-    stdout(&out)
-        .lines()
-        .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-        .find(|cols| cols.first().map(String::as_str) == Some(id))
-}
-
-fn wait_status(cd: &Containerd, id: &str, status: &str) -> u32 {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let line = task_line(cd, id);
-        if let Some(cols) = &line {
-            if cols.get(2).map(String::as_str) == Some(status) {
-                return cols[1].parse().unwrap();
-            }
-        }
-        assert!(Instant::now() < deadline, "{id} never {status}: {line:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn remove(cd: &Containerd, id: &str) {
-    let _ = cd.ctr(&["task", "kill", "--all", "--signal", "SIGKILL", id]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while task_line(cd, id).is_some_and(|c| c.get(2).map(String::as_str) != Some("STOPPED"))
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = cd.ctr(&["task", "delete", id]);
-    assert!(out.status.success(), "task delete: {}", stderr(&out));
-    let out = cd.ctr(&["container", "delete", id]);
-    assert!(out.status.success(), "container delete: {}", stderr(&out));
-}
-
 #[test]
 fn exec_returns_output_and_exit_code_with_events() {
     let cd = Containerd::start();
     let events = cd.events();
-    run_detached(&cd, "ex", &["sleep", "300"]);
+    cd.run_detached("ex", &[], &["sleep", "300"]);
     let out = cd.ctr(&[
         "task",
         "exec",
@@ -97,13 +52,13 @@ fn exec_returns_output_and_exit_code_with_events() {
         .unwrap();
     assert!(exit.contains("\"id\":\"probe\""), "{exit}");
     assert!(exit.contains("\"exit_status\":7"), "{exit}");
-    remove(&cd, "ex");
+    cd.remove("ex");
 }
 
 #[test]
 fn exec_of_a_missing_binary_fails_and_the_task_keeps_running() {
     let cd = Containerd::start();
-    run_detached(&cd, "exnope", &["sleep", "300"]);
+    cd.run_detached("exnope", &[], &["sleep", "300"]);
     let out = cd.ctr(&[
         "task",
         "exec",
@@ -118,7 +73,7 @@ fn exec_of_a_missing_binary_fails_and_the_task_keeps_running() {
         "{}",
         stderr(&out)
     );
-    wait_status(&cd, "exnope", "RUNNING");
+    cd.wait_status("exnope", "RUNNING");
     // And exec still works afterwards.
     let out = cd.ctr(&[
         "task",
@@ -130,16 +85,16 @@ fn exec_of_a_missing_binary_fails_and_the_task_keeps_running() {
         "still here",
     ]);
     assert_eq!(stdout(&out), "still here\n", "{}", stderr(&out));
-    remove(&cd, "exnope");
+    cd.remove("exnope");
 }
 
 #[test]
 fn exec_into_a_stopped_task_is_refused() {
     let cd = Containerd::start();
-    run_detached(&cd, "exstop", &["sleep", "300"]);
+    cd.run_detached("exstop", &[], &["sleep", "300"]);
     let out = cd.ctr(&["task", "kill", "--signal", "SIGKILL", "exstop"]);
     assert!(out.status.success());
-    wait_status(&cd, "exstop", "STOPPED");
+    cd.wait_status("exstop", "STOPPED");
     let out = cd.ctr(&["task", "exec", "--exec-id", "late", "exstop", "true"]);
     assert!(!out.status.success());
     assert!(
@@ -147,7 +102,7 @@ fn exec_into_a_stopped_task_is_refused() {
         "{}",
         stderr(&out)
     );
-    remove(&cd, "exstop");
+    cd.remove("exstop");
 }
 
 /// The container side of the terminal tests: waits for a line, shows its terminal and
@@ -188,13 +143,13 @@ fn run_with_a_terminal() {
         &cd,
         &["run", "--rm", "-t", "--runtime", &s, BUSYBOX_IMAGE, "tty1"],
     );
-    assert!(task_line(&cd, "tty1").is_none());
+    assert!(cd.task_line("tty1").is_none());
 }
 
 #[test]
 fn exec_with_a_terminal() {
     let cd = Containerd::start();
-    run_detached(&cd, "tty2", &["sleep", "300"]);
+    cd.run_detached("tty2", &[], &["sleep", "300"]);
     let shim_pid = cd.shim_pids()[0];
     let fds_before = proc::fd_count(shim_pid);
     drive_terminal(&cd, &["task", "exec", "-t", "--exec-id", "sh1", "tty2"]);
@@ -208,15 +163,15 @@ fn exec_with_a_terminal() {
         fds_before,
         "the shim's fds after a tty exec"
     );
-    remove(&cd, "tty2");
+    cd.remove("tty2");
 }
 
 #[test]
 fn pause_freezes_and_resume_thaws() {
     let cd = Containerd::start();
-    run_detached(
-        &cd,
+    cd.run_detached(
         "frozen",
+        &[],
         &[
             "sh",
             "-c",
@@ -234,22 +189,22 @@ fn pause_freezes_and_resume_thaws() {
     assert!(read() > 0, "the counter runs");
     let out = cd.ctr(&["task", "pause", "frozen"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    wait_status(&cd, "frozen", "PAUSED");
+    cd.wait_status("frozen", "PAUSED");
     let at_pause = read();
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(read(), at_pause, "the counter moved while paused");
     let out = cd.ctr(&["task", "resume", "frozen"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    wait_status(&cd, "frozen", "RUNNING");
+    cd.wait_status("frozen", "RUNNING");
     std::thread::sleep(Duration::from_millis(500));
     assert!(read() > at_pause, "the counter did not move after resume");
-    remove(&cd, "frozen");
+    cd.remove("frozen");
 }
 
 #[test]
 fn kill_all_ends_init_and_execs() {
     let cd = Containerd::start();
-    run_detached(&cd, "many", &["sleep", "300"]);
+    cd.run_detached("many", &[], &["sleep", "300"]);
     let out = cd.ctr(&[
         "task",
         "exec",
@@ -279,7 +234,7 @@ fn kill_all_ends_init_and_execs() {
     };
     let out = cd.ctr(&["task", "kill", "--all", "--signal", "SIGKILL", "many"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    wait_status(&cd, "many", "STOPPED");
+    cd.wait_status("many", "STOPPED");
     for pid in pids {
         let deadline = Instant::now() + Duration::from_secs(5);
         while proc::alive(pid) && Instant::now() < deadline {
@@ -287,7 +242,7 @@ fn kill_all_ends_init_and_execs() {
         }
         assert!(!proc::alive(pid), "pid {pid} survived kill --all");
     }
-    remove(&cd, "many");
+    cd.remove("many");
 }
 
 #[test]
@@ -388,7 +343,7 @@ fn runc_binary_option_through_ctr_as_a_drop_in() {
         "300",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    wait_status(&cd, "wrapped", "RUNNING");
+    cd.wait_status("wrapped", "RUNNING");
     // The shim serving it is our binary.
     let shim_pid: u32 = std::fs::read_to_string(cd.bundle("wrapped").join("shim.pid"))
         .unwrap()
@@ -409,7 +364,7 @@ fn runc_binary_option_through_ctr_as_a_drop_in() {
         "via wrapper",
     ]);
     assert_eq!(stdout(&out), "via wrapper\n", "{}", stderr(&out));
-    remove(&cd, "wrapped");
+    cd.remove("wrapped");
     let calls = std::fs::read_to_string(&record).unwrap();
     for verb in ["create", "start", "exec", "kill", "delete"] {
         assert!(
@@ -581,7 +536,7 @@ fn crun_runs_containers_where_the_machine_supports_it() {
 #[test]
 fn five_hundred_execs_leave_no_zombie_fd_or_thread() {
     let cd = Containerd::start();
-    run_detached(&cd, "busy", &["sleep", "3000"]);
+    cd.run_detached("busy", &[], &["sleep", "3000"]);
     let shim_pid = cd.shim_pids()[0];
     let exec = |n: usize| {
         let id = format!("e{n}");
@@ -619,7 +574,7 @@ fn five_hundred_execs_leave_no_zombie_fd_or_thread() {
         proc::fd_count(shim_pid),
         proc::thread_count(shim_pid)
     ));
-    remove(&cd, "busy");
+    cd.remove("busy");
 }
 
 #[test]
