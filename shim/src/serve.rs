@@ -58,9 +58,7 @@ pub fn run(flags: &Flags) -> Result<(), String> {
         .set_thread_count_max(3)
         .add_listener(listener)
         .map_err(|e| format!("using the inherited socket (fd {listener}): {e}"))?
-        .register_service(skiff_protos::shim_ttrpc::create_task(Arc::new(TaskRpc(
-            service,
-        ))));
+        .register_service(task_services(service));
     server.start().map_err(|e| format!("serving ttrpc: {e}"))?;
     log::info!(
         "serving on {}",
@@ -76,6 +74,27 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     }
     server.shutdown();
     Ok(())
+}
+
+/// containerd.task.v3 (containerd 2.x) has the same messages as v2 for every RPC served
+/// here, so the same handlers answer under both service names. (v3 adds an event
+/// stream, which containerd uses only when a shim's bootstrap reply offers it.)
+fn task_services(
+    service: Arc<TaskService>,
+) -> std::collections::HashMap<String, Box<dyn ttrpc::MethodHandler + Send + Sync>> {
+    let rpc = Arc::new(TaskRpc(service));
+    let mut methods = skiff_protos::shim_ttrpc::create_task(rpc.clone());
+    let v3: Vec<_> = skiff_protos::shim_ttrpc::create_task(rpc)
+        .into_iter()
+        .map(|(name, handler)| {
+            (
+                name.replacen("/containerd.task.v2.Task/", "/containerd.task.v3.Task/", 1),
+                handler,
+            )
+        })
+        .collect();
+    methods.extend(v3);
+    methods
 }
 
 /// The path the inherited socket is bound to, for removing it at exit.
