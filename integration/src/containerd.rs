@@ -115,11 +115,22 @@ impl Containerd {
         let dir = TempDir::new(&format!("skiff-ctd{n}")).expect("temp dir");
         let root = dir.path();
         let socket = root.join("containerd.sock");
+        // containerd 2.x reads configuration version 3, and its CRI is three plugins.
+        let (version, cri) = if version_string()
+            .starts_with(|c: char| c.is_ascii_digit() && c >= '2')
+        {
+            (
+                3,
+                r#""io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images""#,
+            )
+        } else {
+            (2, r#""io.containerd.grpc.v1.cri""#)
+        };
         let config = format!(
-            r#"version = 2
+            r#"version = {version}
 root = "{root}/root"
 state = "{root}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
+disabled_plugins = [{cri}]
 [grpc]
   address = "{sock}"
 [ttrpc]
