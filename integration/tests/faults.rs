@@ -456,6 +456,10 @@ fn checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on() {
         );
     } else {
         let err = stderr(&out);
+        skiff_integration::report(&format!(
+            "checkpoint where CRIU cannot run: {}",
+            err.trim().replace('\n', " | ")
+        ));
         assert!(err.contains("runc checkpoint failed: "), "{err}");
         assert!(err.to_lowercase().contains("criu"), "{err}");
     }
