@@ -171,6 +171,15 @@ disabled_plugins = [{cri}]
         self.wait_ready();
     }
 
+    /// Starts containerd again and follows its events from the first moment it accepts
+    /// connections, so events shims deliver right after the restart are seen.
+    pub fn restart_with_events(&mut self) -> EventStream {
+        self.child = spawn_containerd(self.dir.path(), &self.opts);
+        let events = self.events();
+        self.wait_ready();
+        events
+    }
+
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
@@ -231,16 +240,26 @@ disabled_plugins = [{cri}]
             .expect("running ctr")
     }
 
-    /// Follows `ctr events` until dropped.
+    /// Follows `ctr events` until dropped. While containerd is still starting, `ctr events`
+    /// exits at once; it is started again until it stays connected.
     pub fn events(&self) -> EventStream {
-        let mut child = self
-            .ctr_command()
-            .arg("events")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ctr events");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut child = loop {
+            let mut child = self
+                .ctr_command()
+                .arg("events")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("ctr events");
+            std::thread::sleep(Duration::from_millis(100));
+            match child.try_wait() {
+                Ok(None) => break child,
+                _ if Instant::now() < deadline => continue,
+                _ => panic!("ctr events could not connect to containerd"),
+            }
+        };
         let lines = Arc::new(Mutex::new(Vec::new()));
         let out = child.stdout.take().expect("piped");
         let sink = lines.clone();
@@ -250,7 +269,7 @@ disabled_plugins = [{cri}]
             }
         });
         // ctr events subscribes asynchronously; give it a moment to be listening.
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(Duration::from_millis(200));
         EventStream { child, lines }
     }
 

@@ -280,8 +280,7 @@ fn containers_and_output_survive_a_containerd_crash() {
         during >= at_crash + 4,
         "output did not flow while containerd was down: {at_crash} -> {during}"
     );
-    cd.restart();
-    let events = cd.events();
+    let events = cd.restart_with_events();
     assert_eq!(
         cd.wait_status("ticker", "RUNNING"),
         pid,
