@@ -163,7 +163,8 @@ fn stdin_is_echoed_and_its_end_closes_the_container() {
     let mut input = run.stdin.take().unwrap();
     input.write_all(b"data\nmore data\n").unwrap();
     // ctr sends CloseIO at the end of its input only once the task has started.
-    std::thread::sleep(Duration::from_secs(1));
+    cd.wait_status("echo-in", "RUNNING");
+    std::thread::sleep(Duration::from_millis(300));
     drop(input);
     let status =
         wait_with_timeout(&mut run, Duration::from_secs(20)).expect("cat ends once its input ends");

@@ -119,7 +119,7 @@ fn drive_terminal(cd: &Containerd, args: &[&str]) {
     let mut child = pty.spawn(cmd).unwrap();
     let t = Duration::from_secs(15);
     // ctr sends the window size once the process has started.
-    std::thread::sleep(Duration::from_secs(1));
+    std::thread::sleep(Duration::from_secs(2));
     pty.type_text("\n").unwrap();
     let shown = pty
         .read_until(t, |s| s.contains("/dev/pts/") && s.contains("30 100"))
@@ -127,7 +127,7 @@ fn drive_terminal(cd: &Containerd, args: &[&str]) {
     assert!(shown.contains("/dev/pts/"));
     pty.resize(41, 123).unwrap();
     // ctr forwards the SIGWINCH as ResizePty; give it a moment.
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_secs(1));
     pty.type_text("\n").unwrap();
     pty.read_until(t, |s| s.contains("41 123"))
         .unwrap_or_else(|s| panic!("resized window not seen; the terminal showed {s:?}"));
@@ -185,8 +185,14 @@ fn pause_freezes_and_resume_thaws() {
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0)
     };
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(read() > 0, "the counter runs");
+    let eventually = |pred: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !pred() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        pred()
+    };
+    assert!(eventually(&|| read() > 0), "the counter runs");
     let out = cd.ctr(&["task", "pause", "frozen"]);
     assert!(out.status.success(), "{}", stderr(&out));
     cd.wait_status("frozen", "PAUSED");
@@ -196,8 +202,10 @@ fn pause_freezes_and_resume_thaws() {
     let out = cd.ctr(&["task", "resume", "frozen"]);
     assert!(out.status.success(), "{}", stderr(&out));
     cd.wait_status("frozen", "RUNNING");
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(read() > at_pause, "the counter did not move after resume");
+    assert!(
+        eventually(&|| read() > at_pause),
+        "the counter did not move after resume"
+    );
     cd.remove("frozen");
 }
 
