@@ -3,7 +3,7 @@ PREFIX ?= /usr/local
 CARGO ?= cargo
 SHIM := containerd-shim-skiff-v2
 
-.PHONY: build build-debug install test lint demo fuzz clean
+.PHONY: build build-debug install test lint demo fuzz bench clean
 
 build:
 	$(CARGO) build --release --bin $(SHIM)
@@ -52,6 +52,10 @@ fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	rm -rf target/fuzz-corpus && mkdir -p target/fuzz-corpus && cp fuzz/corpus/ttrpc_request/* target/fuzz-corpus/
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run ttrpc_request ../target/fuzz-corpus -- -max_total_time=$(FUZZ_SECONDS)
+
+# Our shim and containerd's Go shims side by side (../shared/bench), into BENCHMARKS.md.
+bench: build
+	bash scripts/bench.sh
 
 # Builds the shim, starts a throwaway containerd, runs a busybox container with the
 # shim and prints what the container says. Installs missing Debian packages first.

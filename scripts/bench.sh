@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# make bench: our shim against containerd's Go shim, side by side, under each containerd
+# generation present (../shared/bench/shimbench.py), written to BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bench=../shared/bench/shimbench.py
+releases=${RELEASES:-/var/cache/containerd-releases}
+[ -f "$bench" ] || { echo "$bench is missing" >&2; exit 1; }
+ours=$PWD/target/release/containerd-shim-skiff-v2
+out=$(mktemp)
+{
+  echo "# Benchmarks"
+  echo
+  echo "Produced by \`make bench\` on $(date -u +%Y-%m-%d), $(nproc) CPUs, $(uname -r), $(runc --version | head -1)."
+  echo "Ratios are B/A: the Go shim's figure divided by skiff's (above 1 means skiff is"
+  echo "faster or smaller, except for start_per_s, where below 1 means skiff starts more per second)."
+  echo
+  echo "## containerd 1.6 (system): skiff vs containerd-shim-runc-v2"
+  echo
+  echo "    python3 $bench --runtime $ours --runtime /usr/bin/containerd-shim-runc-v2"
+  echo
+  python3 "$bench" --runtime "$ours" --runtime /usr/bin/containerd-shim-runc-v2 | sed 's/^/    /'
+  if [ -x "$releases/sid/usr/bin/containerd" ]; then
+    echo
+    echo "## containerd 2.x ($releases/sid): skiff vs its containerd-shim-runc-v2"
+    echo
+    echo "    python3 $bench --containerd $releases/sid/usr/bin --runtime $ours --runtime $releases/sid/usr/bin/containerd-shim-runc-v2"
+    echo
+    python3 "$bench" --containerd "$releases/sid/usr/bin" --runtime "$ours" \
+      --runtime "$releases/sid/usr/bin/containerd-shim-runc-v2" | sed 's/^/    /'
+  fi
+} > "$out"
+mv "$out" BENCHMARKS.md
+cat BENCHMARKS.md
