@@ -323,6 +323,24 @@ fn log_uri_binary_gets_the_streams() {
     assert_eq!(read("out"), "to stdout\n");
     assert_eq!(read("err"), "to stderr\n");
     assert_eq!(read("who"), format!("{}/binlog tag web\n", cd.namespace));
+    // The logger ends once the container's streams are closed (a logger left waiting
+    // would be a process leaked per container).
+    let loggers = || {
+        proc::pids_of(&script.to_string_lossy())
+            .into_iter()
+            .chain(proc::pids_of("/bin/sh").into_iter().filter(|p| {
+                std::fs::read(format!("/proc/{p}/cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).contains(&*script.to_string_lossy()))
+                    .unwrap_or(false)
+            }))
+            .filter(|p| proc::alive(*p))
+            .collect::<Vec<u32>>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !loggers().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(loggers(), Vec::<u32>::new(), "log binary still running");
 }
 
 #[test]

@@ -54,6 +54,7 @@ impl Reaper {
     /// Makes this process a subreaper and blocks SIGCHLD so that only the reaper thread
     /// receives it. Call before any other thread exists: threads inherit the mask.
     pub fn prepare_process() -> io::Result<()> {
+        reset_inherited_ignores();
         // SAFETY: plain syscalls on this process's own attributes.
         unsafe {
             if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 {
@@ -128,6 +129,44 @@ impl Reaper {
             .unwrap()
             .send(Exit::from_wait_status(pid, raw));
     }
+}
+
+/// Signals the shim was started with set to "ignore" (containerd passes some on) are
+/// inherited by everything it runs, containers included; put them back to default.
+/// SIGPIPE stays ignored: the shim handles EPIPE itself, and std resets it for children.
+fn reset_inherited_ignores() {
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGPIPE || sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: reading and, when ignored, resetting one signal's disposition.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction == libc::SIG_IGN
+            {
+                let mut dfl: libc::sigaction = std::mem::zeroed();
+                dfl.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(sig, &dfl, std::ptr::null_mut());
+            }
+        }
+    }
+}
+
+/// For a child the shim starts itself: the signal mask it inherits blocks SIGCHLD
+/// (the reaper's signalfd needs that), which would break a shell's `wait`.
+/// Async-signal-safe: for use between fork and exec.
+pub fn unblock_all_signals() -> io::Result<()> {
+    // SAFETY: setting the calling thread's mask to an empty set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        let rc = libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+    }
+    Ok(())
 }
 
 fn signalfd_for_sigchld() -> io::Result<std::os::fd::OwnedFd> {
