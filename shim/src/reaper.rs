@@ -131,9 +131,11 @@ impl Reaper {
     }
 }
 
-/// Signals the shim was started with set to "ignore" (containerd passes some on) are
-/// inherited by everything it runs, containers included; put them back to default.
-/// SIGPIPE stays ignored: the shim handles EPIPE itself, and std resets it for children.
+/// Signals the shim was started with set to "ignore" are inherited by everything it
+/// runs, containers included; put them back to default. SIGPIPE stays ignored: the shim
+/// handles EPIPE itself, and std resets it for children. glibc refuses to touch its own
+/// signals (32 and 33): containerd's ignored 32 still reaches containers, where glibc
+/// programs install their own handler for it anyway.
 fn reset_inherited_ignores() {
     for sig in 1..=libc::SIGRTMAX() {
         if sig == libc::SIGPIPE || sig == libc::SIGKILL || sig == libc::SIGSTOP {
