@@ -444,18 +444,40 @@ fn spawn_containerd(root: &Path, opts: &Options) -> Child {
 }
 
 /// containerd puts a task's cgroup at /<namespace>/<id>; runc removes the task's, the
-/// namespace's parent stays. Remove it (only if empty: rmdir refuses otherwise).
+/// namespace's parent stays. Remove it.
 fn remove_namespace_cgroups(namespace: &str) {
-    for base in cgroup_bases() {
-        let dir = base.join(namespace);
-        if let Ok(children) = fs::read_dir(&dir) {
+    remove_cgroup_tree(namespace);
+}
+
+/// Removes the cgroup `relative` and the directories below it from every hierarchy.
+/// rmdir removes only empty cgroups, so a cgroup still in use is left alone.
+pub fn remove_cgroup_tree(relative: &str) {
+    fn remove(dir: &Path) {
+        if let Ok(children) = fs::read_dir(dir) {
             for c in children.flatten() {
                 if c.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                    let _ = fs::remove_dir(c.path());
+                    remove(&c.path());
                 }
             }
         }
-        let _ = fs::remove_dir(&dir);
+        let _ = fs::remove_dir(dir);
+    }
+    let relative = relative.trim_start_matches('/');
+    if relative.is_empty() || relative.split('/').any(|c| c == "..") {
+        return;
+    }
+    for base in cgroup_bases() {
+        remove(&base.join(relative));
+    }
+}
+
+/// Removes a test's cgroup parent (see [`remove_cgroup_tree`]) when dropped, also when
+/// the test fails: runc removes a container's cgroup but not the parents it created.
+pub struct CgroupCleanup(pub String);
+
+impl Drop for CgroupCleanup {
+    fn drop(&mut self) {
+        remove_cgroup_tree(&self.0);
     }
 }
 

@@ -3,7 +3,9 @@
 
 use protobuf::MessageField;
 use skiff_integration::bundle::{busybox_bundle, TempDir};
-use skiff_integration::containerd::{cgroups_of, shim_binary, stderr, stdout, Containerd};
+use skiff_integration::containerd::{
+    cgroups_of, shim_binary, stderr, stdout, CgroupCleanup, Containerd,
+};
 use skiff_integration::proc;
 use skiff_integration::shim_client::{runc_options, ShimProcess};
 use skiff_protos::mount::Mount;
@@ -32,6 +34,7 @@ fn status_of<T: std::fmt::Debug>(r: ttrpc::Result<T>) -> (Code, String) {
 fn bad_requests_get_clear_errors_and_leave_nothing() {
     let tmp = TempDir::new("skiff-bad").unwrap();
     let ns = format!("skiff-bad-{}", std::process::id());
+    let _cgroups = CgroupCleanup(ns.clone());
     let runc_root = tmp.path().join("runc-root");
     let bundle = busybox_bundle(
         &tmp.path().join("bundle"),

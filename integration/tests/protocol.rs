@@ -10,6 +10,7 @@ use skiff_protos::shim::{ConnectRequest, ConnectResponse, ShutdownRequest};
 #[test]
 fn start_prints_a_plain_address_and_the_task_api_answers_as_v2_and_v3() {
     let tmp = TempDir::new("skiff-proto").unwrap();
+    let _cgroups = skiff_integration::containerd::CgroupCleanup("skiff-proto".into());
     let bundle = busybox_bundle(&tmp.path().join("b"), &["true"], "/skiff-proto/x").unwrap();
     let shim = ShimProcess::start(
         &shim_binary(),

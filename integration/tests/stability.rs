@@ -16,6 +16,7 @@ const RSS_BOUND_KIB: u64 = 1024;
 fn a_thousand_cycles_leave_the_shim_flat() {
     let tmp = TempDir::new("skiff-cycles").unwrap();
     let ns = format!("skiff-cycles-{}", std::process::id());
+    let _cgroups = skiff_integration::containerd::CgroupCleanup(ns.clone());
     let bundle = busybox_bundle(
         &tmp.path().join("bundle"),
         &["sleep", "300"],

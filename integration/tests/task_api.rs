@@ -410,6 +410,7 @@ fn runc_binary_option_over_ttrpc() {
     let wrapper = recording_runtime(tmp.path(), &record).unwrap();
     let id = format!("opt{}", std::process::id());
     let ns = format!("skiff-opts-{}", std::process::id());
+    let _cgroups = skiff_integration::containerd::CgroupCleanup(ns.clone());
     let bundle = busybox_bundle(
         &tmp.path().join("bundle"),
         &["sh", "-c", "echo ran under the wrapper"],
@@ -507,6 +508,7 @@ fn runc_binary_option_over_ttrpc() {
 fn crun_runs_containers_where_the_machine_supports_it() {
     // crun 1.8 refuses hybrid cgroup v1/v2 machines; find out by asking it directly.
     let tmp = TempDir::new("skiff-crun").unwrap();
+    let _cgroups = skiff_integration::containerd::CgroupCleanup("skiff-crun-probe".into());
     let bundle = busybox_bundle(&tmp.path().join("b"), &["true"], "/skiff-crun-probe").unwrap();
     let probe = std::process::Command::new("crun")
         .args(["--root"])
@@ -609,8 +611,13 @@ fn shim_cgroup_option_moves_the_shim() {
     use std::io::Write;
     let tmp = TempDir::new("skiff-shimcg").unwrap();
     let id = format!("cg{}", std::process::id());
-    let bundle =
-        busybox_bundle(&tmp.path().join("bundle"), &["true"], &format!("/x/{id}")).unwrap();
+    let bundle = busybox_bundle(
+        &tmp.path().join("bundle"),
+        &["true"],
+        &format!("/skiff-cg-{id}/c"),
+    )
+    .unwrap();
+    let _cgroups = skiff_integration::containerd::CgroupCleanup(format!("skiff-cg-{id}"));
     let cgroup = format!("skiff-shimcg-{}", std::process::id());
     let memory = std::path::Path::new("/sys/fs/cgroup/memory").join(&cgroup);
     let unified = std::path::Path::new("/sys/fs/cgroup").join(&cgroup);

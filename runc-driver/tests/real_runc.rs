@@ -24,6 +24,15 @@ fn id(name: &str) -> String {
     format!("rd-{name}-{}", std::process::id())
 }
 
+/// The parent cgroup runc creates for a test's container, removed when the test ends.
+fn cgroup_parent(id: &str) -> (String, skiff_integration::containerd::CgroupCleanup) {
+    let parent = format!("skiff-test-{id}");
+    (
+        format!("/{parent}/{id}"),
+        skiff_integration::containerd::CgroupCleanup(parent),
+    )
+}
+
 fn pipe() -> (OwnedFd, OwnedFd) {
     let (r, w) = std::io::pipe().expect("pipe");
     (r.into(), w.into())
@@ -45,10 +54,11 @@ fn wait_until_stopped(rt: &Runtime, id: &str) {
 fn lifecycle_output_state_ps_kill_delete() {
     let tmp = TempDir::new("rd-life").unwrap();
     let id = id("life");
+    let (cgroup_path, _parent) = cgroup_parent(&id);
     let bundle = busybox_bundle(
         &tmp.path().join("bundle"),
         &["sh", "-c", "echo hello from runc; exec sleep 30"],
-        &format!("/skiff-test/{id}"),
+        &cgroup_path,
     )
     .unwrap();
     let rt = runtime(tmp.path());
@@ -105,12 +115,8 @@ fn lifecycle_output_state_ps_kill_delete() {
 fn create_of_a_missing_binary_fails_with_runcs_message() {
     let tmp = TempDir::new("rd-nope").unwrap();
     let id = id("nope");
-    let bundle = busybox_bundle(
-        &tmp.path().join("bundle"),
-        &["nope"],
-        &format!("/skiff-test/{id}"),
-    )
-    .unwrap();
+    let (cgroup_path, _parent) = cgroup_parent(&id);
+    let bundle = busybox_bundle(&tmp.path().join("bundle"), &["nope"], &cgroup_path).unwrap();
     let rt = runtime(tmp.path());
     let err = rt
         .create(&id, &bundle, &CreateOptions::default(), Stdio3::default())
@@ -129,7 +135,7 @@ fn create_of_a_missing_binary_fails_with_runcs_message() {
 fn update_applies_resources() {
     let tmp = TempDir::new("rd-upd").unwrap();
     let id = id("upd");
-    let cgroup = format!("/skiff-test/{id}");
+    let (cgroup, _parent) = cgroup_parent(&id);
     let bundle = busybox_bundle(&tmp.path().join("bundle"), &["sleep", "30"], &cgroup).unwrap();
     let rt = runtime(tmp.path());
     rt.create(&id, &bundle, &CreateOptions::default(), Stdio3::default())
@@ -162,13 +168,9 @@ fn missing_runtime_binary_is_a_spawn_error() {
 fn terminal_master_arrives_over_the_console_socket() {
     let tmp = TempDir::new("rd-tty").unwrap();
     let id = id("tty");
+    let (cgroup_path, _parent) = cgroup_parent(&id);
     let dir = tmp.path().join("bundle");
-    let bundle = busybox_bundle(
-        &dir,
-        &["sh", "-c", "tty; sleep 30"],
-        &format!("/skiff-test/{id}"),
-    )
-    .unwrap();
+    let bundle = busybox_bundle(&dir, &["sh", "-c", "tty; sleep 30"], &cgroup_path).unwrap();
     // Make the process a terminal one.
     let mut spec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
