@@ -4,6 +4,14 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+/// Appends `flag path` when the path is set.
+fn push_path(args: &mut Vec<OsString>, flag: &str, path: Option<&PathBuf>) {
+    if let Some(p) = path {
+        args.push(flag.into());
+        args.push(p.into());
+    }
+}
+
 /// Options that go before the command: they say which runtime state to use.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GlobalOptions {
@@ -44,14 +52,8 @@ pub struct CreateOptions {
 impl CreateOptions {
     pub(crate) fn args(&self, id: &str, bundle: &std::path::Path) -> Vec<OsString> {
         let mut args: Vec<OsString> = vec!["create".into(), "--bundle".into(), bundle.into()];
-        if let Some(p) = &self.pid_file {
-            args.push("--pid-file".into());
-            args.push(p.into());
-        }
-        if let Some(s) = &self.console_socket {
-            args.push("--console-socket".into());
-            args.push(s.into());
-        }
+        push_path(&mut args, "--pid-file", self.pid_file.as_ref());
+        push_path(&mut args, "--console-socket", self.console_socket.as_ref());
         if self.no_pivot {
             args.push("--no-pivot".into());
         }
@@ -83,14 +85,8 @@ impl ExecOptions {
         if self.detach {
             args.push("--detach".into());
         }
-        if let Some(p) = &self.pid_file {
-            args.push("--pid-file".into());
-            args.push(p.into());
-        }
-        if let Some(s) = &self.console_socket {
-            args.push("--console-socket".into());
-            args.push(s.into());
-        }
+        push_path(&mut args, "--pid-file", self.pid_file.as_ref());
+        push_path(&mut args, "--console-socket", self.console_socket.as_ref());
         args.push(id.into());
         args
     }
@@ -151,10 +147,7 @@ impl CheckpointOptions {
     fn criu_args(&self, args: &mut Vec<OsString>) {
         args.push("--image-path".into());
         args.push((&self.image_path).into());
-        if let Some(w) = &self.work_path {
-            args.push("--work-path".into());
-            args.push(w.into());
-        }
+        push_path(args, "--work-path", self.work_path.as_ref());
         for (on, flag) in [
             (self.tcp_established, "--tcp-established"),
             (self.ext_unix_sk, "--ext-unix-sk"),
@@ -196,14 +189,12 @@ impl CheckpointOptions {
         self.criu_args(&mut args);
         args.push("--bundle".into());
         args.push(bundle.into());
-        if let Some(p) = &create.pid_file {
-            args.push("--pid-file".into());
-            args.push(p.into());
-        }
-        if let Some(s) = &create.console_socket {
-            args.push("--console-socket".into());
-            args.push(s.into());
-        }
+        push_path(&mut args, "--pid-file", create.pid_file.as_ref());
+        push_path(
+            &mut args,
+            "--console-socket",
+            create.console_socket.as_ref(),
+        );
         if create.no_pivot {
             args.push("--no-pivot".into());
         }

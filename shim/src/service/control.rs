@@ -34,59 +34,45 @@ impl TaskService {
                 p.status
             )));
         }
-        if !req.exec_id.is_empty() {
+        // A pid first known now (an exec, or a restored init) is claimed from the
+        // reaper; a created init's pid was claimed at Create.
+        let new_pid = if !req.exec_id.is_empty() {
             if init_status != Status::Running {
                 return Err(ShimError::FailedPrecondition(format!(
                     "container {:?} is {init_status}: cannot start exec {:?}",
                     req.id, req.exec_id
                 )));
             }
-            let pid = self.start_exec(&req.id, &c, p, &req.exec_id)?;
-            let early = self.claim_pid(pid, &req.id, &req.exec_id);
-            drop(procs);
-            if let Some(exit) = early {
-                self.handle_exit(exit);
+            Some(self.start_exec(&req.id, &c, p, &req.exec_id)?)
+        } else {
+            let restored = match p.restore.take() {
+                Some(restore) => Some(self.restore_init(&req.id, &c, restore)?),
+                None => {
+                    c.runtime.start(&req.id)?;
+                    None
+                }
+            };
+            if let Some(pid) = restored {
+                p.pid = pid;
             }
-            return Ok(StartResponse {
-                pid,
-                ..Default::default()
-            });
-        }
-        if let Some(restore) = p.restore.take() {
-            let pid = self.restore_init(&req.id, &c, restore)?;
-            p.pid = pid;
             p.transition(Status::Running)?;
             self.publish(
                 "/tasks/start",
                 type_url::TASK_START,
                 &TaskStart {
                     container_id: req.id.clone(),
-                    pid,
+                    pid: p.pid,
                     ..Default::default()
                 },
             );
-            let early = self.claim_pid(pid, &req.id, "");
-            drop(procs);
-            if let Some(exit) = early {
-                self.handle_exit(exit);
-            }
-            return Ok(StartResponse {
-                pid,
-                ..Default::default()
-            });
-        }
-        c.runtime.start(&req.id)?;
-        p.transition(Status::Running)?;
+            restored
+        };
         let pid = p.pid;
-        self.publish(
-            "/tasks/start",
-            type_url::TASK_START,
-            &TaskStart {
-                container_id: req.id.clone(),
-                pid,
-                ..Default::default()
-            },
-        );
+        let early = new_pid.and_then(|pid| self.claim_pid(pid, &req.id, &req.exec_id));
+        drop(procs);
+        if let Some(exit) = early {
+            self.handle_exit(exit);
+        }
         Ok(StartResponse {
             pid,
             ..Default::default()
