@@ -6,6 +6,7 @@ pub mod containerd;
 pub mod proc;
 pub mod pty;
 pub mod shim_client;
+pub mod shimtest;
 
 /// Records that a test did not apply on this machine, and why. libtest cannot mark a
 /// test skipped at run time, so the reason is printed and appended to

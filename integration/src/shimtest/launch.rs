@@ -1,0 +1,247 @@
+//! Running a shim binary the way containerd does: `start` and `delete` with containerd's
+//! flags, environment and working directory, and the `log` FIFO in the bundle that
+//! containerd reads the shim's log from.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// What every launch of one run shares: the (never dialled) containerd address the
+/// shim's socket name derives from, the events endpoint, and the publish binary.
+#[derive(Clone)]
+pub struct Manager {
+    pub address: PathBuf,
+    pub ttrpc_address: String,
+    pub publish_binary: PathBuf,
+}
+
+/// What `start` printed: the address, and the Task API version to call it with.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub address: String,
+    pub version: u32,
+}
+
+impl Manager {
+    /// containerd 1.7 and 2.x set these; 1.6 only the first two. Shims of every
+    /// generation accept the larger set.
+    fn command(&self, shim: &Path, namespace: &str, id: &str, bundle: &Path) -> Command {
+        let mut cmd = Command::new(shim);
+        cmd.args(["-namespace", namespace, "-address"])
+            .arg(&self.address)
+            .arg("-publish-binary")
+            .arg(&self.publish_binary)
+            .args(["-id", id])
+            .current_dir(bundle)
+            .env("GOMAXPROCS", "2")
+            .env("TTRPC_ADDRESS", &self.ttrpc_address)
+            .env("GRPC_ADDRESS", &self.address)
+            .env("NAMESPACE", namespace)
+            .env("MAX_SHIM_VERSION", "2")
+            .process_group(0);
+        cmd
+    }
+
+    /// `SHIM ... -id ID start` in the bundle, with `options` (a marshalled Any, as
+    /// containerd sends runtime options) on stdin.
+    pub fn start(
+        &self,
+        shim: &Path,
+        namespace: &str,
+        id: &str,
+        bundle: &Path,
+        options: Option<&[u8]>,
+    ) -> Result<Bootstrap, String> {
+        let mut cmd = self.command(shim, namespace, id, bundle);
+        cmd.arg("start")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.stdin(if options.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", shim.display()))?;
+        if let (Some(bytes), Some(mut stdin)) = (options, child.stdin.take()) {
+            use std::io::Write;
+            stdin
+                .write_all(bytes)
+                .map_err(|e| format!("writing options to start: {e}"))?;
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("waiting for start: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "start exited with {}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        parse_bootstrap(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    /// `SHIM ... -id ID -bundle BUNDLE delete`: (exit status, stdout, stderr).
+    pub fn delete(
+        &self,
+        shim: &Path,
+        namespace: &str,
+        id: &str,
+        bundle: &Path,
+    ) -> io::Result<(i32, Vec<u8>, String)> {
+        let out = self
+            .command(shim, namespace, id, bundle)
+            .arg("-bundle")
+            .arg(bundle)
+            .arg("delete")
+            .stdin(Stdio::null())
+            .output()?;
+        Ok((
+            out.status.code().unwrap_or(-1),
+            out.stdout,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+}
+
+/// containerd 1.6 and 1.7 read a bare address; 2.x shims print
+/// `{"version":3,"address":"unix://...","protocol":"ttrpc"}`.
+pub fn parse_bootstrap(out: &str) -> Result<Bootstrap, String> {
+    let out = out.trim();
+    if out.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(out)
+            .map_err(|e| format!("start printed bad JSON {out:?}: {e}"))?;
+        let protocol = v["protocol"].as_str().unwrap_or("ttrpc");
+        if protocol != "ttrpc" {
+            return Err(format!("start offers protocol {protocol:?}; only ttrpc is spoken"));
+        }
+        let address = v["address"]
+            .as_str()
+            .ok_or_else(|| format!("start printed no address: {out}"))?;
+        let version = v["version"].as_u64().unwrap_or(2) as u32;
+        return Ok(Bootstrap {
+            address: address.to_string(),
+            version,
+        });
+    }
+    if out.is_empty() {
+        return Err("start printed no address".into());
+    }
+    let address = if out.contains("://") {
+        out.to_string()
+    } else {
+        format!("unix://{out}")
+    };
+    Ok(Bootstrap {
+        address,
+        version: 2,
+    })
+}
+
+/// The socket path behind a `unix://` address.
+pub fn socket_path(address: &str) -> PathBuf {
+    PathBuf::from(address.strip_prefix("unix://").unwrap_or(address))
+}
+
+/// The bundle's `log` FIFO with a reader behind it, as containerd keeps one: a shim
+/// that opens it for writing does not block, and what it writes is kept for reports.
+pub struct ShimLog {
+    text: Arc<Mutex<Vec<u8>>>,
+    stop: Arc<AtomicBool>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl ShimLog {
+    pub fn open(bundle: &Path) -> io::Result<ShimLog> {
+        let path = bundle.join("log");
+        crate::shimtest::stdio::mkfifo(&path)?;
+        // Read-write, so the reader sees no end of file between writers (a shim's
+        // `start` and its server open it one after the other).
+        let mut fifo = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)?;
+        let text = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (t, s) = (text.clone(), stop.clone());
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                match fifo.read(&mut buf) {
+                    Ok(n) if n > 0 => t.lock().unwrap().extend_from_slice(&buf[..n]),
+                    _ => {
+                        if s.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        poll_readable(&fifo, 100);
+                    }
+                }
+            }
+        });
+        Ok(ShimLog {
+            text,
+            stop,
+            reader: Some(reader),
+        })
+    }
+
+    /// The last `lines` lines the shim logged.
+    pub fn tail(&self, lines: usize) -> String {
+        let text = self.text.lock().unwrap();
+        let text = String::from_utf8_lossy(&text);
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+fn poll_readable(file: &File, millis: i32) {
+    use std::os::fd::AsRawFd;
+    let mut pfd = libc::pollfd {
+        fd: file.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    unsafe {
+        libc::poll(&mut pfd, 1, millis);
+    }
+}
+
+impl Drop for ShimLog {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bootstraps_of_every_generation_parse() {
+        let b = parse_bootstrap("unix:///run/containerd/s/abc\n").unwrap();
+        assert_eq!((b.address.as_str(), b.version), ("unix:///run/containerd/s/abc", 2));
+        let b = parse_bootstrap(
+            r#"{"version":3,"address":"unix:///run/containerd/s/x","protocol":"ttrpc"}"#,
+        )
+        .unwrap();
+        assert_eq!((b.address.as_str(), b.version), ("unix:///run/containerd/s/x", 3));
+        assert!(parse_bootstrap(r#"{"version":3,"address":"x","protocol":"grpc"}"#)
+            .unwrap_err()
+            .contains("grpc"));
+        assert!(parse_bootstrap("").is_err());
+        assert_eq!(socket_path("unix:///a/b"), PathBuf::from("/a/b"));
+    }
+}

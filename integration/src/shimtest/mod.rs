@@ -1,0 +1,230 @@
+//! `shimtest`: plays containerd's side of the shim-v2 protocol against any shim binary
+//! and reports, per scenario and per shim, what a user would have observed.
+//!
+//! Each scenario runs in a namespace, bundles and FIFOs of its own, against a shim
+//! launched as containerd launches it; events come to the harness's own ttrpc Events
+//! endpoint (TTRPC_ADDRESS). After each scenario the harness cleans up as a manager does
+//! and checks that no process, mount, socket, runc state or cgroup is left.
+
+pub mod api;
+pub mod ctx;
+pub mod events;
+pub mod launch;
+pub mod report;
+pub mod scenarios;
+pub mod stdio;
+
+use ctx::{Ctx, Target, Verdict};
+use report::{Cell, Report};
+use std::path::PathBuf;
+use std::time::Instant;
+
+const USAGE: &str = "usage: shimtest --shim [NAME=]PATH [--shim ...] [--filter PATTERN]... [--json OUT] [--list]
+
+Runs every scenario against each shim binary, as containerd would drive it, and prints
+a matrix of verdicts, a summary line per shim and the median latency of each RPC.
+The first --shim is the one under test: shimtest exits 1 if it fails a scenario, or if
+it fails one that another (reference) shim passes. Needs root, runc and busybox-static.";
+
+struct Args {
+    shims: Vec<(Option<String>, PathBuf)>,
+    filters: Vec<String>,
+    json: Option<PathBuf>,
+    list: bool,
+}
+
+fn parse_args(args: &[String]) -> Result<Args, String> {
+    let mut out = Args {
+        shims: Vec::new(),
+        filters: Vec::new(),
+        json: None,
+        list: false,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |flag: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match a.as_str() {
+            "--shim" => {
+                let v = value("--shim")?;
+                out.shims.push(match v.split_once('=') {
+                    Some((name, path)) if !name.contains('/') => {
+                        (Some(name.to_string()), PathBuf::from(path))
+                    }
+                    _ => (None, PathBuf::from(v)),
+                });
+            }
+            "--filter" => out.filters.push(value("--filter")?),
+            "--json" => out.json = Some(PathBuf::from(value("--json")?)),
+            "--list" => out.list = true,
+            "-h" | "--help" => return Err(USAGE.to_string()),
+            other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
+        }
+    }
+    if out.shims.is_empty() && !out.list {
+        return Err(format!("no --shim given\n\n{USAGE}"));
+    }
+    Ok(out)
+}
+
+/// "skiff-v2 0.1.0", "runc-v2 1.6.20": the binary's name without containerd's prefix,
+/// and the version its `-v` prints.
+fn label_of(path: &std::path::Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let name = name.strip_prefix("containerd-shim-").unwrap_or(&name).to_string();
+    let out = std::process::Command::new(path).arg("-v").output();
+    let text = out
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let version = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Version:").map(str::trim))
+        .or_else(|| text.lines().next().and_then(|l| l.split_whitespace().last()))
+        .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+        .map(|v| v.split(['~', '+']).next().unwrap_or(v).to_string());
+    match version {
+        Some(v) => format!("{name} {v}"),
+        None => name,
+    }
+}
+
+pub fn main() -> i32 {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let args = match parse_args(&argv) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    let selected: Vec<&scenarios::Scenario> = scenarios::ALL
+        .iter()
+        .filter(|s| args.filters.is_empty() || args.filters.iter().any(|f| s.name.contains(f.as_str())))
+        .collect();
+    if args.list {
+        for s in &selected {
+            println!("{:<28} {}", s.name, s.about);
+        }
+        return 0;
+    }
+    match run(&args, &selected) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("shimtest: {e}");
+            2
+        }
+    }
+}
+
+fn run(args: &Args, selected: &[&scenarios::Scenario]) -> Result<i32, String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("needs root: it creates containers, mounts and cgroups".into());
+    }
+    if selected.is_empty() {
+        return Err("no scenario matches the filter (see --list)".into());
+    }
+    let mut targets = Vec::new();
+    for (name, path) in &args.shims {
+        let path = std::fs::canonicalize(path)
+            .map_err(|e| format!("shim {}: {e}", path.display()))?;
+        targets.push(Target {
+            label: name.clone().unwrap_or_else(|| label_of(&path)),
+            path,
+            timings: Default::default(),
+        });
+    }
+    let base = crate::bundle::TempDir::new("shimtest").map_err(|e| format!("temporary directory: {e}"))?;
+    let server = events::EventServer::start(&base.path().join("containerd.sock.ttrpc"))?;
+    let manager = launch::Manager {
+        address: base.path().join("containerd.sock"),
+        ttrpc_address: server.address.clone(),
+        publish_binary: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("shimtest")),
+    };
+    let mut report = Report::new(&targets, selected);
+    let mut seq = 0;
+    for (si, scenario) in selected.iter().enumerate() {
+        for (ti, target) in targets.iter().enumerate() {
+            seq += 1;
+            let ns = format!("shimtest{}-{seq}", std::process::id());
+            let began = Instant::now();
+            let verdict = run_one(scenario, target, &manager, &server, ns);
+            let cell = Cell::new(verdict, began.elapsed());
+            println!("{:<4} {:<28} [{}] {}", cell.word(), scenario.name, target.label, cell.detail());
+            report.set(si, ti, cell);
+        }
+    }
+    print!("{}", report.render());
+    if let Some(path) = &args.json {
+        std::fs::write(path, report.json().to_string())
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    Ok(if report.under_test_conforms() { 0 } else { 1 })
+}
+
+fn run_one(
+    scenario: &scenarios::Scenario,
+    target: &Target,
+    manager: &launch::Manager,
+    server: &events::EventServer,
+    ns: String,
+) -> Option<Verdict> {
+    let mut ctx = match Ctx::new(target, manager, &server.log, ns) {
+        Ok(c) => c,
+        Err(e) => return Some(Verdict::Fail(e)),
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (scenario.run)(&mut ctx)))
+        .unwrap_or_else(|_| Err(Verdict::Fail("the scenario panicked".into())));
+    let log = ctx.log_tail();
+    let cleanup = ctx.finish();
+    let with_log = |reason: String| {
+        if log.is_empty() {
+            reason
+        } else {
+            format!("{reason}\n      shim log: {}", log.replace('\n', "\n                "))
+        }
+    };
+    match (outcome, cleanup) {
+        (Ok(()), Ok(())) => None,
+        (Ok(()), Err(left)) => Some(Verdict::Fail(left)),
+        (Err(Verdict::Fail(r)), Ok(())) => Some(Verdict::Fail(with_log(r))),
+        (Err(Verdict::Fail(r)), Err(left)) => Some(Verdict::Fail(with_log(format!("{r}; {left}")))),
+        (Err(Verdict::Skip(r)), Ok(())) => Some(Verdict::Skip(r)),
+        (Err(Verdict::Skip(r)), Err(left)) => Some(Verdict::Fail(format!("skipped ({r}) but {left}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_parse() {
+        let argv: Vec<String> = ["--shim", "ours=/a/b", "--shim", "/c/d", "--filter", "exec", "--json", "o.json"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let a = parse_args(&argv).unwrap();
+        assert_eq!(a.shims[0], (Some("ours".to_string()), PathBuf::from("/a/b")));
+        assert_eq!(a.shims[1], (None, PathBuf::from("/c/d")));
+        assert_eq!(a.filters, ["exec"]);
+        assert_eq!(a.json, Some(PathBuf::from("o.json")));
+        assert!(parse_args(&[]).unwrap_err().contains("no --shim"));
+        assert!(parse_args(&["--bogus".to_string()]).unwrap_err().contains("--bogus"));
+    }
+
+    #[test]
+    fn there_are_at_least_forty_uniquely_named_scenarios() {
+        let mut names: Vec<&str> = scenarios::ALL.iter().map(|s| s.name).collect();
+        assert!(names.len() >= 40, "{} scenarios", names.len());
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), scenarios::ALL.len(), "duplicate scenario names");
+    }
+}
