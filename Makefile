@@ -3,7 +3,7 @@ PREFIX ?= /usr/local
 CARGO ?= cargo
 SHIM := containerd-shim-skiff-v2
 
-.PHONY: build build-debug install test lint demo fuzz bench clean
+.PHONY: build build-debug install test lint demo fuzz bench conformance clean
 
 build:
 	$(CARGO) build --release --bin $(SHIM)
@@ -26,6 +26,8 @@ test: build-debug
 	@if [ ! -x $(RELEASES)/sid/usr/bin/containerd ] && [ -f $(RELEASES_SCRIPT) ]; then bash $(RELEASES_SCRIPT) $(RELEASES); fi
 	@echo "== the workspace, under $$(containerd --version)"
 	$(CARGO) test --workspace
+	@echo "== shimtest: every scenario against our shim"
+	target/debug/shimtest --shim target/debug/$(SHIM)
 	@for gen in trixie sid; do \
 	  bin=$(RELEASES)/$$gen/usr/bin; \
 	  if [ -x $$bin/containerd ]; then \
@@ -54,6 +56,12 @@ fuzz:
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run ttrpc_request ../target/fuzz-corpus -- -max_total_time=$(FUZZ_SECONDS)
 
 # Our shim and containerd's Go shims side by side (../shared/bench), into BENCHMARKS.md.
+# shimtest against our shim and containerd's Go shims of 1.6, 1.7 and 2.x, side by side;
+# the matrix goes into README.md. Fails if ours fails a scenario a Go shim passes.
+conformance: build
+	$(CARGO) build --release -p skiff-integration --bin shimtest
+	bash scripts/conformance.sh
+
 bench: build
 	bash scripts/bench.sh
 

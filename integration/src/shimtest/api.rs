@@ -131,7 +131,8 @@ impl TaskApi {
         self.call::<_, Empty>("Resume", r, CALL_TIMEOUT).map(drop)
     }
     pub fn checkpoint(&self, r: &CheckpointTaskRequest) -> RpcResult<()> {
-        self.call::<_, Empty>("Checkpoint", r, CALL_TIMEOUT).map(drop)
+        self.call::<_, Empty>("Checkpoint", r, CALL_TIMEOUT)
+            .map(drop)
     }
     pub fn kill(&self, r: &KillRequest) -> RpcResult<()> {
         self.call::<_, Empty>("Kill", r, CALL_TIMEOUT).map(drop)
@@ -140,7 +141,8 @@ impl TaskApi {
         self.call::<_, Empty>("Exec", r, CALL_TIMEOUT).map(drop)
     }
     pub fn resize_pty(&self, r: &ResizePtyRequest) -> RpcResult<()> {
-        self.call::<_, Empty>("ResizePty", r, CALL_TIMEOUT).map(drop)
+        self.call::<_, Empty>("ResizePty", r, CALL_TIMEOUT)
+            .map(drop)
     }
     pub fn close_io(&self, r: &CloseIORequest) -> RpcResult<()> {
         self.call::<_, Empty>("CloseIO", r, CALL_TIMEOUT).map(drop)

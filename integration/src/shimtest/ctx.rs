@@ -53,7 +53,9 @@ macro_rules! ensure {
 /// The call must fail with `code`.
 pub fn expect_code<T: std::fmt::Debug>(r: Result<T, RpcError>, code: Code) -> Outcome<String> {
     match r {
-        Ok(v) => Err(Verdict::Fail(format!("expected {code:?}, the call succeeded: {v:?}"))),
+        Ok(v) => Err(Verdict::Fail(format!(
+            "expected {code:?}, the call succeeded: {v:?}"
+        ))),
         Err(e) if e.code == Some(code) => Ok(e.message),
         Err(e) => Err(Verdict::Fail(format!("expected {code:?}, got {e}"))),
     }
@@ -62,7 +64,9 @@ pub fn expect_code<T: std::fmt::Debug>(r: Result<T, RpcError>, code: Code) -> Ou
 /// The call must fail, with any status code (shims differ in which they choose).
 pub fn expect_error<T: std::fmt::Debug>(r: Result<T, RpcError>) -> Outcome<RpcError> {
     match r {
-        Ok(v) => Err(Verdict::Fail(format!("expected an error, the call succeeded: {v:?}"))),
+        Ok(v) => Err(Verdict::Fail(format!(
+            "expected an error, the call succeeded: {v:?}"
+        ))),
         Err(e) if e.code.is_some() => Ok(e),
         Err(e) => Err(Verdict::Fail(format!("expected an error status, got {e}"))),
     }
@@ -360,7 +364,8 @@ impl<'r> Ctx<'r> {
         let args: Vec<&str> = setup.args.iter().map(String::as_str).collect();
         let mut spec = oci_spec(&args, setup.terminal, &self.cgroup_of(&setup.id));
         if let Some(limit) = setup.memory_limit {
-            spec["linux"]["resources"]["memory"] = serde_json::json!({ "limit": limit, "swap": limit });
+            spec["linux"]["resources"]["memory"] =
+                serde_json::json!({ "limit": limit, "swap": limit });
         }
         if let Some(sandbox) = &setup.sandbox {
             spec["annotations"] = serde_json::json!({
@@ -392,12 +397,16 @@ impl<'r> Ctx<'r> {
         self.logs
             .push(ShimLog::open(bundle).map_err(|e| format!("log FIFO: {e}"))?);
         let options = setup.options.as_ref().map(options_any);
-        let bytes = options.as_ref().map(|a| a.write_to_bytes().unwrap_or_default());
+        let bytes = options
+            .as_ref()
+            .map(|a| a.write_to_bytes().unwrap_or_default());
         let began = Instant::now();
         let boot = self
             .manager
             .start(&self.target.path, &self.ns, id, bundle, bytes.as_deref())?;
-        self.target.timings.record("(binary) start", began.elapsed());
+        self.target
+            .timings
+            .record("(binary) start", began.elapsed());
         if let Some(i) = self.shims.iter().position(|s| s.address == boot.address) {
             return Ok(i);
         }
@@ -439,7 +448,10 @@ impl<'r> Ctx<'r> {
                 ..Default::default()
             }],
             terminal: setup.terminal,
-            stdin: stdin.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
+            stdin: stdin
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             stdout: stdout.as_ref().map(Capture::path).unwrap_or_default(),
             stderr: stderr.as_ref().map(Capture::path).unwrap_or_default(),
             options: setup.options.as_ref().map(options_any).into(),
@@ -462,7 +474,10 @@ impl<'r> Ctx<'r> {
 
     /// FIFOs as containerd makes them: stdout always when there is stdio, stderr only
     /// without a terminal, stdin when asked for.
-    fn fifos(&mut self, setup: &Setup) -> Outcome<(Option<PathBuf>, Option<Capture>, Option<Capture>)> {
+    fn fifos(
+        &mut self,
+        setup: &Setup,
+    ) -> Outcome<(Option<PathBuf>, Option<Capture>, Option<Capture>)> {
         if !setup.stdio {
             return Ok((None, None, None));
         }
@@ -519,7 +534,10 @@ impl<'r> Ctx<'r> {
             id: container.container_id.clone(),
             exec_id: setup.id.clone(),
             terminal: setup.terminal,
-            stdin: stdin.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
+            stdin: stdin
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             stdout: stdout.as_ref().map(Capture::path).unwrap_or_default(),
             stderr: stderr.as_ref().map(Capture::path).unwrap_or_default(),
             spec: MessageField::some(Any {
@@ -568,9 +586,12 @@ impl<'r> Ctx<'r> {
 
     /// Waits for `topic` about `container` (at most 10 s), then returns all its topics.
     pub fn wait_topic(&self, container: &str, topic: &str) -> Outcome<Vec<String>> {
-        let all = self.events.wait_until(&self.ns, Duration::from_secs(10), |es| {
-            es.iter().any(|e| e.container_id == container && e.topic == topic)
-        });
+        let all = self
+            .events
+            .wait_until(&self.ns, Duration::from_secs(10), |es| {
+                es.iter()
+                    .any(|e| e.container_id == container && e.topic == topic)
+            });
         let topics = topics_of(&all, container);
         ensure!(
             topics.iter().any(|t| t == topic),
@@ -586,7 +607,9 @@ impl<'r> Ctx<'r> {
             .manager
             .delete(&self.target.path, &self.ns, id, bundle)
             .map_err(|e| format!("running delete: {e}"))?;
-        self.target.timings.record("(binary) delete", began.elapsed());
+        self.target
+            .timings
+            .record("(binary) delete", began.elapsed());
         Ok(out)
     }
 

@@ -121,7 +121,9 @@ pub fn parse_bootstrap(out: &str) -> Result<Bootstrap, String> {
             .map_err(|e| format!("start printed bad JSON {out:?}: {e}"))?;
         let protocol = v["protocol"].as_str().unwrap_or("ttrpc");
         if protocol != "ttrpc" {
-            return Err(format!("start offers protocol {protocol:?}; only ttrpc is spoken"));
+            return Err(format!(
+                "start offers protocol {protocol:?}; only ttrpc is spoken"
+            ));
         }
         let address = v["address"]
             .as_str()
@@ -232,15 +234,23 @@ mod tests {
     #[test]
     fn bootstraps_of_every_generation_parse() {
         let b = parse_bootstrap("unix:///run/containerd/s/abc\n").unwrap();
-        assert_eq!((b.address.as_str(), b.version), ("unix:///run/containerd/s/abc", 2));
+        assert_eq!(
+            (b.address.as_str(), b.version),
+            ("unix:///run/containerd/s/abc", 2)
+        );
         let b = parse_bootstrap(
             r#"{"version":3,"address":"unix:///run/containerd/s/x","protocol":"ttrpc"}"#,
         )
         .unwrap();
-        assert_eq!((b.address.as_str(), b.version), ("unix:///run/containerd/s/x", 3));
-        assert!(parse_bootstrap(r#"{"version":3,"address":"x","protocol":"grpc"}"#)
-            .unwrap_err()
-            .contains("grpc"));
+        assert_eq!(
+            (b.address.as_str(), b.version),
+            ("unix:///run/containerd/s/x", 3)
+        );
+        assert!(
+            parse_bootstrap(r#"{"version":3,"address":"x","protocol":"grpc"}"#)
+                .unwrap_err()
+                .contains("grpc")
+        );
         assert!(parse_bootstrap("").is_err());
         assert_eq!(socket_path("unix:///a/b"), PathBuf::from("/a/b"));
     }

@@ -19,17 +19,21 @@ use report::{Cell, Report};
 use std::path::PathBuf;
 use std::time::Instant;
 
-const USAGE: &str = "usage: shimtest --shim [NAME=]PATH [--shim ...] [--filter PATTERN]... [--json OUT] [--list]
+const USAGE: &str =
+    "usage: shimtest --shim [NAME=]PATH [--shim ...] [--filter PATTERN]... [--json OUT]
+                [--markdown OUT] [--list]
 
 Runs every scenario against each shim binary, as containerd would drive it, and prints
 a matrix of verdicts, a summary line per shim and the median latency of each RPC.
 The first --shim is the one under test: shimtest exits 1 if it fails a scenario, or if
 it fails one that another (reference) shim passes. Needs root, runc and busybox-static.";
 
+#[derive(Debug)]
 struct Args {
     shims: Vec<(Option<String>, PathBuf)>,
     filters: Vec<String>,
     json: Option<PathBuf>,
+    markdown: Option<PathBuf>,
     list: bool,
 }
 
@@ -38,6 +42,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         shims: Vec::new(),
         filters: Vec::new(),
         json: None,
+        markdown: None,
         list: false,
     };
     let mut it = args.iter();
@@ -59,6 +64,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             }
             "--filter" => out.filters.push(value("--filter")?),
             "--json" => out.json = Some(PathBuf::from(value("--json")?)),
+            "--markdown" => out.markdown = Some(PathBuf::from(value("--markdown")?)),
             "--list" => out.list = true,
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
@@ -77,7 +83,10 @@ fn label_of(path: &std::path::Path) -> String {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
-    let name = name.strip_prefix("containerd-shim-").unwrap_or(&name).to_string();
+    let name = name
+        .strip_prefix("containerd-shim-")
+        .unwrap_or(&name)
+        .to_string();
     let out = std::process::Command::new(path).arg("-v").output();
     let text = out
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
@@ -85,7 +94,11 @@ fn label_of(path: &std::path::Path) -> String {
     let version = text
         .lines()
         .find_map(|l| l.trim().strip_prefix("Version:").map(str::trim))
-        .or_else(|| text.lines().next().and_then(|l| l.split_whitespace().last()))
+        .or_else(|| {
+            text.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().last())
+        })
         .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()))
         .map(|v| v.split(['~', '+']).next().unwrap_or(v).to_string());
     match version {
@@ -105,7 +118,9 @@ pub fn main() -> i32 {
     };
     let selected: Vec<&scenarios::Scenario> = scenarios::ALL
         .iter()
-        .filter(|s| args.filters.is_empty() || args.filters.iter().any(|f| s.name.contains(f.as_str())))
+        .filter(|s| {
+            args.filters.is_empty() || args.filters.iter().any(|f| s.name.contains(f.as_str()))
+        })
         .collect();
     if args.list {
         for s in &selected {
@@ -132,15 +147,16 @@ fn run(args: &Args, selected: &[&scenarios::Scenario]) -> Result<i32, String> {
     }
     let mut targets = Vec::new();
     for (name, path) in &args.shims {
-        let path = std::fs::canonicalize(path)
-            .map_err(|e| format!("shim {}: {e}", path.display()))?;
+        let path =
+            std::fs::canonicalize(path).map_err(|e| format!("shim {}: {e}", path.display()))?;
         targets.push(Target {
             label: name.clone().unwrap_or_else(|| label_of(&path)),
             path,
             timings: Default::default(),
         });
     }
-    let base = crate::bundle::TempDir::new("shimtest").map_err(|e| format!("temporary directory: {e}"))?;
+    let base =
+        crate::bundle::TempDir::new("shimtest").map_err(|e| format!("temporary directory: {e}"))?;
     let server = events::EventServer::start(&base.path().join("containerd.sock.ttrpc"))?;
     let manager = launch::Manager {
         address: base.path().join("containerd.sock"),
@@ -156,13 +172,23 @@ fn run(args: &Args, selected: &[&scenarios::Scenario]) -> Result<i32, String> {
             let began = Instant::now();
             let verdict = run_one(scenario, target, &manager, &server, ns);
             let cell = Cell::new(verdict, began.elapsed());
-            println!("{:<4} {:<28} [{}] {}", cell.word(), scenario.name, target.label, cell.detail());
+            println!(
+                "{:<4} {:<28} [{}] {}",
+                cell.word(),
+                scenario.name,
+                target.label,
+                cell.detail()
+            );
             report.set(si, ti, cell);
         }
     }
     print!("{}", report.render());
     if let Some(path) = &args.json {
         std::fs::write(path, report.json().to_string())
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, report.markdown())
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     Ok(if report.under_test_conforms() { 0 } else { 1 })
@@ -179,15 +205,19 @@ fn run_one(
         Ok(c) => c,
         Err(e) => return Some(Verdict::Fail(e)),
     };
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (scenario.run)(&mut ctx)))
-        .unwrap_or_else(|_| Err(Verdict::Fail("the scenario panicked".into())));
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (scenario.run)(&mut ctx)))
+            .unwrap_or_else(|_| Err(Verdict::Fail("the scenario panicked".into())));
     let log = ctx.log_tail();
     let cleanup = ctx.finish();
     let with_log = |reason: String| {
         if log.is_empty() {
             reason
         } else {
-            format!("{reason}\n      shim log: {}", log.replace('\n', "\n                "))
+            format!(
+                "{reason}\n      shim log: {}",
+                log.replace('\n', "\n                ")
+            )
         }
     };
     match (outcome, cleanup) {
@@ -196,7 +226,9 @@ fn run_one(
         (Err(Verdict::Fail(r)), Ok(())) => Some(Verdict::Fail(with_log(r))),
         (Err(Verdict::Fail(r)), Err(left)) => Some(Verdict::Fail(with_log(format!("{r}; {left}")))),
         (Err(Verdict::Skip(r)), Ok(())) => Some(Verdict::Skip(r)),
-        (Err(Verdict::Skip(r)), Err(left)) => Some(Verdict::Fail(format!("skipped ({r}) but {left}"))),
+        (Err(Verdict::Skip(r)), Err(left)) => {
+            Some(Verdict::Fail(format!("skipped ({r}) but {left}")))
+        }
     }
 }
 
@@ -206,17 +238,31 @@ mod tests {
 
     #[test]
     fn arguments_parse() {
-        let argv: Vec<String> = ["--shim", "ours=/a/b", "--shim", "/c/d", "--filter", "exec", "--json", "o.json"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let argv: Vec<String> = [
+            "--shim",
+            "ours=/a/b",
+            "--shim",
+            "/c/d",
+            "--filter",
+            "exec",
+            "--json",
+            "o.json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let a = parse_args(&argv).unwrap();
-        assert_eq!(a.shims[0], (Some("ours".to_string()), PathBuf::from("/a/b")));
+        assert_eq!(
+            a.shims[0],
+            (Some("ours".to_string()), PathBuf::from("/a/b"))
+        );
         assert_eq!(a.shims[1], (None, PathBuf::from("/c/d")));
         assert_eq!(a.filters, ["exec"]);
         assert_eq!(a.json, Some(PathBuf::from("o.json")));
         assert!(parse_args(&[]).unwrap_err().contains("no --shim"));
-        assert!(parse_args(&["--bogus".to_string()]).unwrap_err().contains("--bogus"));
+        assert!(parse_args(&["--bogus".to_string()])
+            .unwrap_err()
+            .contains("--bogus"));
     }
 
     #[test]
@@ -225,6 +271,10 @@ mod tests {
         assert!(names.len() >= 40, "{} scenarios", names.len());
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), scenarios::ALL.len(), "duplicate scenario names");
+        assert_eq!(
+            names.len(),
+            scenarios::ALL.len(),
+            "duplicate scenario names"
+        );
     }
 }

@@ -104,7 +104,13 @@ impl<'a> Report<'a> {
 
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let width = self.scenarios.iter().map(|s| s.name.len()).max().unwrap_or(8).max(8);
+        let width = self
+            .scenarios
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(8)
+            .max(8);
         let col: Vec<usize> = self.targets.iter().map(|t| t.label.len().max(4)).collect();
         let _ = write!(out, "\n{:<width$}", "scenario");
         for (t, target) in self.targets.iter().enumerate() {
@@ -123,7 +129,14 @@ impl<'a> Report<'a> {
         for (s, scenario) in self.scenarios.iter().enumerate() {
             for (t, target) in self.targets.iter().enumerate() {
                 if let Some(c) = self.cell(s, t).filter(|c| !c.passed()) {
-                    let _ = writeln!(reasons, "  {} {} [{}]: {}", c.word(), scenario.name, target.label, c.reason());
+                    let _ = writeln!(
+                        reasons,
+                        "  {} {} [{}]: {}",
+                        c.word(),
+                        scenario.name,
+                        target.label,
+                        c.reason()
+                    );
                 }
             }
         }
@@ -148,7 +161,11 @@ impl<'a> Report<'a> {
 
     fn render_latencies(&self) -> String {
         let medians: Vec<_> = self.targets.iter().map(|t| t.timings.medians()).collect();
-        let names: BTreeSet<String> = medians.iter().flatten().map(|(n, _, _)| n.clone()).collect();
+        let names: BTreeSet<String> = medians
+            .iter()
+            .flatten()
+            .map(|(n, _, _)| n.clone())
+            .collect();
         let mut out = String::from("\nmedian latency per RPC, ms (calls)\n");
         let col: Vec<usize> = self.targets.iter().map(|t| t.label.len().max(14)).collect();
         let _ = write!(out, "{:<16}", "rpc");
@@ -165,6 +182,72 @@ impl<'a> Report<'a> {
                     .map(|(_, d, c)| format!("{:.2} ({c})", d.as_secs_f64() * 1000.0))
                     .unwrap_or_else(|| "-".into());
                 let _ = write!(out, "  {cell:>w$}", w = col[t]);
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The matrix, summaries and latencies as Markdown tables (for the README).
+    pub fn markdown(&self) -> String {
+        let mut out = String::from("| scenario |");
+        for t in self.targets {
+            let _ = write!(out, " {} |", t.label);
+        }
+        out.push_str("\n|---|");
+        out.push_str(&"---|".repeat(self.targets.len()));
+        out.push('\n');
+        for (s, scenario) in self.scenarios.iter().enumerate() {
+            let _ = write!(out, "| `{}` |", scenario.name);
+            for t in 0..self.targets.len() {
+                let word = self.cell(s, t).map(Cell::word).unwrap_or("-");
+                let _ = write!(out, " {word} |");
+            }
+            out.push('\n');
+        }
+        out.push_str("| **passed / failed / skipped** |");
+        for t in 0..self.targets.len() {
+            let (p, f, k) = self.counts(t);
+            let _ = write!(out, " {p} / {f} / {k} |");
+        }
+        out.push_str("\n\nWhy a scenario did not pass:\n\n");
+        for (s, scenario) in self.scenarios.iter().enumerate() {
+            for (t, target) in self.targets.iter().enumerate() {
+                if let Some(c) = self.cell(s, t).filter(|c| !c.passed()) {
+                    let reason = c.reason().lines().next().unwrap_or("");
+                    let _ = writeln!(
+                        out,
+                        "- {} `{}` on {}: {}",
+                        c.word(),
+                        scenario.name,
+                        target.label,
+                        reason
+                    );
+                }
+            }
+        }
+        out.push_str("\nMedian latency of each call, ms (number of calls):\n\n| rpc |");
+        let medians: Vec<_> = self.targets.iter().map(|t| t.timings.medians()).collect();
+        for t in self.targets {
+            let _ = write!(out, " {} |", t.label);
+        }
+        out.push_str("\n|---|");
+        out.push_str(&"---:|".repeat(self.targets.len()));
+        out.push('\n');
+        let names: BTreeSet<String> = medians
+            .iter()
+            .flatten()
+            .map(|(n, _, _)| n.clone())
+            .collect();
+        for name in &names {
+            let _ = write!(out, "| {name} |");
+            for m in &medians {
+                let cell = m
+                    .iter()
+                    .find(|(n, _, _)| n == name)
+                    .map(|(_, d, c)| format!("{:.2} ({c})", d.as_secs_f64() * 1000.0))
+                    .unwrap_or_else(|| "-".into());
+                let _ = write!(out, " {cell} |");
             }
             out.push('\n');
         }

@@ -1,8 +1,8 @@
 //! The scenarios: one short function each, asserting what a user of containerd would
 //! observe. The table at the end names them; `--filter` matches those names.
 
-use super::ctx::{cmd, expect_code, expect_error, sh, wait_gone, Ctx, Outcome, Process, Verdict};
 use super::ctx::SPEC_RESOURCES_URL;
+use super::ctx::{cmd, expect_code, expect_error, sh, wait_gone, Ctx, Outcome, Process, Verdict};
 use crate::ensure;
 use crate::proc;
 use protobuf::well_known_types::any::Any;
@@ -30,14 +30,35 @@ fn status(s: &StateResponse) -> Status {
 
 fn create_returns_pid(ctx: &mut Ctx) -> Outcome {
     let c = ctx.create(&cmd("c", &["sleep", "30"]))?;
-    ensure!(c.pid > 0 && proc::alive(c.pid), "Create's pid {} is not a live process", c.pid);
+    ensure!(
+        c.pid > 0 && proc::alive(c.pid),
+        "Create's pid {} is not a live process",
+        c.pid
+    );
     let s = c.state()?;
-    ensure!(status(&s) == CREATED, "State says {:?} after Create", s.status);
-    ensure!(s.pid == c.pid, "State pid {} is not Create's {}", s.pid, c.pid);
+    ensure!(
+        status(&s) == CREATED,
+        "State says {:?} after Create",
+        s.status
+    );
+    ensure!(
+        s.pid == c.pid,
+        "State pid {} is not Create's {}",
+        s.pid,
+        c.pid
+    );
     let bundle = c.bundle.to_string_lossy();
-    ensure!(s.bundle == bundle, "State bundle {:?}, expected {bundle:?}", s.bundle);
+    ensure!(
+        s.bundle == bundle,
+        "State bundle {:?}, expected {bundle:?}",
+        s.bundle
+    );
     let stdout = c.stdout.as_ref().map(|o| o.path()).unwrap_or_default();
-    ensure!(s.stdout == stdout, "State stdout {:?}, expected {stdout:?}", s.stdout);
+    ensure!(
+        s.stdout == stdout,
+        "State stdout {:?}, expected {stdout:?}",
+        s.stdout
+    );
     Ok(())
 }
 
@@ -45,10 +66,23 @@ fn start_runs_the_process(ctx: &mut Ctx) -> Outcome {
     let mut c = ctx.create(&sh("c", "echo started; sleep 30"))?;
     let created = c.pid;
     let started = c.start()?;
-    ensure!(started == created, "Start's pid {started} is not Create's {created}");
-    ensure!(c.stdout.as_ref().unwrap().wait_for("started", Duration::from_secs(5)), "no output after Start");
+    ensure!(
+        started == created,
+        "Start's pid {started} is not Create's {created}"
+    );
+    ensure!(
+        c.stdout
+            .as_ref()
+            .unwrap()
+            .wait_for("started", Duration::from_secs(5)),
+        "no output after Start"
+    );
     let s = c.state()?;
-    ensure!(status(&s) == RUNNING, "State says {:?} after Start", s.status);
+    ensure!(
+        status(&s) == RUNNING,
+        "State says {:?} after Start",
+        s.status
+    );
     Ok(())
 }
 
@@ -57,7 +91,11 @@ fn exit_code_reaches_wait_and_state(ctx: &mut Ctx) -> Outcome {
     let code = c.wait()?;
     ensure!(code == 3, "Wait says {code}, expected 3");
     let s = c.state()?;
-    ensure!(status(&s) == STOPPED, "State says {:?} after exit", s.status);
+    ensure!(
+        status(&s) == STOPPED,
+        "State says {:?} after exit",
+        s.status
+    );
     ensure!(s.exit_status == 3, "State exit_status {}", s.exit_status);
     ensure!(s.exited_at.is_some(), "State has no exited_at");
     Ok(())
@@ -68,10 +106,19 @@ fn wait_blocks_until_exit(ctx: &mut Ctx) -> Outcome {
     let (api, req) = (c.api.clone(), c.wait_request());
     let waiter = std::thread::spawn(move || api.wait(&req));
     std::thread::sleep(Duration::from_millis(300));
-    ensure!(!waiter.is_finished(), "Wait returned while the process runs");
+    ensure!(
+        !waiter.is_finished(),
+        "Wait returned while the process runs"
+    );
     c.kill(SIGKILL)?;
-    let r = waiter.join().map_err(|_| Verdict::Fail("waiter panicked".into()))??;
-    ensure!(r.exit_status == 137, "Wait says {}, expected 137", r.exit_status);
+    let r = waiter
+        .join()
+        .map_err(|_| Verdict::Fail("waiter panicked".into()))??;
+    ensure!(
+        r.exit_status == 137,
+        "Wait says {}, expected 137",
+        r.exit_status
+    );
     ensure!(r.exited_at.is_some(), "Wait has no exited_at");
     Ok(())
 }
@@ -82,7 +129,11 @@ fn wait_after_exit_returns_at_once(ctx: &mut Ctx) -> Outcome {
     let began = Instant::now();
     let again = c.wait()?;
     ensure!(again == 4, "second Wait says {again}");
-    ensure!(began.elapsed() < Duration::from_secs(1), "second Wait took {:?}", began.elapsed());
+    ensure!(
+        began.elapsed() < Duration::from_secs(1),
+        "second Wait took {:?}",
+        began.elapsed()
+    );
     Ok(())
 }
 
@@ -101,7 +152,11 @@ fn delete_of_a_running_task_is_refused(ctx: &mut Ctx) -> Outcome {
     let c = ctx.run(&cmd("c", &["sleep", "300"]))?;
     expect_error(c.delete())?;
     let s = c.state()?;
-    ensure!(status(&s) == RUNNING, "after a refused Delete the task is {:?}", s.status);
+    ensure!(
+        status(&s) == RUNNING,
+        "after a refused Delete the task is {:?}",
+        s.status
+    );
     ensure!(proc::alive(c.pid), "the process died");
     Ok(())
 }
@@ -109,7 +164,11 @@ fn delete_of_a_running_task_is_refused(ctx: &mut Ctx) -> Outcome {
 fn delete_of_a_created_task(ctx: &mut Ctx) -> Outcome {
     let c = ctx.create(&cmd("c", &["sleep", "300"]))?;
     c.delete()?;
-    ensure!(wait_gone(c.pid, Duration::from_secs(5)), "process {} still runs after Delete", c.pid);
+    ensure!(
+        wait_gone(c.pid, Duration::from_secs(5)),
+        "process {} still runs after Delete",
+        c.pid
+    );
     expect_code(c.state(), Code::NOT_FOUND)?;
     Ok(())
 }
@@ -129,8 +188,17 @@ fn connect_reports_shim_and_task(ctx: &mut Ctx) -> Outcome {
         id: "c".into(),
         ..Default::default()
     })?;
-    ensure!(r.shim_pid > 0 && proc::alive(r.shim_pid), "shim_pid {} is not alive", r.shim_pid);
-    ensure!(r.task_pid == c.pid, "task_pid {} is not {}", r.task_pid, c.pid);
+    ensure!(
+        r.shim_pid > 0 && proc::alive(r.shim_pid),
+        "shim_pid {} is not alive",
+        r.shim_pid
+    );
+    ensure!(
+        r.task_pid == c.pid,
+        "task_pid {} is not {}",
+        r.task_pid,
+        c.pid
+    );
     Ok(())
 }
 
@@ -148,7 +216,10 @@ fn stdout_carries_exact_bytes(ctx: &mut Ctx) -> Outcome {
 fn stderr_is_separate(ctx: &mut Ctx) -> Outcome {
     let c = ctx.run(&sh("c", "echo out; echo err >&2"))?;
     let (out, err) = (c.output()?, c.errors()?);
-    ensure!(out == "out\n" && err == "err\n", "stdout {out:?}, stderr {err:?}");
+    ensure!(
+        out == "out\n" && err == "err\n",
+        "stdout {out:?}, stderr {err:?}"
+    );
     Ok(())
 }
 
@@ -164,9 +235,16 @@ fn stdin_reaches_the_process(ctx: &mut Ctx) -> Outcome {
 }
 
 fn large_output_arrives_whole(ctx: &mut Ctx) -> Outcome {
-    let c = ctx.run(&sh("c", "head -c 4194304 /dev/urandom | od -An -v -tx1 | head -c 8388608"))?;
+    let c = ctx.run(&sh(
+        "c",
+        "head -c 4194304 /dev/urandom | od -An -v -tx1 | head -c 8388608",
+    ))?;
     let out = c.output()?;
-    ensure!(out.len() == 8388608, "received {} of 8388608 bytes", out.len());
+    ensure!(
+        out.len() == 8388608,
+        "received {} of 8388608 bytes",
+        out.len()
+    );
     Ok(())
 }
 
@@ -214,9 +292,15 @@ fn binary_uri_logger(ctx: &mut Ctx) -> Outcome {
     let out = std::fs::read_to_string(dir.join("out")).unwrap_or_default();
     let err = std::fs::read_to_string(dir.join("err")).unwrap_or_default();
     let env = std::fs::read_to_string(dir.join("env")).unwrap_or_default();
-    ensure!(out == "logged\n" && err == "complained\n", "logger got stdout {out:?}, stderr {err:?}");
+    ensure!(
+        out == "logged\n" && err == "complained\n",
+        "logger got stdout {out:?}, stderr {err:?}"
+    );
     let expected = format!("{}/c\n", ctx.ns);
-    ensure!(env == expected, "logger environment said {env:?}, expected {expected:?}");
+    ensure!(
+        env == expected,
+        "logger environment said {env:?}, expected {expected:?}"
+    );
     Ok(())
 }
 
@@ -224,7 +308,10 @@ fn terminal_output(ctx: &mut Ctx) -> Outcome {
     let c = ctx.run(&sh("c", "tty; echo done").terminal())?;
     let out = c.output()?;
     ensure!(out.starts_with("/dev/pts/"), "tty printed {out:?}");
-    ensure!(out.contains("done\r\n"), "no CRLF line ending, so no terminal: {out:?}");
+    ensure!(
+        out.contains("done\r\n"),
+        "no CRLF line ending, so no terminal: {out:?}"
+    );
     Ok(())
 }
 
@@ -233,7 +320,11 @@ fn terminal_resize(ctx: &mut Ctx) -> Outcome {
     c.resize(100, 30)?;
     c.write_stdin(b"go\n")?;
     let out = c.stdout.clone().unwrap();
-    ensure!(out.wait_for("30 100", Duration::from_secs(10)), "stty size printed {:?}", out.text());
+    ensure!(
+        out.wait_for("30 100", Duration::from_secs(10)),
+        "stty size printed {:?}",
+        out.text()
+    );
     Ok(())
 }
 
@@ -241,7 +332,11 @@ fn terminal_stdin(ctx: &mut Ctx) -> Outcome {
     let mut c = ctx.run(&sh("c", "read line; echo got:$line").terminal().stdin())?;
     c.write_stdin(b"typed\n")?;
     let out = c.stdout.clone().unwrap();
-    ensure!(out.wait_for("got:typed", Duration::from_secs(10)), "terminal shows {:?}", out.text());
+    ensure!(
+        out.wait_for("got:typed", Duration::from_secs(10)),
+        "terminal shows {:?}",
+        out.text()
+    );
     ensure!(c.wait()? == 0, "exit not 0");
     Ok(())
 }
@@ -259,7 +354,10 @@ fn exec_output_and_exit(ctx: &mut Ctx) -> Outcome {
     let code = e.wait()?;
     let (out, err) = (e.output()?, e.errors()?);
     ensure!(code == 7, "exec exit {code}");
-    ensure!(out == "in\n" && err == "err\n", "stdout {out:?}, stderr {err:?}");
+    ensure!(
+        out == "in\n" && err == "err\n",
+        "stdout {out:?}, stderr {err:?}"
+    );
     Ok(())
 }
 
@@ -268,11 +366,23 @@ fn exec_events(ctx: &mut Ctx) -> Outcome {
     let e = ctx.run_exec(&c, &sh("e", "exit 7"))?;
     e.wait()?;
     let topics = ctx.wait_topic("c", "/tasks/exit")?;
-    let expected = ["/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started", "/tasks/exit"];
+    let expected = [
+        "/tasks/create",
+        "/tasks/start",
+        "/tasks/exec-added",
+        "/tasks/exec-started",
+        "/tasks/exit",
+    ];
     ensure!(topics == expected, "topics {topics:?}");
     let events = ctx.events();
-    let started = events.iter().find(|e| e.topic == "/tasks/exec-started").unwrap();
-    ensure!(started.exec_id == "e" && started.pid == e.pid, "exec-started says {started:?}");
+    let started = events
+        .iter()
+        .find(|e| e.topic == "/tasks/exec-started")
+        .unwrap();
+    ensure!(
+        started.exec_id == "e" && started.pid == e.pid,
+        "exec-started says {started:?}"
+    );
     let exit = events.iter().find(|e| e.topic == "/tasks/exit").unwrap();
     ensure!(
         exit.exec_id == "e" && exit.exit_status == 7 && exit.pid == e.pid,
@@ -296,7 +406,10 @@ fn exec_terminal(ctx: &mut Ctx) -> Outcome {
     let c = sleeper(ctx)?;
     let e = ctx.run_exec(&c, &cmd("e", &["tty"]).terminal())?;
     let out = e.output()?;
-    ensure!(out.starts_with("/dev/pts/") && out.ends_with("\r\n"), "tty printed {out:?}");
+    ensure!(
+        out.starts_with("/dev/pts/") && out.ends_with("\r\n"),
+        "tty printed {out:?}"
+    );
     Ok(())
 }
 
@@ -306,7 +419,11 @@ fn exec_resize(ctx: &mut Ctx) -> Outcome {
     e.resize(120, 40)?;
     e.write_stdin(b"go\n")?;
     let out = e.stdout.clone().unwrap();
-    ensure!(out.wait_for("40 120", Duration::from_secs(10)), "stty size printed {:?}", out.text());
+    ensure!(
+        out.wait_for("40 120", Duration::from_secs(10)),
+        "stty size printed {:?}",
+        out.text()
+    );
     Ok(())
 }
 
@@ -317,7 +434,11 @@ fn exec_kill(ctx: &mut Ctx) -> Outcome {
     let code = e.wait()?;
     ensure!(code == 137, "exec exit {code}");
     let s = c.state()?;
-    ensure!(status(&s) == RUNNING, "the container is {:?} after its exec was killed", s.status);
+    ensure!(
+        status(&s) == RUNNING,
+        "the container is {:?} after its exec was killed",
+        s.status
+    );
     Ok(())
 }
 
@@ -325,15 +446,33 @@ fn exec_state(ctx: &mut Ctx) -> Outcome {
     let c = sleeper(ctx)?;
     let mut e = ctx.exec(&c, &sh("e", "read x; exit 2").stdin())?;
     let s = e.state()?;
-    ensure!(status(&s) == CREATED && s.exec_id == "e", "before Start: {:?} {:?}", s.status, s.exec_id);
+    // The Go shims name the exec in `id` only; either field will do.
+    let named = s.exec_id == "e" || s.id == "e";
+    ensure!(
+        status(&s) == CREATED && named,
+        "before Start: {:?} id {:?} exec_id {:?}",
+        s.status,
+        s.id,
+        s.exec_id
+    );
     e.start()?;
     ctx.track(&[e.pid]);
     let s = e.state()?;
-    ensure!(status(&s) == RUNNING && s.pid == e.pid, "after Start: {:?} pid {}", s.status, s.pid);
+    ensure!(
+        status(&s) == RUNNING && s.pid == e.pid,
+        "after Start: {:?} pid {}",
+        s.status,
+        s.pid
+    );
     e.write_stdin(b"\n")?;
     e.wait()?;
     let s = e.state()?;
-    ensure!(status(&s) == STOPPED && s.exit_status == 2, "after exit: {:?} {}", s.status, s.exit_status);
+    ensure!(
+        status(&s) == STOPPED && s.exit_status == 2,
+        "after exit: {:?} {}",
+        s.status,
+        s.exit_status
+    );
     Ok(())
 }
 
@@ -342,7 +481,12 @@ fn exec_delete(ctx: &mut Ctx) -> Outcome {
     let e = ctx.run_exec(&c, &sh("e", "exit 4"))?;
     e.wait()?;
     let d = e.delete()?;
-    ensure!(d.exit_status == 4 && d.pid == e.pid, "Delete says exit {} pid {}", d.exit_status, d.pid);
+    ensure!(
+        d.exit_status == 4 && d.pid == e.pid,
+        "Delete says exit {} pid {}",
+        d.exit_status,
+        d.pid
+    );
     expect_code(e.state(), Code::NOT_FOUND)?;
     Ok(())
 }
@@ -351,7 +495,10 @@ fn exec_of_a_missing_binary(ctx: &mut Ctx) -> Outcome {
     let c = sleeper(ctx)?;
     let mut bad = ctx.exec(&c, &cmd("bad", &["/no/such/binary"]))?;
     let err = expect_error_start(&mut bad)?;
-    ensure!(err.message.contains("/no/such/binary"), "the error does not name the binary: {err}");
+    ensure!(
+        err.message.contains("/no/such/binary"),
+        "the error does not name the binary: {err}"
+    );
     let s = c.state()?;
     ensure!(status(&s) == RUNNING, "the container is {:?}", s.status);
     let good = ctx.run_exec(&c, &cmd("good", &["echo", "fine"]))?;
@@ -375,9 +522,17 @@ fn exec_duplicate_id(ctx: &mut Ctx) -> Outcome {
     let c = sleeper(ctx)?;
     let _first = ctx.run_exec(&c, &cmd("dup", &["sleep", "300"]))?;
     match ctx.exec(&c, &cmd("dup", &["true"])) {
-        Ok(_) => Err(Verdict::Fail("a second exec with the same id was accepted".into())),
-        Err(Verdict::Fail(reason)) if reason.contains("AlreadyExists") || reason.contains("ALREADY_EXISTS") => Ok(()),
-        Err(Verdict::Fail(reason)) => Err(Verdict::Fail(format!("expected ALREADY_EXISTS, got {reason}"))),
+        Ok(_) => Err(Verdict::Fail(
+            "a second exec with the same id was accepted".into(),
+        )),
+        Err(Verdict::Fail(reason))
+            if reason.contains("AlreadyExists") || reason.contains("ALREADY_EXISTS") =>
+        {
+            Ok(())
+        }
+        Err(Verdict::Fail(reason)) => Err(Verdict::Fail(format!(
+            "expected ALREADY_EXISTS, got {reason}"
+        ))),
         Err(v) => Err(v),
     }
 }
@@ -406,15 +561,27 @@ fn many_execs(ctx: &mut Ctx) -> Outcome {
         e.delete()?;
     }
     let pids = c.pids()?;
-    ensure!(pids == [c.pid], "after 20 execs the container holds {pids:?}");
+    ensure!(
+        pids == [c.pid],
+        "after 20 execs the container holds {pids:?}"
+    );
     Ok(())
 }
 
 // Signals
 
 fn kill_delivers_the_signal(ctx: &mut Ctx) -> Outcome {
-    let c = ctx.run(&sh("c", "trap 'exit 42' TERM; echo ready; sleep 300 & wait"))?;
-    ensure!(c.stdout.as_ref().unwrap().wait_for("ready", Duration::from_secs(5)), "the trap was never set");
+    let c = ctx.run(&sh(
+        "c",
+        "trap 'exit 42' TERM; echo ready; sleep 300 & wait",
+    ))?;
+    ensure!(
+        c.stdout
+            .as_ref()
+            .unwrap()
+            .wait_for("ready", Duration::from_secs(5)),
+        "the trap was never set"
+    );
     c.kill(SIGTERM)?;
     let code = c.wait()?;
     ensure!(code == 42, "the TERM handler did not run: exit {code}");
@@ -431,7 +598,13 @@ fn kill_with_sigkill(ctx: &mut Ctx) -> Outcome {
 
 fn kill_all(ctx: &mut Ctx) -> Outcome {
     let c = ctx.run(&sh("c", "sleep 300 & sleep 300 & echo up; wait"))?;
-    ensure!(c.stdout.as_ref().unwrap().wait_for("up", Duration::from_secs(5)), "children not started");
+    ensure!(
+        c.stdout
+            .as_ref()
+            .unwrap()
+            .wait_for("up", Duration::from_secs(5)),
+        "children not started"
+    );
     let pids = c.pids()?;
     ensure!(pids.len() == 3, "Pids lists {pids:?}, expected 3 processes");
     ctx.track(&pids);
@@ -439,7 +612,10 @@ fn kill_all(ctx: &mut Ctx) -> Outcome {
     let code = c.wait()?;
     ensure!(code == 137, "exit {code}");
     for pid in pids {
-        ensure!(wait_gone(pid, Duration::from_secs(5)), "process {pid} survived kill --all");
+        ensure!(
+            wait_gone(pid, Duration::from_secs(5)),
+            "process {pid} survived kill --all"
+        );
     }
     Ok(())
 }
@@ -455,10 +631,20 @@ fn kill_after_exit(ctx: &mut Ctx) -> Outcome {
 
 fn pids_lists_every_process(ctx: &mut Ctx) -> Outcome {
     let c = ctx.run(&sh("c", "sleep 300 & sleep 300 & echo up; wait"))?;
-    ensure!(c.stdout.as_ref().unwrap().wait_for("up", Duration::from_secs(5)), "children not started");
+    ensure!(
+        c.stdout
+            .as_ref()
+            .unwrap()
+            .wait_for("up", Duration::from_secs(5)),
+        "children not started"
+    );
     let pids = c.pids()?;
     ctx.track(&pids);
-    ensure!(pids.len() == 3 && pids.contains(&c.pid), "Pids lists {pids:?} (init {})", c.pid);
+    ensure!(
+        pids.len() == 3 && pids.contains(&c.pid),
+        "Pids lists {pids:?} (init {})",
+        c.pid
+    );
     Ok(())
 }
 
@@ -476,7 +662,10 @@ fn pids_name_the_exec(ctx: &mut Ctx) -> Outcome {
         .as_ref()
         .and_then(|a| skiff_protos::options::ProcessDetails::parse_from_bytes(&a.value).ok());
     let exec_id = details.map(|d| d.exec_id).unwrap_or_default();
-    ensure!(exec_id == "probe", "the exec's process info names {exec_id:?}");
+    ensure!(
+        exec_id == "probe",
+        "the exec's process info names {exec_id:?}"
+    );
     Ok(())
 }
 
@@ -497,9 +686,15 @@ fn pause_and_resume(ctx: &mut Ctx) -> Outcome {
     let s = c.state()?;
     ensure!(status(&s) == RUNNING, "after Resume: {:?}", s.status);
     let topics = ctx.wait_topic("c", "/tasks/resumed")?;
-    ensure!(topics.ends_with(&["/tasks/paused".into(), "/tasks/resumed".into()]), "topics {topics:?}");
+    ensure!(
+        topics.ends_with(&["/tasks/paused".into(), "/tasks/resumed".into()]),
+        "topics {topics:?}"
+    );
     let e = ctx.run_exec(&c, &cmd("e", &["echo", "awake"]))?;
-    ensure!(e.output()? == "awake\n", "the resumed container does not run an exec");
+    ensure!(
+        e.output()? == "awake\n",
+        "the resumed container does not run an exec"
+    );
     Ok(())
 }
 
@@ -521,17 +716,28 @@ fn metrics(c: &Process) -> Outcome<(u64, u64, u64)> {
         id: c.container_id.clone(),
         ..Default::default()
     })?;
-    let any = r.stats.as_ref().ok_or_else(|| Verdict::Fail("Stats has no stats".into()))?;
+    let any = r
+        .stats
+        .as_ref()
+        .ok_or_else(|| Verdict::Fail("Stats has no stats".into()))?;
     let bad = |e: protobuf::Error| Verdict::Fail(format!("undecodable {}: {e}", any.type_url));
     if any.type_url.ends_with("cgroups.v1.Metrics") {
         let m = skiff_protos::metrics_v1::Metrics::parse_from_bytes(&any.value).map_err(bad)?;
-        let usage = m.memory.usage.as_ref().map(|u| (u.usage, u.limit)).unwrap_or_default();
+        let usage = m
+            .memory
+            .usage
+            .as_ref()
+            .map(|u| (u.usage, u.limit))
+            .unwrap_or_default();
         Ok((usage.0, usage.1, m.pids.current))
     } else if any.type_url.ends_with("cgroups.v2.Metrics") {
         let m = skiff_protos::metrics_v2::Metrics::parse_from_bytes(&any.value).map_err(bad)?;
         Ok((m.memory.usage, m.memory.usage_limit, m.pids.current))
     } else {
-        Err(Verdict::Fail(format!("Stats type {:?} is neither cgroup metrics", any.type_url)))
+        Err(Verdict::Fail(format!(
+            "Stats type {:?} is neither cgroup metrics",
+            any.type_url
+        )))
     }
 }
 
@@ -566,10 +772,14 @@ fn oom_is_reported(ctx: &mut Ctx) -> Outcome {
     let c = ctx.run(&sh("c", hog).memory(32 << 20))?;
     let code = c.wait()?;
     ensure!(code == 137, "the hog exited {code}, expected 137");
+    ctx.wait_topic("c", "/tasks/exit")?;
     let topics = ctx.wait_topic("c", "/tasks/oom")?;
     let oom = topics.iter().position(|t| t == "/tasks/oom");
     let exit = topics.iter().position(|t| t == "/tasks/exit");
-    ensure!(matches!((oom, exit), (Some(o), Some(e)) if o < e), "expected oom before exit: {topics:?}");
+    ensure!(
+        matches!((oom, exit), (Some(o), Some(e)) if o < e),
+        "expected oom before exit: {topics:?}"
+    );
     Ok(())
 }
 
@@ -581,17 +791,37 @@ fn events_of_a_life_cycle(ctx: &mut Ctx) -> Outcome {
     c.delete()?;
     let topics = ctx.wait_topic("c", "/tasks/delete")?;
     ensure!(
-        topics == ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"],
+        topics
+            == [
+                "/tasks/create",
+                "/tasks/start",
+                "/tasks/exit",
+                "/tasks/delete"
+            ],
         "topics {topics:?}"
     );
     let events = ctx.events();
     for e in &events {
-        ensure!(e.pid == c.pid, "{} carries pid {}, expected {}", e.topic, e.pid, c.pid);
+        ensure!(
+            e.pid == c.pid,
+            "{} carries pid {}, expected {}",
+            e.topic,
+            e.pid,
+            c.pid
+        );
     }
     let exit = events.iter().find(|e| e.topic == "/tasks/exit").unwrap();
-    ensure!(exit.exit_status == 9, "exit event status {}", exit.exit_status);
+    ensure!(
+        exit.exit_status == 9,
+        "exit event status {}",
+        exit.exit_status
+    );
     let delete = events.iter().find(|e| e.topic == "/tasks/delete").unwrap();
-    ensure!(delete.exit_status == 9, "delete event status {}", delete.exit_status);
+    ensure!(
+        delete.exit_status == 9,
+        "delete event status {}",
+        delete.exit_status
+    );
     Ok(())
 }
 
@@ -600,20 +830,33 @@ fn events_of_a_life_cycle(ctx: &mut Ctx) -> Outcome {
 fn pod_shares_one_shim(ctx: &mut Ctx) -> Outcome {
     let pod = ctx.run(&cmd("pod", &["sleep", "300"]).in_pod("pod"))?;
     let app = ctx.run(&sh("app", "echo from the app; sleep 300").in_pod("pod"))?;
-    ensure!(app.shim == pod.shim, "the second container got a shim of its own");
     ensure!(
-        app.stdout.as_ref().unwrap().wait_for("from the app", Duration::from_secs(5)),
+        app.shim == pod.shim,
+        "the second container got a shim of its own"
+    );
+    ensure!(
+        app.stdout
+            .as_ref()
+            .unwrap()
+            .wait_for("from the app", Duration::from_secs(5)),
         "no output from the second container"
     );
     app.kill(SIGKILL)?;
     ensure!(app.wait()? == 137, "app exit");
     app.delete()?;
     let s = pod.state()?;
-    ensure!(status(&s) == RUNNING, "the pod container is {:?} after the app ended", s.status);
+    ensure!(
+        status(&s) == RUNNING,
+        "the pod container is {:?} after the app ended",
+        s.status
+    );
     // The shim still serves the pod, so a Shutdown now must not end it.
     pod.api.shutdown(&ShutdownRequest::default())?;
     std::thread::sleep(Duration::from_millis(200));
-    ensure!(proc::alive(ctx.shim_pid(pod.shim)), "Shutdown ended the shim with a task left");
+    ensure!(
+        proc::alive(ctx.shim_pid(pod.shim)),
+        "Shutdown ended the shim with a task left"
+    );
     Ok(())
 }
 
@@ -623,7 +866,10 @@ fn pod_containers_exit_separately(ctx: &mut Ctx) -> Outcome {
     let b = ctx.run(&sh("b", "exit 4").in_pod("pod"))?;
     ensure!(a.wait()? == 3 && b.wait()? == 4, "exits mixed up");
     let topics = ctx.wait_topic("b", "/tasks/exit")?;
-    ensure!(topics.iter().filter(|t| *t == "/tasks/exit").count() == 1, "b topics {topics:?}");
+    ensure!(
+        topics.iter().filter(|t| *t == "/tasks/exit").count() == 1,
+        "b topics {topics:?}"
+    );
     let s = pod.state()?;
     ensure!(status(&s) == RUNNING, "pod is {:?}", s.status);
     Ok(())
@@ -639,7 +885,10 @@ fn shutdown_ends_the_shim(ctx: &mut Ctx) -> Outcome {
     let socket = super::launch::socket_path(&ctx.shim_address(c.shim));
     // The reply may or may not arrive before the shim is gone.
     let _ = c.api.shutdown(&ShutdownRequest::default());
-    ensure!(wait_gone(pid, Duration::from_secs(5)), "the shim still runs after Shutdown");
+    ensure!(
+        wait_gone(pid, Duration::from_secs(5)),
+        "the shim still runs after Shutdown"
+    );
     ensure!(!socket.exists(), "its socket {} remains", socket.display());
     Ok(())
 }
@@ -658,13 +907,23 @@ fn delete_binary_after_a_killed_shim(ctx: &mut Ctx) -> Outcome {
     let shim = ctx.shim_pid(c.shim);
     // SAFETY: kill(2) of the shim this scenario started.
     unsafe { libc::kill(shim as i32, libc::SIGKILL) };
-    ensure!(wait_gone(shim, Duration::from_secs(5)), "the shim survived SIGKILL");
+    ensure!(
+        wait_gone(shim, Duration::from_secs(5)),
+        "the shim survived SIGKILL"
+    );
     let (code, out, err) = ctx.binary_delete("c", &c.bundle)?;
     ensure!(code == 0, "delete exited {code}: {err}");
     let d = DeleteResponse::parse_from_bytes(&out)
         .map_err(|e| Verdict::Fail(format!("delete printed no DeleteResponse: {e}")))?;
-    ensure!(d.exit_status == 137, "delete reports exit {}", d.exit_status);
-    ensure!(wait_gone(c.pid, Duration::from_secs(5)), "the container's process survived delete");
+    ensure!(
+        d.exit_status == 137,
+        "delete reports exit {}",
+        d.exit_status
+    );
+    ensure!(
+        wait_gone(c.pid, Duration::from_secs(5)),
+        "the container's process survived delete"
+    );
     let rootfs = c.bundle.join("rootfs");
     ensure!(
         !proc::mounts_under(&rootfs).contains(&rootfs),
@@ -741,14 +1000,24 @@ fn duplicate_create_is_refused(ctx: &mut Ctx) -> Outcome {
     c.start()?;
     expect_error(c.api.create(&req))?;
     let s = c.state()?;
-    ensure!(status(&s) == RUNNING && s.pid == c.pid, "the first container is {:?} pid {}", s.status, s.pid);
+    ensure!(
+        status(&s) == RUNNING && s.pid == c.pid,
+        "the first container is {:?} pid {}",
+        s.status,
+        s.pid
+    );
     ensure!(proc::alive(c.pid), "the first container's process died");
     Ok(())
 }
 
 fn create_with_a_missing_bundle(ctx: &mut Ctx) -> Outcome {
     let (c, mut req) = ctx.prepare(&cmd("c", &["true"]))?;
-    req.bundle = ctx.dir.path().join("no-such-bundle").to_string_lossy().into_owned();
+    req.bundle = ctx
+        .dir
+        .path()
+        .join("no-such-bundle")
+        .to_string_lossy()
+        .into_owned();
     expect_error(c.api.create(&req))?;
     Ok(())
 }
@@ -756,7 +1025,10 @@ fn create_with_a_missing_bundle(ctx: &mut Ctx) -> Outcome {
 fn create_of_a_missing_binary(ctx: &mut Ctx) -> Outcome {
     let (c, req) = ctx.prepare(&cmd("c", &["/no/such/binary"]))?;
     let err = expect_error(c.api.create(&req))?;
-    ensure!(err.message.contains("/no/such/binary"), "the error does not name the binary: {err}");
+    ensure!(
+        err.message.contains("/no/such/binary"),
+        "the error does not name the binary: {err}"
+    );
     expect_code(c.state(), Code::NOT_FOUND)?;
     Ok(())
 }
@@ -784,7 +1056,13 @@ fn resize_without_a_terminal(ctx: &mut Ctx) -> Outcome {
 fn runtime_binary_from_options(ctx: &mut Ctx) -> Outcome {
     let log = ctx.dir.path().join("runtime.log");
     let script = ctx.dir.path().join("recording-runc");
-    write_executable(&script, &format!("#!/bin/sh\necho \"$*\" >> '{}'\nexec runc \"$@\"\n", log.display()))?;
+    write_executable(
+        &script,
+        &format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec runc \"$@\"\n",
+            log.display()
+        ),
+    )?;
     let options = skiff_protos::options::Options {
         binary_name: script.to_string_lossy().into_owned(),
         ..Default::default()
@@ -793,7 +1071,8 @@ fn runtime_binary_from_options(ctx: &mut Ctx) -> Outcome {
     c.wait()?;
     let calls = std::fs::read_to_string(&log).unwrap_or_default();
     ensure!(
-        calls.lines().any(|l| l.contains(" create ")) && calls.lines().any(|l| l.contains(" start ")),
+        calls.lines().any(|l| l.contains(" create "))
+            && calls.lines().any(|l| l.contains(" start ")),
         "the runtime named in the options saw {calls:?}"
     );
     Ok(())
@@ -805,8 +1084,14 @@ fn checkpoint_writes_an_image(ctx: &mut Ctx) -> Outcome {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
             let why = String::from_utf8_lossy(&o.stderr);
-            let why = why.lines().last().unwrap_or("criu check failed").to_string();
-            return Err(Verdict::Skip(format!("CRIU cannot run on this kernel: {why}")));
+            let why = why
+                .lines()
+                .last()
+                .unwrap_or("criu check failed")
+                .to_string();
+            return Err(Verdict::Skip(format!(
+                "CRIU cannot run on this kernel: {why}"
+            )));
         }
         Err(e) => return Err(Verdict::Skip(format!("no criu: {e}"))),
     }
