@@ -13,6 +13,7 @@ fn main() {
         "runc/options.proto",
         "cgroups/metrics_v1.proto",
         "cgroups/metrics_v2.proto",
+        "skiff/v1/manager.proto",
     ];
     for input in inputs {
         println!("cargo:rerun-if-changed=proto/{input}");

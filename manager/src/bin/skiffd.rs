@@ -1,0 +1,5 @@
+//! The skiff manager daemon. See `skiff_manager::daemon`.
+
+fn main() {
+    std::process::exit(skiff_manager::daemon::main());
+}

@@ -1,0 +1,124 @@
+//! `skiffd`: opens the store under --root, recovers from a crash, serves skiff.v1 on
+//! --address (a unix socket private to root) until SIGTERM or SIGINT.
+
+use crate::store::Store;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const DEFAULT_ROOT: &str = "/var/lib/skiff";
+pub const DEFAULT_STATE: &str = "/run/skiff";
+pub const DEFAULT_ADDRESS: &str = "/run/skiff/skiffd.sock";
+
+const USAGE: &str = "usage: skiffd [--root DIR] [--state DIR] [--address SOCK] [--log-level error|warn|info|debug] [--native-snapshots]
+
+  --root      metadata, content and snapshots (default /var/lib/skiff)
+  --state     runtime state (default /run/skiff)
+  --address   the API socket (default /run/skiff/skiffd.sock)
+  --native-snapshots  copy trees instead of using overlayfs";
+
+struct Args {
+    root: PathBuf,
+    state: PathBuf,
+    address: PathBuf,
+    native: bool,
+}
+
+fn parse(args: &[String]) -> Result<Args, String> {
+    let mut a = Args {
+        root: DEFAULT_ROOT.into(),
+        state: DEFAULT_STATE.into(),
+        address: DEFAULT_ADDRESS.into(),
+        native: false,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--root" => a.root = value()?.into(),
+            "--state" => a.state = value()?.into(),
+            "--address" => a.address = value()?.into(),
+            "--log-level" => crate::log::set_level(&value()?)?,
+            "--native-snapshots" => a.native = true,
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(a)
+}
+
+fn private_dir(dir: &Path) -> Result<(), String> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| format!("securing {}: {e}", dir.display()))
+}
+
+pub fn main() -> i32 {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match parse(&argv).and_then(|a| run(&a)) {
+        Ok(()) => 0,
+        Err(e) => {
+            crate::log::error(&e);
+            1
+        }
+    }
+}
+
+fn run(a: &Args) -> Result<(), String> {
+    // Signals are taken by sigwait below; every thread started later inherits the mask.
+    // SAFETY: plain signal-mask calls on a local set.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        libc::umask(0o077);
+        set
+    };
+    private_dir(&a.root)?;
+    private_dir(&a.state)?;
+    let lock = std::fs::File::create(a.root.join("skiffd.lock")).map_err(|e| format!("lock file: {e}"))?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(format!("another skiffd is using {}", a.root.display()));
+    }
+    let store = Arc::new(Store::open(&a.root, a.native).map_err(|e| e.to_string())?);
+    for line in store.recover().map_err(|e| format!("recovering the store: {e}"))? {
+        crate::log::info(&format!("recovery: {line}"));
+    }
+    if let Some(parent) = a.address.parent() {
+        private_dir(parent)?;
+    }
+    if a.address.exists() {
+        if std::os::unix::net::UnixStream::connect(&a.address).is_ok() {
+            return Err(format!("{} is in use by another server", a.address.display()));
+        }
+        let _ = std::fs::remove_file(&a.address);
+    }
+    let mut server = ttrpc::Server::new()
+        .bind(&format!("unix://{}", a.address.display()))
+        .map_err(|e| format!("listening on {}: {e}", a.address.display()))?
+        .register_service(crate::service::services(store.clone()));
+    std::fs::set_permissions(&a.address, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("securing {}: {e}", a.address.display()))?;
+    server.start().map_err(|e| format!("serving: {e}"))?;
+    crate::log::info(&format!(
+        "skiffd serving on {} (root {}, {} snapshots)",
+        a.address.display(),
+        a.root.display(),
+        store.snapshots.driver.name()
+    ));
+    let mut sig: libc::c_int = 0;
+    // SAFETY: waits for one of the blocked signals.
+    unsafe { libc::sigwait(&set, &mut sig) };
+    crate::log::info(&format!("signal {sig}: shutting down"));
+    server.shutdown();
+    let _ = std::fs::remove_file(&a.address);
+    Ok(())
+}
