@@ -7,6 +7,7 @@ pub mod proc;
 pub mod pty;
 pub mod shim_client;
 pub mod shimtest;
+pub mod skiffd;
 
 /// Records that a test did not apply on this machine, and why. libtest cannot mark a
 /// test skipped at run time, so the reason is printed and appended to

@@ -428,6 +428,8 @@ impl Store {
             self.snapshots.delete_row(tx, ns, &key)
         })?;
         self.snapshots.remove_dir(&dir);
+        // The image may be gone already: its layers go with its last container.
+        self.collect_locked()?;
         Ok(())
     }
 
