@@ -6,10 +6,12 @@ SHIM := containerd-shim-skiff-v2
 .PHONY: build build-debug install test lint demo fuzz bench conformance clean
 
 build:
-	$(CARGO) build --release --bin $(SHIM)
+	$(CARGO) build --release --bin $(SHIM) --bin skiffd --bin skiff
 
 install: build
 	install -D -m 0755 target/release/$(SHIM) $(DESTDIR)$(PREFIX)/bin/$(SHIM)
+	install -D -m 0755 target/release/skiffd $(DESTDIR)$(PREFIX)/bin/skiffd
+	install -D -m 0755 target/release/skiff $(DESTDIR)$(PREFIX)/bin/skiff
 
 # containerd 1.7 and 2.x, unpacked (not installed) by ../shared/tools/containerd-releases.sh.
 RELEASES ?= /var/cache/containerd-releases

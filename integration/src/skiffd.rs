@@ -9,9 +9,16 @@ use std::time::{Duration, Instant};
 /// A binary cargo built beside the test (target/<profile>/NAME).
 pub fn built_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe.parent().and_then(Path::parent).expect("test binary in target/<profile>/deps");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary in target/<profile>/deps");
     let bin = dir.join(name);
-    assert!(bin.exists(), "{} is missing: run `cargo build --workspace` first (make test does)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --workspace` first (make test does)",
+        bin.display()
+    );
     bin
 }
 
@@ -114,7 +121,10 @@ impl Skiffd {
     }
 
     pub fn skiff(&self, args: &[&str]) -> Output {
-        self.skiff_command().args(args).output().expect("running skiff")
+        self.skiff_command()
+            .args(args)
+            .output()
+            .expect("running skiff")
     }
 }
 
@@ -137,5 +147,9 @@ pub fn build_image(out: &Path, name: &str, docker: bool, layers: &[&Path]) {
     }
     cmd.args(["--name", name]).arg(out).args(layers);
     let o = cmd.output().expect("build-image.sh");
-    assert!(o.status.success(), "build-image.sh: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "build-image.sh: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

@@ -25,6 +25,17 @@ fn installed_shim_runs_by_runtime_name() {
     );
     let bin = prefix.path().join("bin");
     assert!(bin.join("containerd-shim-skiff-v2").is_file());
+    for tool in ["skiffd", "skiff"] {
+        let o = Command::new(bin.join(tool))
+            .arg("--help")
+            .output()
+            .expect(tool);
+        assert!(
+            o.status.success() && stdout(&o).starts_with(&format!("usage: {tool}")),
+            "{tool} --help: {}",
+            stderr(&o)
+        );
+    }
 
     let cd = Containerd::start_with(Options {
         path_prefix: Some(bin.clone()),

@@ -16,13 +16,19 @@ use std::time::Duration;
 const BUSYBOX: &str = "docker.io/library/busybox:latest";
 
 fn ok(o: &std::process::Output) -> String {
-    assert!(o.status.success(), "skiff failed: {}{}", stdout(o), stderr(o));
+    assert!(
+        o.status.success(),
+        "skiff failed: {}{}",
+        stdout(o),
+        stderr(o)
+    );
     stdout(o)
 }
 
 /// The image's snapshot key, from `skiff image info`.
 fn image_snapshot(d: &Skiffd, name: &str) -> String {
-    let info: serde_json::Value = serde_json::from_str(&ok(&d.skiff(&["image", "info", name]))).unwrap();
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&d.skiff(&["image", "info", name]))).unwrap();
     info["snapshot"].as_str().unwrap().to_string()
 }
 
@@ -37,15 +43,25 @@ impl View {
         fs::create_dir_all(at).unwrap();
         for line in out.lines() {
             let mut f = line.splitn(3, ' ');
-            let (kind, source, options) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap_or(""));
+            let (kind, source, options) =
+                (f.next().unwrap(), f.next().unwrap(), f.next().unwrap_or(""));
             let status = match kind {
-                "bind" => Command::new("mount").arg("--rbind").arg(source).arg(at).status(),
-                "overlay" => Command::new("mount").args(["-t", "overlay", "overlay", "-o", options]).arg(at).status(),
+                "bind" => Command::new("mount")
+                    .arg("--rbind")
+                    .arg(source)
+                    .arg(at)
+                    .status(),
+                "overlay" => Command::new("mount")
+                    .args(["-t", "overlay", "overlay", "-o", options])
+                    .arg(at)
+                    .status(),
                 other => panic!("unexpected mount type {other}"),
             };
             assert!(status.unwrap().success(), "mounting {line}");
         }
-        View { target: at.to_path_buf() }
+        View {
+            target: at.to_path_buf(),
+        }
     }
 }
 
@@ -61,11 +77,17 @@ fn check_busybox_tree(root: &Path) {
     assert!(meta.is_file());
     assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
     assert_eq!(meta.len(), fs::metadata("/bin/busybox").unwrap().len());
-    assert_eq!(fs::read_link(root.join("bin/sh")).unwrap(), PathBuf::from("busybox"));
+    assert_eq!(
+        fs::read_link(root.join("bin/sh")).unwrap(),
+        PathBuf::from("busybox")
+    );
     let tmp = fs::symlink_metadata(root.join("tmp")).unwrap();
     assert!(tmp.is_dir());
     assert_eq!(tmp.permissions().mode() & 0o7777, 0o1777);
-    assert_eq!(fs::read_to_string(root.join("etc/passwd")).unwrap(), "root:x:0:0:root:/root:/bin/sh\n");
+    assert_eq!(
+        fs::read_to_string(root.join("etc/passwd")).unwrap(),
+        "root:x:0:0:root:/root:/bin/sh\n"
+    );
     assert_eq!(meta.uid(), 0);
 }
 
@@ -75,22 +97,51 @@ fn imports_the_oci_and_docker_save_forms_into_the_same_tree() {
     let tmp = TempDir::new("skiff-imp").unwrap();
     let out = ok(&d.skiff(&["image", "import", &busybox_archive().to_string_lossy()]));
     assert!(out.starts_with(BUSYBOX), "{out}");
-    let view = View::of(&d, "look-oci", &image_snapshot(&d, BUSYBOX), &tmp.path().join("oci"));
+    let view = View::of(
+        &d,
+        "look-oci",
+        &image_snapshot(&d, BUSYBOX),
+        &tmp.path().join("oci"),
+    );
     check_busybox_tree(&view.target);
 
     let docker = tmp.path().join("docker.tar");
-    let script = skiff_integration::containerd::workspace_dir().join("integration/images/build-busybox-image.sh");
-    let o = Command::new("bash").arg(script).arg("--docker").arg(&docker).arg("busybox:saved").output().unwrap();
+    let script = skiff_integration::containerd::workspace_dir()
+        .join("integration/images/build-busybox-image.sh");
+    let o = Command::new("bash")
+        .arg(script)
+        .arg("--docker")
+        .arg(&docker)
+        .arg("busybox:saved")
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let out = ok(&d.skiff(&["image", "import", &docker.to_string_lossy()]));
     assert!(out.starts_with("docker.io/library/busybox:saved "), "{out}");
-    let view2 = View::of(&d, "look-docker", &image_snapshot(&d, "docker.io/library/busybox:saved"), &tmp.path().join("docker"));
+    let view2 = View::of(
+        &d,
+        "look-docker",
+        &image_snapshot(&d, "docker.io/library/busybox:saved"),
+        &tmp.path().join("docker"),
+    );
     check_busybox_tree(&view2.target);
     // Same layer, same chain id: one committed snapshot serves both images.
-    assert_eq!(image_snapshot(&d, BUSYBOX), image_snapshot(&d, "docker.io/library/busybox:saved"));
+    assert_eq!(
+        image_snapshot(&d, BUSYBOX),
+        image_snapshot(&d, "docker.io/library/busybox:saved")
+    );
     let list = ok(&d.skiff(&["image", "ls"]));
-    assert!(list.contains(BUSYBOX) && list.contains("busybox:saved"), "{list}");
-    let named = ok(&d.skiff(&["image", "import", "--name", "example.com/renamed:1", &busybox_archive().to_string_lossy()]));
+    assert!(
+        list.contains(BUSYBOX) && list.contains("busybox:saved"),
+        "{list}"
+    );
+    let named = ok(&d.skiff(&[
+        "image",
+        "import",
+        "--name",
+        "example.com/renamed:1",
+        &busybox_archive().to_string_lossy(),
+    ]));
     assert!(named.starts_with("example.com/renamed:1 "), "{named}");
 }
 
@@ -113,15 +164,29 @@ fn whiteouts_and_opaque_directories_hide_lower_layers() {
     fs::write(top.join("data/.wh..wh..opq"), "").unwrap();
     fs::write(top.join("data/c"), "c").unwrap();
     fs::write(top.join("added"), "new").unwrap();
-    for (docker, name) in [(false, "example.com/wh:oci"), (true, "example.com/wh:docker")] {
+    for (docker, name) in [
+        (false, "example.com/wh:oci"),
+        (true, "example.com/wh:docker"),
+    ] {
         let archive = tmp.path().join(format!("{docker}.tar"));
         build_image(&archive, name, docker, &[&base, &top]);
         ok(&d.skiff(&["image", "import", &archive.to_string_lossy()]));
-        let view = View::of(&d, &format!("look-{docker}"), &image_snapshot(&d, name), &tmp.path().join(format!("v{docker}")));
+        let view = View::of(
+            &d,
+            &format!("look-{docker}"),
+            &image_snapshot(&d, name),
+            &tmp.path().join(format!("v{docker}")),
+        );
         let root = &view.target;
-        assert!(!root.join("etc/motd").exists(), "the whiteout did not remove etc/motd");
+        assert!(
+            !root.join("etc/motd").exists(),
+            "the whiteout did not remove etc/motd"
+        );
         assert!(root.join("etc/passwd").exists());
-        let mut data: Vec<String> = fs::read_dir(root.join("data")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut data: Vec<String> = fs::read_dir(root.join("data"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
         data.sort();
         assert_eq!(data, ["c"], "the opaque directory kept lower entries");
         assert_eq!(fs::read_to_string(root.join("keep/x")).unwrap(), "x");
@@ -134,46 +199,97 @@ fn whiteouts_and_opaque_directories_hide_lower_layers() {
 fn rows(d: &Skiffd, sql: &str) -> Vec<String> {
     let conn = rusqlite::Connection::open(d.root().join("meta.db")).unwrap();
     let mut stmt = conn.prepare(sql).unwrap();
-    let out = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect();
+    let out = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     out
 }
 
 fn files(dir: &Path) -> HashSet<String> {
     fs::read_dir(dir)
-        .map(|d| d.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Rows against files, both ways: every blob and snapshot row has its file or
 /// directory, and every file or directory has its row; nothing half-made remains.
 fn assert_consistent(d: &Skiffd) {
-    let blob_rows: HashSet<String> = rows(d, "SELECT digest FROM content").into_iter().map(|x| x.trim_start_matches("sha256:").to_string()).collect();
+    let blob_rows: HashSet<String> = rows(d, "SELECT digest FROM content")
+        .into_iter()
+        .map(|x| x.trim_start_matches("sha256:").to_string())
+        .collect();
     let blob_files = files(&d.root().join("content/blobs/sha256"));
     assert_eq!(blob_rows, blob_files, "content rows and blob files differ");
     for hex in &blob_files {
         let size: i64 = rusqlite::Connection::open(d.root().join("meta.db"))
             .unwrap()
-            .query_row("SELECT size FROM content WHERE digest = ?1", [format!("sha256:{hex}")], |r| r.get(0))
+            .query_row(
+                "SELECT size FROM content WHERE digest = ?1",
+                [format!("sha256:{hex}")],
+                |r| r.get(0),
+            )
             .unwrap();
-        let on_disk = fs::metadata(d.root().join("content/blobs/sha256").join(hex)).unwrap().len();
-        assert_eq!(size as u64, on_disk, "blob {hex}: row says {size} bytes, file has {on_disk}");
+        let on_disk = fs::metadata(d.root().join("content/blobs/sha256").join(hex))
+            .unwrap()
+            .len();
+        assert_eq!(
+            size as u64, on_disk,
+            "blob {hex}: row says {size} bytes, file has {on_disk}"
+        );
     }
     let dir_rows: HashSet<String> = rows(d, "SELECT dir FROM snapshots").into_iter().collect();
-    assert_eq!(dir_rows, files(&d.root().join("snapshots")), "snapshot rows and directories differ");
-    assert!(rows(d, "SELECT key FROM snapshots WHERE key LIKE 'extract-%'").is_empty(), "an unfinished unpack survived");
-    assert!(files(&d.root().join("content/ingest")).is_empty(), "partial ingest files survived");
-    assert!(proc::mounts_under(&d.root()).is_empty(), "mounts left under the root");
+    assert_eq!(
+        dir_rows,
+        files(&d.root().join("snapshots")),
+        "snapshot rows and directories differ"
+    );
+    assert!(
+        rows(d, "SELECT key FROM snapshots WHERE key LIKE 'extract-%'").is_empty(),
+        "an unfinished unpack survived"
+    );
+    assert!(
+        files(&d.root().join("content/ingest")).is_empty(),
+        "partial ingest files survived"
+    );
+    assert!(
+        proc::mounts_under(&d.root()).is_empty(),
+        "mounts left under the root"
+    );
     for target in rows(d, "SELECT target_digest FROM images") {
-        assert!(blob_files.contains(target.trim_start_matches("sha256:")), "an image's manifest is missing");
+        assert!(
+            blob_files.contains(target.trim_start_matches("sha256:")),
+            "an image's manifest is missing"
+        );
     }
 }
 
 fn assert_empty(d: &Skiffd, what: &str) {
-    assert!(rows(d, "SELECT digest FROM content").is_empty(), "{what}: content rows left");
-    assert!(rows(d, "SELECT key FROM snapshots").is_empty(), "{what}: snapshot rows left");
-    assert!(rows(d, "SELECT name FROM images").is_empty(), "{what}: image rows left");
-    assert!(files(&d.root().join("content/blobs/sha256")).is_empty(), "{what}: blobs left");
-    assert!(files(&d.root().join("snapshots")).is_empty(), "{what}: snapshot directories left");
+    assert!(
+        rows(d, "SELECT digest FROM content").is_empty(),
+        "{what}: content rows left"
+    );
+    assert!(
+        rows(d, "SELECT key FROM snapshots").is_empty(),
+        "{what}: snapshot rows left"
+    );
+    assert!(
+        rows(d, "SELECT name FROM images").is_empty(),
+        "{what}: image rows left"
+    );
+    assert!(
+        files(&d.root().join("content/blobs/sha256")).is_empty(),
+        "{what}: blobs left"
+    );
+    assert!(
+        files(&d.root().join("snapshots")).is_empty(),
+        "{what}: snapshot directories left"
+    );
     assert_consistent(d);
 }
 
@@ -204,16 +320,27 @@ fn bad_archives_fail_clearly_and_leave_nothing() {
     let bytes = fs::read(busybox_archive()).unwrap();
     fs::write(&truncated, &bytes[..bytes.len() * 6 / 10]).unwrap();
     let text = tmp.path().join("notes.txt");
-    fs::write(&text, "these are not the layers you are looking for\n".repeat(20)).unwrap();
+    fs::write(
+        &text,
+        "these are not the layers you are looking for\n".repeat(20),
+    )
+    .unwrap();
     for (file, expected) in [
         (&corrupt, "does not match its digest"),
         (&truncated, "truncated"),
         (&text, "is not an image archive"),
     ] {
         let o = d.skiff(&["image", "import", &file.to_string_lossy()]);
-        assert!(!o.status.success(), "importing {} succeeded", file.display());
+        assert!(
+            !o.status.success(),
+            "importing {} succeeded",
+            file.display()
+        );
         let err = stderr(&o);
-        assert!(err.starts_with("skiff: importing ") && err.contains(expected), "{err}");
+        assert!(
+            err.starts_with("skiff: importing ") && err.contains(expected),
+            "{err}"
+        );
         assert_eq!(err.lines().count(), 1, "not one line: {err}");
         assert_empty(&d, &file.display().to_string());
     }
@@ -226,14 +353,17 @@ fn bad_archives_fail_clearly_and_leave_nothing() {
 fn a_crash_during_import_leaves_a_consistent_store() {
     let mut d = Skiffd::start();
     let tmp = TempDir::new("skiff-crash").unwrap();
-    // A layer big enough that the kill lands mid-import: 192 MiB of random bytes in
+    // A layer big enough that the kills land mid-import: 128 MiB of random bytes in
     // files of 16 MiB.
     let big = tmp.path().join("big");
     busybox_rootfs(&big).unwrap();
     fs::create_dir_all(big.join("data")).unwrap();
     let status = Command::new("sh")
         .arg("-c")
-        .arg(format!("for i in $(seq 1 12); do head -c 16777216 /dev/urandom > {}/data/f$i; done", big.display()))
+        .arg(format!(
+            "for i in $(seq 1 8); do head -c 16777216 /dev/urandom > {}/data/f$i; done",
+            big.display()
+        ))
         .status()
         .unwrap();
     assert!(status.success());
@@ -243,9 +373,22 @@ fn a_crash_during_import_leaves_a_consistent_store() {
     let archive = tmp.path().join("big.tar");
     build_image(&archive, "example.com/big:1", false, &[&big, &small]);
     fs::remove_dir_all(&big).unwrap();
+    // How long a whole import takes here, to spread the kills over its phases (blobs
+    // into the content store, then layers unpacked into snapshots).
+    let began = std::time::Instant::now();
+    ok(&d.skiff(&["image", "import", &archive.to_string_lossy()]));
+    let whole = began.elapsed().as_millis() as u64;
+    ok(&d.skiff(&["image", "rm", "example.com/big:1"]));
+    assert_empty(&d, "after the timing import");
     let mut outcomes = Vec::new();
-    for delay_ms in [30u64, 250, 600, 1000, 1600] {
-        let mut import = d.skiff_command().args(["image", "import"]).arg(&archive).spawn().unwrap();
+    for percent in [10u64, 30, 50, 60, 65, 70, 75, 80, 85, 90] {
+        let delay_ms = whole * percent / 100;
+        let mut import = d
+            .skiff_command()
+            .args(["image", "import"])
+            .arg(&archive)
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
         d.kill();
         let _ = import.wait();
@@ -258,8 +401,20 @@ fn a_crash_during_import_leaves_a_consistent_store() {
             assert_empty(&d, "after removing the image");
         }
     }
-    eprintln!("kill after (ms, image complete): {outcomes:?}\nskiffd log:\n{}", d.log());
-    assert!(outcomes.iter().any(|(_, done)| !done), "no kill landed before the import finished: {outcomes:?}");
+    let log = d.log();
+    eprintln!("a whole import: {whole} ms; kill after (ms, image complete): {outcomes:?}\nskiffd log:\n{log}");
+    assert!(
+        outcomes.iter().any(|(_, done)| !done),
+        "no kill landed before the import finished: {outcomes:?}"
+    );
+    assert!(
+        log.contains("partial ingest"),
+        "no kill landed while blobs were written"
+    );
+    assert!(
+        log.contains("dropped unfinished snapshot"),
+        "no kill landed while a layer was unpacked"
+    );
     // And the store still imports.
     ok(&d.skiff(&["image", "import", &archive.to_string_lossy()]));
     assert_consistent(&d);
@@ -269,29 +424,66 @@ fn a_crash_during_import_leaves_a_consistent_store() {
 fn containers_are_created_labelled_listed_and_removed_with_their_snapshots() {
     let mut d = Skiffd::start();
     ok(&d.skiff(&["image", "import", &busybox_archive().to_string_lossy()]));
-    ok(&d.skiff(&["container", "create", "--label", "app=web", "--env", "X=1", BUSYBOX, "web1", "echo", "hi"]));
+    ok(&d.skiff(&[
+        "container",
+        "create",
+        "--label",
+        "app=web",
+        "--env",
+        "X=1",
+        BUSYBOX,
+        "web1",
+        "echo",
+        "hi",
+    ]));
     ok(&d.skiff(&["container", "create", "--label", "app=db", BUSYBOX, "db1"]));
     let dup = d.skiff(&["container", "create", BUSYBOX, "web1"]);
-    assert!(!dup.status.success() && stderr(&dup).contains("already exists"), "{}", stderr(&dup));
+    assert!(
+        !dup.status.success() && stderr(&dup).contains("already exists"),
+        "{}",
+        stderr(&dup)
+    );
     let bad = d.skiff(&["container", "create", BUSYBOX, "../escape"]);
-    assert!(!bad.status.success() && stderr(&bad).contains("is not valid"), "{}", stderr(&bad));
+    assert!(
+        !bad.status.success() && stderr(&bad).contains("is not valid"),
+        "{}",
+        stderr(&bad)
+    );
 
     let all = ok(&d.skiff(&["container", "ls"]));
     assert!(all.contains("web1") && all.contains("db1"), "{all}");
     let web = ok(&d.skiff(&["container", "ls", "--label", "app=web"]));
     assert!(web.contains("web1") && !web.contains("db1"), "{web}");
-    assert_eq!(ok(&d.skiff(&["container", "label", "web1", "tier=front", "app="])).trim(), "tier=front");
-    let info: serde_json::Value = serde_json::from_str(&ok(&d.skiff(&["container", "info", "web1"]))).unwrap();
+    assert_eq!(
+        ok(&d.skiff(&["container", "label", "web1", "tier=front", "app="])).trim(),
+        "tier=front"
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&d.skiff(&["container", "info", "web1"]))).unwrap();
     assert_eq!(info["labels"], serde_json::json!({"tier": "front"}));
     assert_eq!(info["image"], BUSYBOX);
     assert_eq!(info["runtime"], "io.containerd.skiff.v2");
-    assert_eq!(info["spec"]["process"]["args"], serde_json::json!(["echo", "hi"]));
-    assert!(info["spec"]["process"]["env"].as_array().unwrap().contains(&serde_json::json!("X=1")));
-    let db: serde_json::Value = serde_json::from_str(&ok(&d.skiff(&["container", "info", "db1"]))).unwrap();
-    assert_eq!(db["spec"]["process"]["args"], serde_json::json!(["sh"]), "the image's Cmd is the default");
+    assert_eq!(
+        info["spec"]["process"]["args"],
+        serde_json::json!(["echo", "hi"])
+    );
+    assert!(info["spec"]["process"]["env"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("X=1")));
+    let db: serde_json::Value =
+        serde_json::from_str(&ok(&d.skiff(&["container", "info", "db1"]))).unwrap();
+    assert_eq!(
+        db["spec"]["process"]["args"],
+        serde_json::json!(["sh"]),
+        "the image's Cmd is the default"
+    );
     // Each container's snapshot is active, with the image's layers as parent.
     let mounts = ok(&d.skiff(&["snapshot", "mounts", "web1"]));
-    assert!(mounts.contains("rw") || mounts.starts_with("overlay"), "{mounts}");
+    assert!(
+        mounts.contains("rw") || mounts.starts_with("overlay"),
+        "{mounts}"
+    );
 
     // Metadata survives a restart.
     d.restart();
@@ -300,14 +492,22 @@ fn containers_are_created_labelled_listed_and_removed_with_their_snapshots() {
 
     ok(&d.skiff(&["container", "rm", "web1"]));
     let gone = d.skiff(&["container", "info", "web1"]);
-    assert!(!gone.status.success() && stderr(&gone).contains("does not exist"), "{}", stderr(&gone));
+    assert!(
+        !gone.status.success() && stderr(&gone).contains("does not exist"),
+        "{}",
+        stderr(&gone)
+    );
     // The image stays while db1 uses it, and after; its content goes with `image rm`.
     ok(&d.skiff(&["container", "rm", "db1"]));
     assert!(!files(&d.root().join("content/blobs/sha256")).is_empty());
     ok(&d.skiff(&["image", "rm", BUSYBOX]));
     assert_empty(&d, "after the last container and the image");
     let log_ok = d.stop().map(|s| s.success()).unwrap_or(false);
-    assert!(log_ok, "skiffd did not stop cleanly on SIGTERM:\n{}", d.log());
+    assert!(
+        log_ok,
+        "skiffd did not stop cleanly on SIGTERM:\n{}",
+        d.log()
+    );
     assert!(!d.socket().exists(), "the socket remains after SIGTERM");
 }
 
@@ -329,9 +529,17 @@ fn the_native_snapshotter_unpacks_the_same_tree() {
     let tmp = TempDir::new("skiff-native").unwrap();
     ok(&d.skiff(&["image", "import", &busybox_archive().to_string_lossy()]));
     assert!(ok(&d.skiff(&["container", "create", BUSYBOX, "n1"])).contains("n1"));
-    let view = View::of(&d, "look", &image_snapshot(&d, BUSYBOX), &tmp.path().join("v"));
+    let view = View::of(
+        &d,
+        "look",
+        &image_snapshot(&d, BUSYBOX),
+        &tmp.path().join("v"),
+    );
     check_busybox_tree(&view.target);
     drop(view);
     let listed = ok(&d.skiff(&["snapshot", "mounts", "n1"]));
-    assert!(listed.starts_with("bind "), "native snapshots are bind mounts: {listed}");
+    assert!(
+        listed.starts_with("bind "),
+        "native snapshots are bind mounts: {listed}"
+    );
 }

@@ -37,6 +37,13 @@ fn rpc_err(e: ttrpc::Error) -> String {
 
 pub fn main() -> i32 {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    if matches!(
+        argv.first().map(String::as_str),
+        Some("-h") | Some("--help")
+    ) {
+        println!("{USAGE}");
+        return 0;
+    }
     match run(&argv) {
         Ok(()) => 0,
         Err(e) => {
@@ -47,7 +54,8 @@ pub fn main() -> i32 {
 }
 
 fn run(argv: &[String]) -> Result<(), String> {
-    let mut address = std::env::var("SKIFF_ADDRESS").unwrap_or_else(|_| crate::daemon::DEFAULT_ADDRESS.into());
+    let mut address =
+        std::env::var("SKIFF_ADDRESS").unwrap_or_else(|_| crate::daemon::DEFAULT_ADDRESS.into());
     let mut ns = std::env::var("SKIFF_NAMESPACE").unwrap_or_else(|_| "default".into());
     let mut rest = argv;
     loop {
@@ -67,7 +75,11 @@ fn run(argv: &[String]) -> Result<(), String> {
     let client = ttrpc::Client::connect(&format!("unix://{address}"))
         .map_err(|e| format!("cannot reach skiffd at {address}: {e}"))?;
     let c = Conn { client, ns };
-    let (group, cmd, args) = (rest[0].as_str(), rest.get(1).map(String::as_str).unwrap_or(""), &rest[rest.len().min(2)..]);
+    let (group, cmd, args) = (
+        rest[0].as_str(),
+        rest.get(1).map(String::as_str).unwrap_or(""),
+        &rest[rest.len().min(2)..],
+    );
     match group {
         "image" | "images" | "i" => image(&c, cmd, args),
         "container" | "containers" | "c" => container(&c, cmd, args),
@@ -78,7 +90,9 @@ fn run(argv: &[String]) -> Result<(), String> {
 }
 
 fn need<'a>(args: &'a [String], i: usize, what: &str) -> Result<&'a str, String> {
-    args.get(i).map(String::as_str).ok_or_else(|| format!("missing {what}"))
+    args.get(i)
+        .map(String::as_str)
+        .ok_or_else(|| format!("missing {what}"))
 }
 
 fn image(c: &Conn, cmd: &str, args: &[String]) -> Result<(), String> {
@@ -97,7 +111,15 @@ fn image(c: &Conn, cmd: &str, args: &[String]) -> Result<(), String> {
             let file = file.ok_or("missing FILE")?;
             let path = std::fs::canonicalize(&file).map_err(|e| format!("{file}: {e}"))?;
             let r = api
-                .import_image(ctx(LONG), &ImportRequest { namespace: c.ns.clone(), path: path.display().to_string(), name, ..Default::default() })
+                .import_image(
+                    ctx(LONG),
+                    &ImportRequest {
+                        namespace: c.ns.clone(),
+                        path: path.display().to_string(),
+                        name,
+                        ..Default::default()
+                    },
+                )
                 .map_err(|e| format!("importing {file}: {}", rpc_err(e)))?;
             for i in r.images {
                 println!("{} {}", i.name, i.target_digest);
@@ -105,7 +127,15 @@ fn image(c: &Conn, cmd: &str, args: &[String]) -> Result<(), String> {
             Ok(())
         }
         "ls" | "list" => {
-            let r = api.list_images(ctx(SHORT), &ListImagesRequest { namespace: c.ns.clone(), ..Default::default() }).map_err(rpc_err)?;
+            let r = api
+                .list_images(
+                    ctx(SHORT),
+                    &ListImagesRequest {
+                        namespace: c.ns.clone(),
+                        ..Default::default()
+                    },
+                )
+                .map_err(rpc_err)?;
             println!("{:<48} {:<73} {:>10}", "NAME", "DIGEST", "SIZE");
             for i in r.images {
                 println!("{:<48} {:<73} {:>10}", i.name, i.target_digest, i.size);
@@ -113,15 +143,31 @@ fn image(c: &Conn, cmd: &str, args: &[String]) -> Result<(), String> {
             Ok(())
         }
         "info" => {
-            let i = api.get_image(ctx(SHORT), &ImageRequest { namespace: c.ns.clone(), name: need(args, 0, "NAME")?.into(), ..Default::default() }).map_err(rpc_err)?;
+            let i = api
+                .get_image(
+                    ctx(SHORT),
+                    &ImageRequest {
+                        namespace: c.ns.clone(),
+                        name: need(args, 0, "NAME")?.into(),
+                        ..Default::default()
+                    },
+                )
+                .map_err(rpc_err)?;
             let v = serde_json::json!({"name": i.name, "target": i.target_digest, "media_type": i.target_media_type, "snapshot": i.snapshot_key, "size": i.size, "labels": i.labels});
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             Ok(())
         }
         "rm" | "remove" | "delete" => {
             for name in args {
-                api.delete_image(ctx(SHORT), &ImageRequest { namespace: c.ns.clone(), name: name.clone(), ..Default::default() })
-                    .map_err(|e| format!("removing image {name}: {}", rpc_err(e)))?;
+                api.delete_image(
+                    ctx(SHORT),
+                    &ImageRequest {
+                        namespace: c.ns.clone(),
+                        name: name.clone(),
+                        ..Default::default()
+                    },
+                )
+                .map_err(|e| format!("removing image {name}: {}", rpc_err(e)))?;
                 println!("{name}");
             }
             Ok(())
@@ -131,7 +177,9 @@ fn image(c: &Conn, cmd: &str, args: &[String]) -> Result<(), String> {
 }
 
 fn kv(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s.split_once('=').ok_or_else(|| format!("{s:?} is not KEY=VALUE"))?;
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))?;
     Ok((k.to_string(), v.to_string()))
 }
 
@@ -139,7 +187,10 @@ fn container(c: &Conn, cmd: &str, args: &[String]) -> Result<(), String> {
     let api = ContainersClient::new(c.client.clone());
     match cmd {
         "create" => {
-            let mut r = CreateContainerRequest { namespace: c.ns.clone(), ..Default::default() };
+            let mut r = CreateContainerRequest {
+                namespace: c.ns.clone(),
+                ..Default::default()
+            };
             let mut pos = Vec::new();
             let mut it = args.iter();
             while let Some(a) = it.next() {
@@ -147,7 +198,11 @@ fn container(c: &Conn, cmd: &str, args: &[String]) -> Result<(), String> {
                     pos.push(a.clone());
                     continue;
                 }
-                let mut value = || it.next().cloned().ok_or_else(|| format!("{a} needs a value"));
+                let mut value = || {
+                    it.next()
+                        .cloned()
+                        .ok_or_else(|| format!("{a} needs a value"))
+                };
                 match a.as_str() {
                     "--label" => {
                         let (k, v) = kv(&value()?)?;
@@ -155,7 +210,9 @@ fn container(c: &Conn, cmd: &str, args: &[String]) -> Result<(), String> {
                     }
                     "--env" => r.env.push(value()?),
                     "--runtime" => r.runtime_name = value()?,
-                    "--memory" => r.memory_limit = value()?.parse().map_err(|_| "--memory takes bytes")?,
+                    "--memory" => {
+                        r.memory_limit = value()?.parse().map_err(|_| "--memory takes bytes")?
+                    }
                     "-t" | "--tty" => r.terminal = true,
                     _ => pos.push(a.clone()),
                 }
@@ -163,7 +220,9 @@ fn container(c: &Conn, cmd: &str, args: &[String]) -> Result<(), String> {
             r.image = pos.first().cloned().ok_or("missing IMAGE")?;
             r.id = pos.get(1).cloned().ok_or("missing ID")?;
             r.args = pos[2..].to_vec();
-            let made = api.create_container(ctx(SHORT), &r).map_err(|e| format!("creating {}: {}", r.id, rpc_err(e)))?;
+            let made = api
+                .create_container(ctx(SHORT), &r)
+                .map_err(|e| format!("creating {}: {}", r.id, rpc_err(e)))?;
             println!("{}", made.id);
             Ok(())
         }
@@ -177,18 +236,41 @@ fn container(c: &Conn, cmd: &str, args: &[String]) -> Result<(), String> {
                 }
             }
             let r = api
-                .list_containers(ctx(SHORT), &ListContainersRequest { namespace: c.ns.clone(), label_filters: filters, ..Default::default() })
+                .list_containers(
+                    ctx(SHORT),
+                    &ListContainersRequest {
+                        namespace: c.ns.clone(),
+                        label_filters: filters,
+                        ..Default::default()
+                    },
+                )
                 .map_err(rpc_err)?;
             println!("{:<24} {:<40} {:<28} LABELS", "ID", "IMAGE", "RUNTIME");
             for ct in r.containers {
-                let mut labels: Vec<String> = ct.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let mut labels: Vec<String> =
+                    ct.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 labels.sort();
-                println!("{:<24} {:<40} {:<28} {}", ct.id, ct.image, ct.runtime_name, labels.join(","));
+                println!(
+                    "{:<24} {:<40} {:<28} {}",
+                    ct.id,
+                    ct.image,
+                    ct.runtime_name,
+                    labels.join(",")
+                );
             }
             Ok(())
         }
         "info" => {
-            let ct = api.get_container(ctx(SHORT), &ContainerRequest { namespace: c.ns.clone(), id: need(args, 0, "ID")?.into(), ..Default::default() }).map_err(rpc_err)?;
+            let ct = api
+                .get_container(
+                    ctx(SHORT),
+                    &ContainerRequest {
+                        namespace: c.ns.clone(),
+                        id: need(args, 0, "ID")?.into(),
+                        ..Default::default()
+                    },
+                )
+                .map_err(rpc_err)?;
             let spec: serde_json::Value = serde_json::from_slice(&ct.spec).unwrap_or_default();
             let labels: HashMap<_, _> = ct.labels.clone();
             let v = serde_json::json!({
@@ -201,21 +283,33 @@ fn container(c: &Conn, cmd: &str, args: &[String]) -> Result<(), String> {
         }
         "label" => {
             let id = need(args, 0, "ID")?.to_string();
-            let mut r = LabelContainerRequest { namespace: c.ns.clone(), id, ..Default::default() };
+            let mut r = LabelContainerRequest {
+                namespace: c.ns.clone(),
+                id,
+                ..Default::default()
+            };
             for a in &args[1..] {
                 let (k, v) = kv(a)?;
                 r.labels.insert(k, v);
             }
             let ct = api.label_container(ctx(SHORT), &r).map_err(rpc_err)?;
-            let mut labels: Vec<String> = ct.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let mut labels: Vec<String> =
+                ct.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
             labels.sort();
             println!("{}", labels.join(","));
             Ok(())
         }
         "rm" | "remove" | "delete" => {
             for id in args {
-                api.delete_container(ctx(SHORT), &ContainerRequest { namespace: c.ns.clone(), id: id.clone(), ..Default::default() })
-                    .map_err(|e| format!("removing container {id}: {}", rpc_err(e)))?;
+                api.delete_container(
+                    ctx(SHORT),
+                    &ContainerRequest {
+                        namespace: c.ns.clone(),
+                        id: id.clone(),
+                        ..Default::default()
+                    },
+                )
+                .map_err(|e| format!("removing container {id}: {}", rpc_err(e)))?;
                 println!("{id}");
             }
             Ok(())
@@ -236,7 +330,15 @@ fn snapshot(c: &Conn, cmd: &str, args: &[String]) -> Result<(), String> {
     let key = |i| need(args, i, "KEY").map(str::to_string);
     match cmd {
         "ls" | "list" => {
-            let r = api.list_snapshots(ctx(SHORT), &ListSnapshotsRequest { namespace: ns, ..Default::default() }).map_err(rpc_err)?;
+            let r = api
+                .list_snapshots(
+                    ctx(SHORT),
+                    &ListSnapshotsRequest {
+                        namespace: ns,
+                        ..Default::default()
+                    },
+                )
+                .map_err(rpc_err)?;
             println!("{:<75} {:<75} KIND", "KEY", "PARENT");
             for s in r.snapshots {
                 println!("{:<75} {:<75} {}", s.key, s.parent, s.kind);
@@ -244,26 +346,69 @@ fn snapshot(c: &Conn, cmd: &str, args: &[String]) -> Result<(), String> {
             Ok(())
         }
         "prepare" | "view" => {
-            let r = PrepareSnapshotRequest { namespace: ns, key: key(0)?, parent: args.get(1).cloned().unwrap_or_default(), ..Default::default() };
-            let m = if cmd == "view" { api.view(ctx(SHORT), &r) } else { api.prepare(ctx(SHORT), &r) }.map_err(rpc_err)?;
+            let r = PrepareSnapshotRequest {
+                namespace: ns,
+                key: key(0)?,
+                parent: args.get(1).cloned().unwrap_or_default(),
+                ..Default::default()
+            };
+            let m = if cmd == "view" {
+                api.view(ctx(SHORT), &r)
+            } else {
+                api.prepare(ctx(SHORT), &r)
+            }
+            .map_err(rpc_err)?;
             print_mounts(m);
             Ok(())
         }
         "commit" => {
-            let r = CommitSnapshotRequest { namespace: ns, name: need(args, 0, "NAME")?.into(), key: need(args, 1, "KEY")?.into(), ..Default::default() };
+            let r = CommitSnapshotRequest {
+                namespace: ns,
+                name: need(args, 0, "NAME")?.into(),
+                key: need(args, 1, "KEY")?.into(),
+                ..Default::default()
+            };
             api.commit(ctx(SHORT), &r).map_err(rpc_err).map(drop)
         }
         "mounts" => {
-            let m = api.mounts(ctx(SHORT), &SnapshotRequest { namespace: ns, key: key(0)?, ..Default::default() }).map_err(rpc_err)?;
+            let m = api
+                .mounts(
+                    ctx(SHORT),
+                    &SnapshotRequest {
+                        namespace: ns,
+                        key: key(0)?,
+                        ..Default::default()
+                    },
+                )
+                .map_err(rpc_err)?;
             print_mounts(m);
             Ok(())
         }
         "usage" => {
-            let u = api.usage(ctx(SHORT), &SnapshotRequest { namespace: ns, key: key(0)?, ..Default::default() }).map_err(rpc_err)?;
+            let u = api
+                .usage(
+                    ctx(SHORT),
+                    &SnapshotRequest {
+                        namespace: ns,
+                        key: key(0)?,
+                        ..Default::default()
+                    },
+                )
+                .map_err(rpc_err)?;
             println!("{} bytes, {} inodes", u.size, u.inodes);
             Ok(())
         }
-        "rm" | "remove" => api.remove(ctx(SHORT), &SnapshotRequest { namespace: ns, key: key(0)?, ..Default::default() }).map_err(rpc_err).map(drop),
+        "rm" | "remove" => api
+            .remove(
+                ctx(SHORT),
+                &SnapshotRequest {
+                    namespace: ns,
+                    key: key(0)?,
+                    ..Default::default()
+                },
+            )
+            .map_err(rpc_err)
+            .map(drop),
         other => Err(format!("unknown snapshot command {other:?}\n{USAGE}")),
     }
 }
@@ -272,7 +417,9 @@ fn content(c: &Conn, cmd: &str) -> Result<(), String> {
     let api = ContentClient::new(c.client.clone());
     match cmd {
         "ls" | "list" => {
-            let r = api.list_content(ctx(SHORT), &ListContentRequest::default()).map_err(rpc_err)?;
+            let r = api
+                .list_content(ctx(SHORT), &ListContentRequest::default())
+                .map_err(rpc_err)?;
             println!("{:<73} {:>10} MEDIA TYPE", "DIGEST", "SIZE");
             for b in r.blobs {
                 println!("{:<73} {:>10} {}", b.digest, b.size, b.media_type);

@@ -21,7 +21,11 @@ static INGEST_SEQ: AtomicU64 = AtomicU64::new(0);
 pub fn parse_digest(digest: &str) -> Result<&str> {
     let hex = digest
         .strip_prefix("sha256:")
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .filter(|h| {
+            h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
         .ok_or_else(|| Error::InvalidArgument(format!("{digest:?} is not a sha256 digest")))?;
     Ok(hex)
 }
@@ -51,7 +55,9 @@ impl ContentStore {
     pub fn open_blob(&self, digest: &str) -> Result<File> {
         let path = self.path(digest)?;
         File::open(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::NotFound(format!("blob {digest} is not in the content store")),
+            std::io::ErrorKind::NotFound => {
+                Error::NotFound(format!("blob {digest} is not in the content store"))
+            }
             _ => io(format!("opening blob {digest}"), e),
         })
     }
@@ -79,16 +85,14 @@ impl ContentStore {
             let mut size = 0u64;
             loop {
                 let got = data.read(&mut buf).map_err(|e| {
-                    Error::Corrupt(format!(
-                        "reading {}: {e}",
-                        expected.unwrap_or("a blob")
-                    ))
+                    Error::Corrupt(format!("reading {}: {e}", expected.unwrap_or("a blob")))
                 })?;
                 if got == 0 {
                     break;
                 }
                 hasher.update(&buf[..got]);
-                f.write_all(&buf[..got]).map_err(|e| io("writing an ingest file", e))?;
+                f.write_all(&buf[..got])
+                    .map_err(|e| io("writing an ingest file", e))?;
                 size += got as u64;
             }
             f.sync_all().map_err(|e| io("syncing an ingest file", e))?;
@@ -165,7 +169,10 @@ mod tests {
         assert_eq!(store.read(&good).unwrap(), b"hello");
         let wrong = digest_of(b"other");
         let err = store.ingest(&b"hello!"[..], Some(&wrong)).unwrap_err();
-        assert!(err.to_string().contains("does not match its digest"), "{err}");
+        assert!(
+            err.to_string().contains("does not match its digest"),
+            "{err}"
+        );
         assert!(!store.exists(&wrong));
         assert_eq!(store.list_files(), vec![good.clone()]);
         assert_eq!(fs::read_dir(dir.join("ingest")).unwrap().count(), 0);

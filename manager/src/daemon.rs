@@ -34,7 +34,11 @@ fn parse(args: &[String]) -> Result<Args, String> {
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
-        let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
         match flag.as_str() {
             "--root" => a.root = value()?.into(),
             "--state" => a.state = value()?.into(),
@@ -60,6 +64,10 @@ fn private_dir(dir: &Path) -> Result<(), String> {
 
 pub fn main() -> i32 {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return 0;
+    }
     match parse(&argv).and_then(|a| run(&a)) {
         Ok(()) => 0,
         Err(e) => {
@@ -83,13 +91,17 @@ fn run(a: &Args) -> Result<(), String> {
     };
     private_dir(&a.root)?;
     private_dir(&a.state)?;
-    let lock = std::fs::File::create(a.root.join("skiffd.lock")).map_err(|e| format!("lock file: {e}"))?;
+    let lock =
+        std::fs::File::create(a.root.join("skiffd.lock")).map_err(|e| format!("lock file: {e}"))?;
     // SAFETY: flock on a descriptor we own.
     if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         return Err(format!("another skiffd is using {}", a.root.display()));
     }
     let store = Arc::new(Store::open(&a.root, a.native).map_err(|e| e.to_string())?);
-    for line in store.recover().map_err(|e| format!("recovering the store: {e}"))? {
+    for line in store
+        .recover()
+        .map_err(|e| format!("recovering the store: {e}"))?
+    {
         crate::log::info(&format!("recovery: {line}"));
     }
     if let Some(parent) = a.address.parent() {
@@ -97,7 +109,10 @@ fn run(a: &Args) -> Result<(), String> {
     }
     if a.address.exists() {
         if std::os::unix::net::UnixStream::connect(&a.address).is_ok() {
-            return Err(format!("{} is in use by another server", a.address.display()));
+            return Err(format!(
+                "{} is in use by another server",
+                a.address.display()
+            ));
         }
         let _ = std::fs::remove_file(&a.address);
     }

@@ -152,7 +152,10 @@ mod tests {
             )?;
             Ok(())
         });
-        assert!(bad.is_err(), "a snapshot in an unknown namespace was accepted");
+        assert!(
+            bad.is_err(),
+            "a snapshot in an unknown namespace was accepted"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

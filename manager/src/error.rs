@@ -65,10 +65,14 @@ pub fn check_name(kind: &str, name: &str, max: usize) -> Result<()> {
         return Err(Error::InvalidArgument(format!("{kind} must not be empty")));
     }
     if name.len() > max {
-        return Err(Error::InvalidArgument(format!("{kind} {name:?} is longer than {max} characters")));
+        return Err(Error::InvalidArgument(format!(
+            "{kind} {name:?} is longer than {max} characters"
+        )));
     }
     if name.chars().any(|c| c.is_control() || c.is_whitespace()) || name == "." || name == ".." {
-        return Err(Error::InvalidArgument(format!("{kind} {name:?} is not valid")));
+        return Err(Error::InvalidArgument(format!(
+            "{kind} {name:?} is not valid"
+        )));
     }
     Ok(())
 }
@@ -76,7 +80,9 @@ pub fn check_name(kind: &str, name: &str, max: usize) -> Result<()> {
 /// Container ids and namespaces: letters and digits with single '.', '_' or '-' between.
 pub fn check_id(kind: &str, id: &str) -> Result<()> {
     check_name(kind, id, 76)?;
-    let ok = id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    let ok = id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         && id.starts_with(|c: char| c.is_ascii_alphanumeric())
         && id.ends_with(|c: char| c.is_ascii_alphanumeric());
     if !ok {

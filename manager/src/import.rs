@@ -41,49 +41,78 @@ pub struct ArchiveImage {
 /// Reads `path` into the content store and resolves its images. Every blob it put
 /// into the store is pushed onto `ingested`, also when it fails, so the caller can
 /// take out again what no image references.
-pub fn read(path: &Path, store: &ContentStore, ingested: &mut Vec<String>) -> Result<Vec<ArchiveImage>> {
+pub fn read(
+    path: &Path,
+    store: &ContentStore,
+    ingested: &mut Vec<String>,
+) -> Result<Vec<ArchiveImage>> {
     read_into(path, store, ingested)
 }
 
-fn read_into(path: &Path, store: &ContentStore, ingested: &mut Vec<String>) -> Result<Vec<ArchiveImage>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::InvalidArgument(format!("cannot open {}: {e}", path.display())))?;
+fn read_into(
+    path: &Path,
+    store: &ContentStore,
+    ingested: &mut Vec<String>,
+) -> Result<Vec<ArchiveImage>> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::InvalidArgument(format!("cannot open {}: {e}", path.display())))?;
     let mut reader = BufReader::new(file);
-    let head = reader.fill_buf().map_err(|e| Error::Corrupt(format!("reading {}: {e}", path.display())))?.to_vec();
+    let head = reader
+        .fill_buf()
+        .map_err(|e| Error::Corrupt(format!("reading {}: {e}", path.display())))?
+        .to_vec();
     let stream: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::GzDecoder::new(reader))
     } else {
         Box::new(reader)
     };
     let mut tar = tar::Archive::new(stream);
-    let not_archive = || Error::InvalidArgument(format!("{} is not an image archive (not a tar file)", path.display()));
+    let not_archive = || {
+        Error::InvalidArgument(format!(
+            "{} is not an image archive (not a tar file)",
+            path.display()
+        ))
+    };
     if !head.starts_with(&[0x1f, 0x8b]) && (head.len() < 262 || &head[257..262] != b"ustar") {
         return Err(not_archive());
     }
     let mut small: HashMap<String, Vec<u8>> = HashMap::new();
     let mut by_path: HashMap<String, (String, u64)> = HashMap::new();
-    let entries = tar.entries().map_err(|e| Error::Corrupt(format!("reading {}: {e}", path.display())))?;
+    let entries = tar
+        .entries()
+        .map_err(|e| Error::Corrupt(format!("reading {}: {e}", path.display())))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| Error::Corrupt(format!("{} is truncated or corrupt: {e}", path.display())))?;
+        let mut entry = entry.map_err(|e| {
+            Error::Corrupt(format!("{} is truncated or corrupt: {e}", path.display()))
+        })?;
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let name = String::from_utf8_lossy(&entry.path_bytes()).trim_start_matches("./").to_string();
-        let expected = name.strip_prefix("blobs/sha256/").map(|hex| format!("sha256:{hex}"));
+        let name = String::from_utf8_lossy(&entry.path_bytes())
+            .trim_start_matches("./")
+            .to_string();
+        let expected = name
+            .strip_prefix("blobs/sha256/")
+            .map(|hex| format!("sha256:{hex}"));
         let size = entry.header().size().unwrap_or(0);
         if expected.is_some() || name.ends_with("layer.tar") || size > 4 << 20 {
-            let (digest, n) = store.ingest(&mut entry, expected.as_deref()).map_err(|e| match e {
-                Error::Corrupt(m) if m.starts_with("reading") => {
-                    Error::Corrupt(format!("{} is truncated or corrupt: {m}", path.display()))
-                }
-                other => other,
-            })?;
+            let (digest, n) =
+                store
+                    .ingest(&mut entry, expected.as_deref())
+                    .map_err(|e| match e {
+                        Error::Corrupt(m) if m.starts_with("reading") => Error::Corrupt(format!(
+                            "{} is truncated or corrupt: {m}",
+                            path.display()
+                        )),
+                        other => other,
+                    })?;
             ingested.push(digest.clone());
             by_path.insert(name, (digest, n));
         } else {
             let mut bytes = Vec::new();
-            entry
-                .read_to_end(&mut bytes)
-                .map_err(|e| Error::Corrupt(format!("{} is truncated or corrupt: {e}", path.display())))?;
+            entry.read_to_end(&mut bytes).map_err(|e| {
+                Error::Corrupt(format!("{} is truncated or corrupt: {e}", path.display()))
+            })?;
             small.insert(name, bytes);
         }
     }
@@ -100,13 +129,14 @@ fn read_into(path: &Path, store: &ContentStore, ingested: &mut Vec<String>) -> R
 }
 
 fn json(bytes: &[u8], what: &str) -> Result<Value> {
-    serde_json::from_slice(bytes).map_err(|e| Error::Corrupt(format!("{what} is not valid JSON: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::Corrupt(format!("{what} is not valid JSON: {e}")))
 }
 
 fn blob_json(store: &ContentStore, digest: &str, what: &str) -> Result<Value> {
-    let bytes = store.read(digest).map_err(|_| {
-        Error::Corrupt(format!("the archive lacks {what} {digest} (truncated?)"))
-    })?;
+    let bytes = store
+        .read(digest)
+        .map_err(|_| Error::Corrupt(format!("the archive lacks {what} {digest} (truncated?)")))?;
     json(&bytes, what)
 }
 
@@ -138,10 +168,24 @@ fn read_oci(index: &[u8], store: &ContentStore) -> Result<Vec<ArchiveImage>> {
 }
 
 /// Follows indexes down to the manifest for this machine's platform (or the first).
-fn pick_manifest(desc: &Value, store: &ContentStore, blobs: &mut Vec<(String, u64, String)>) -> Result<(String, String)> {
-    let digest = desc["digest"].as_str().ok_or_else(|| Error::Corrupt("a descriptor has no digest".into()))?.to_string();
-    let media = desc["mediaType"].as_str().unwrap_or(OCI_MANIFEST).to_string();
-    blobs.push((digest.clone(), desc["size"].as_u64().unwrap_or(0), media.clone()));
+fn pick_manifest(
+    desc: &Value,
+    store: &ContentStore,
+    blobs: &mut Vec<(String, u64, String)>,
+) -> Result<(String, String)> {
+    let digest = desc["digest"]
+        .as_str()
+        .ok_or_else(|| Error::Corrupt("a descriptor has no digest".into()))?
+        .to_string();
+    let media = desc["mediaType"]
+        .as_str()
+        .unwrap_or(OCI_MANIFEST)
+        .to_string();
+    blobs.push((
+        digest.clone(),
+        desc["size"].as_u64().unwrap_or(0),
+        media.clone(),
+    ));
     if media != OCI_INDEX && media != DOCKER_LIST {
         return Ok((digest, media));
     }
@@ -155,9 +199,17 @@ fn pick_manifest(desc: &Value, store: &ContentStore, blobs: &mut Vec<(String, u6
     pick_manifest(chosen, store, blobs)
 }
 
-fn image_of(name: Option<String>, manifest_digest: &str, media: &str, store: &ContentStore, mut blobs: Vec<(String, u64, String)>) -> Result<ArchiveImage> {
+fn image_of(
+    name: Option<String>,
+    manifest_digest: &str,
+    media: &str,
+    store: &ContentStore,
+    mut blobs: Vec<(String, u64, String)>,
+) -> Result<ArchiveImage> {
     if media != OCI_MANIFEST && media != DOCKER_MANIFEST {
-        return Err(Error::Corrupt(format!("unsupported manifest type {media:?}")));
+        return Err(Error::Corrupt(format!(
+            "unsupported manifest type {media:?}"
+        )));
     }
     let manifest = blob_json(store, manifest_digest, "manifest")?;
     let config_digest = manifest["config"]["digest"]
@@ -165,20 +217,37 @@ fn image_of(name: Option<String>, manifest_digest: &str, media: &str, store: &Co
         .ok_or_else(|| Error::Corrupt(format!("manifest {manifest_digest} has no config")))?
         .to_string();
     let config = blob_json(store, &config_digest, "image config")?;
-    blobs.push((config_digest.clone(), manifest["config"]["size"].as_u64().unwrap_or(0), OCI_CONFIG.into()));
+    blobs.push((
+        config_digest.clone(),
+        manifest["config"]["size"].as_u64().unwrap_or(0),
+        OCI_CONFIG.into(),
+    ));
     let mut layers = Vec::new();
     for l in manifest["layers"].as_array().cloned().unwrap_or_default() {
-        let digest = l["digest"].as_str().ok_or_else(|| Error::Corrupt("a layer has no digest".into()))?.to_string();
+        let digest = l["digest"]
+            .as_str()
+            .ok_or_else(|| Error::Corrupt("a layer has no digest".into()))?
+            .to_string();
         if !store.exists(&digest) {
-            return Err(Error::Corrupt(format!("the archive lacks layer {digest} (truncated?)")));
+            return Err(Error::Corrupt(format!(
+                "the archive lacks layer {digest} (truncated?)"
+            )));
         }
         let size = l["size"].as_u64().unwrap_or(0);
-        blobs.push((digest.clone(), size, l["mediaType"].as_str().unwrap_or(OCI_LAYER).to_string()));
+        blobs.push((
+            digest.clone(),
+            size,
+            l["mediaType"].as_str().unwrap_or(OCI_LAYER).to_string(),
+        ));
         layers.push(Layer { digest, size });
     }
     let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
         .as_array()
-        .map(|a| a.iter().filter_map(|d| d.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     if diff_ids.len() != layers.len() {
         return Err(Error::Corrupt(format!(
@@ -210,23 +279,29 @@ fn read_docker(
     let list = json(manifest, "manifest.json")?;
     let mut out = Vec::new();
     for item in list.as_array().cloned().unwrap_or_default() {
-        let config_path = item["Config"].as_str().ok_or_else(|| Error::Corrupt("manifest.json: an image has no Config".into()))?;
-        let (config_digest, config_size) = match (small.get(config_path), by_path.get(config_path)) {
+        let config_path = item["Config"]
+            .as_str()
+            .ok_or_else(|| Error::Corrupt("manifest.json: an image has no Config".into()))?;
+        let (config_digest, config_size) = match (small.get(config_path), by_path.get(config_path))
+        {
             (Some(bytes), _) => {
                 let (d, n) = store.ingest(&bytes[..], None)?;
                 ingested.push(d.clone());
                 (d, n)
             }
             (None, Some((d, n))) => (d.clone(), *n),
-            _ => return Err(Error::Corrupt(format!("the archive lacks {config_path} (truncated?)"))),
+            _ => {
+                return Err(Error::Corrupt(format!(
+                    "the archive lacks {config_path} (truncated?)"
+                )))
+            }
         };
         let mut layers = Vec::new();
         for p in item["Layers"].as_array().cloned().unwrap_or_default() {
             let p = p.as_str().unwrap_or_default();
-            let (digest, size) = by_path
-                .get(p)
-                .cloned()
-                .ok_or_else(|| Error::Corrupt(format!("the archive lacks layer {p} (truncated?)")))?;
+            let (digest, size) = by_path.get(p).cloned().ok_or_else(|| {
+                Error::Corrupt(format!("the archive lacks layer {p} (truncated?)"))
+            })?;
             let gz = {
                 let mut head = [0u8; 2];
                 let n = store.open_blob(&digest)?.read(&mut head).unwrap_or(0);
@@ -248,7 +323,11 @@ fn read_docker(
         let digest = digest_of(&bytes);
         store.ingest(&bytes[..], Some(&digest))?;
         ingested.push(digest.clone());
-        let name = item["RepoTags"].as_array().and_then(|t| t.first()).and_then(|t| t.as_str()).map(normalize_name);
+        let name = item["RepoTags"]
+            .as_array()
+            .and_then(|t| t.first())
+            .and_then(|t| t.as_str())
+            .map(normalize_name);
         let blobs = vec![(digest.clone(), bytes.len() as u64, OCI_MANIFEST.to_string())];
         out.push(image_of(name, &digest, OCI_MANIFEST, store, blobs)?);
     }
@@ -261,7 +340,8 @@ fn read_docker(
 /// "busybox:latest" → "docker.io/library/busybox:latest", as docker names it.
 pub fn normalize_name(name: &str) -> String {
     let first = name.split('/').next().unwrap_or("");
-    let has_registry = name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let has_registry =
+        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     match (has_registry, name.contains('/')) {
         (true, _) => name.to_string(),
         (false, true) => format!("docker.io/{name}"),
@@ -272,8 +352,15 @@ pub fn normalize_name(name: &str) -> String {
 /// A layer's uncompressed stream (gzip detected by its magic bytes).
 pub fn layer_reader(store: &ContentStore, digest: &str) -> Result<Box<dyn Read>> {
     let mut f = BufReader::new(store.open_blob(digest)?);
-    let gz = f.fill_buf().map(|b| b.starts_with(&[0x1f, 0x8b])).unwrap_or(false);
-    Ok(if gz { Box::new(flate2::read::GzDecoder::new(f)) } else { Box::new(f) })
+    let gz = f
+        .fill_buf()
+        .map(|b| b.starts_with(&[0x1f, 0x8b]))
+        .unwrap_or(false);
+    Ok(if gz {
+        Box::new(flate2::read::GzDecoder::new(f))
+    } else {
+        Box::new(f)
+    })
 }
 
 #[cfg(test)]
@@ -282,8 +369,14 @@ mod tests {
 
     #[test]
     fn docker_names_normalize() {
-        assert_eq!(normalize_name("busybox:latest"), "docker.io/library/busybox:latest");
+        assert_eq!(
+            normalize_name("busybox:latest"),
+            "docker.io/library/busybox:latest"
+        );
         assert_eq!(normalize_name("me/app:1"), "docker.io/me/app:1");
-        assert_eq!(normalize_name("registry.k8s.io/pause:3.9"), "registry.k8s.io/pause:3.9");
+        assert_eq!(
+            normalize_name("registry.k8s.io/pause:3.9"),
+            "registry.k8s.io/pause:3.9"
+        );
     }
 }

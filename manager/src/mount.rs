@@ -11,7 +11,13 @@ fn cstr(s: &[u8]) -> Result<CString> {
     CString::new(s).map_err(|_| Error::InvalidArgument("a path holds a NUL byte".into()))
 }
 
-fn sys_mount(source: &[u8], target: &Path, fstype: &str, flags: libc::c_ulong, data: &str) -> std::io::Result<()> {
+fn sys_mount(
+    source: &[u8],
+    target: &Path,
+    fstype: &str,
+    flags: libc::c_ulong,
+    data: &str,
+) -> std::io::Result<()> {
     let source = CString::new(source)?;
     let target = CString::new(target.as_os_str().as_bytes())?;
     let fstype = CString::new(fstype)?;
@@ -38,21 +44,46 @@ pub fn mount_all(mounts: &[Mount], target: &Path) -> Result<()> {
         let ro = m.options.iter().any(|o| o == "ro");
         match m.type_.as_str() {
             "bind" => {
-                let rec = if m.options.iter().any(|o| o == "rbind") { libc::MS_REC } else { 0 };
-                sys_mount(m.source.as_bytes(), target, "", libc::MS_BIND | rec, "")
-                    .map_err(|e| io(format!("bind-mounting {} on {}", m.source, target.display()), e))?;
+                let rec = if m.options.iter().any(|o| o == "rbind") {
+                    libc::MS_REC
+                } else {
+                    0
+                };
+                sys_mount(m.source.as_bytes(), target, "", libc::MS_BIND | rec, "").map_err(
+                    |e| {
+                        io(
+                            format!("bind-mounting {} on {}", m.source, target.display()),
+                            e,
+                        )
+                    },
+                )?;
                 if ro {
-                    sys_mount(b"", target, "", libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY, "")
-                        .map_err(|e| io(format!("making {} read-only", target.display()), e))?;
+                    sys_mount(
+                        b"",
+                        target,
+                        "",
+                        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+                        "",
+                    )
+                    .map_err(|e| io(format!("making {} read-only", target.display()), e))?;
                 }
             }
             "overlay" => {
-                let data: Vec<&str> = m.options.iter().map(String::as_str).filter(|o| *o != "ro").collect();
+                let data: Vec<&str> = m
+                    .options
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|o| *o != "ro")
+                    .collect();
                 let flags = if ro { libc::MS_RDONLY } else { 0 };
                 sys_mount(b"overlay", target, "overlay", flags, &data.join(","))
                     .map_err(|e| io(format!("mounting overlay on {}", target.display()), e))?;
             }
-            other => return Err(Error::InvalidArgument(format!("cannot mount type {other:?}"))),
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "cannot mount type {other:?}"
+                )))
+            }
         }
     }
     Ok(())
@@ -93,7 +124,10 @@ fn unescape(field: &str) -> std::path::PathBuf {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {

@@ -73,7 +73,11 @@ impl Snapshotter {
     /// Uses overlayfs if a test mount of it works under `root`, else the native driver.
     pub fn open(root: &Path, force_native: bool) -> Result<Snapshotter> {
         fs::create_dir_all(root).map_err(|e| io(format!("creating {}", root.display()), e))?;
-        let driver = if !force_native && overlay_works(root) { Driver::Overlay } else { Driver::Native };
+        let driver = if !force_native && overlay_works(root) {
+            Driver::Overlay
+        } else {
+            Driver::Native
+        };
         Ok(Snapshotter {
             root: root.to_path_buf(),
             driver,
@@ -132,10 +136,18 @@ impl Snapshotter {
     /// Makes the directory of a new active (or view) snapshot of `parent`; the caller
     /// records it with [`Snapshotter::record`] in its transaction. The native driver
     /// copies the parent's tree here.
-    pub fn make(&self, tx: &Transaction, ns: &str, key: &str, parent: Option<&str>) -> Result<String> {
+    pub fn make(
+        &self,
+        tx: &Transaction,
+        ns: &str,
+        key: &str,
+        parent: Option<&str>,
+    ) -> Result<String> {
         check_name("snapshot key", key, 512)?;
         if self.exists(tx, ns, key)? {
-            return Err(Error::AlreadyExists(format!("snapshot {key:?} already exists")));
+            return Err(Error::AlreadyExists(format!(
+                "snapshot {key:?} already exists"
+            )));
         }
         let parent_dir = match parent {
             Some(p) => {
@@ -160,7 +172,15 @@ impl Snapshotter {
         Ok(dir)
     }
 
-    pub fn record(&self, tx: &Transaction, ns: &str, key: &str, parent: Option<&str>, kind: Kind, dir: &str) -> Result<()> {
+    pub fn record(
+        &self,
+        tx: &Transaction,
+        ns: &str,
+        key: &str,
+        parent: Option<&str>,
+        kind: Kind,
+        dir: &str,
+    ) -> Result<()> {
         crate::db::ensure_namespace(tx, ns)?;
         tx.execute(
             "INSERT INTO snapshots (namespace, key, dir, parent, kind, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -214,7 +234,10 @@ impl Snapshotter {
                 type_: "overlay".into(),
                 source: "overlay".into(),
                 options: vec![
-                    format!("workdir={}", self.root.join(&info.dir).join("work").display()),
+                    format!(
+                        "workdir={}",
+                        self.root.join(&info.dir).join("work").display()
+                    ),
                     format!("upperdir={own}"),
                     format!("lowerdir={}", parents.join(":")),
                 ],
@@ -228,10 +251,15 @@ impl Snapshotter {
         check_name("snapshot name", name, 512)?;
         let info = self.get(tx, ns, key)?;
         if info.kind != Kind::Active {
-            return Err(Error::FailedPrecondition(format!("snapshot {key:?} is {}, only active ones commit", info.kind.as_str())));
+            return Err(Error::FailedPrecondition(format!(
+                "snapshot {key:?} is {}, only active ones commit",
+                info.kind.as_str()
+            )));
         }
         if self.exists(tx, ns, name)? {
-            return Err(Error::AlreadyExists(format!("snapshot {name:?} already exists")));
+            return Err(Error::AlreadyExists(format!(
+                "snapshot {name:?} already exists"
+            )));
         }
         // An active snapshot has no children, so its key can change in place.
         tx.execute(
@@ -251,7 +279,9 @@ impl Snapshotter {
             |r| r.get(0),
         )?;
         if children > 0 {
-            return Err(Error::FailedPrecondition(format!("snapshot {key:?} has {children} child snapshot(s)")));
+            return Err(Error::FailedPrecondition(format!(
+                "snapshot {key:?} has {children} child snapshot(s)"
+            )));
         }
         let users: i64 = tx.query_row(
             "SELECT (SELECT COUNT(*) FROM containers WHERE namespace = ?1 AND snapshot_key = ?2) + (SELECT COUNT(*) FROM images WHERE namespace = ?1 AND snapshot_key = ?2)",
@@ -259,9 +289,14 @@ impl Snapshotter {
             |r| r.get(0),
         )?;
         if users > 0 {
-            return Err(Error::FailedPrecondition(format!("snapshot {key:?} is in use by a container or image")));
+            return Err(Error::FailedPrecondition(format!(
+                "snapshot {key:?} is in use by a container or image"
+            )));
         }
-        tx.execute("DELETE FROM snapshots WHERE namespace = ?1 AND key = ?2", params![ns, key])?;
+        tx.execute(
+            "DELETE FROM snapshots WHERE namespace = ?1 AND key = ?2",
+            params![ns, key],
+        )?;
         Ok(info.dir)
     }
 
@@ -300,7 +335,11 @@ impl Snapshotter {
     /// Directory names on disk, for recovery.
     pub fn list_dirs(&self) -> Vec<String> {
         fs::read_dir(&self.root)
-            .map(|d| d.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

@@ -8,16 +8,33 @@ use serde_json::{json, Value};
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const CAPS: &[&str] = &[
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
 ];
 
 /// The spec as JSON bytes; `cgroups_path` is where runc puts the container.
 pub fn generate(c: &NewContainer, image_config: &Value, cgroups_path: &str) -> Result<Vec<u8>> {
     let config = &image_config["config"];
     let strings = |v: &Value| -> Vec<String> {
-        v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default()
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     let args = if c.args.is_empty() {
         let mut a = strings(&config["Entrypoint"]);
@@ -27,7 +44,9 @@ pub fn generate(c: &NewContainer, image_config: &Value, cgroups_path: &str) -> R
         c.args.clone()
     };
     if args.is_empty() {
-        return Err(Error::InvalidArgument("no command: the image has none and none was given".into()));
+        return Err(Error::InvalidArgument(
+            "no command: the image has none and none was given".into(),
+        ));
     }
     let mut env = strings(&config["Env"]);
     if !env.iter().any(|e| e.starts_with("PATH=")) {
@@ -38,7 +57,10 @@ pub fn generate(c: &NewContainer, image_config: &Value, cgroups_path: &str) -> R
         env.retain(|x| x.split('=').next() != Some(key));
         env.push(e.clone());
     }
-    let cwd = config["WorkingDir"].as_str().filter(|s| !s.is_empty()).unwrap_or("/");
+    let cwd = config["WorkingDir"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("/");
     let (uid, gid) = match config["User"].as_str().unwrap_or("") {
         "" | "root" => (0, 0),
         user => {
@@ -47,7 +69,11 @@ pub fn generate(c: &NewContainer, image_config: &Value, cgroups_path: &str) -> R
             let gid = parts.next().and_then(|g| g.parse().ok()).or(uid);
             match (uid, gid) {
                 (Some(u), Some(g)) => (u, g),
-                _ => return Err(Error::InvalidArgument(format!("image user {user:?} is not numeric; name lookup is not supported"))),
+                _ => {
+                    return Err(Error::InvalidArgument(format!(
+                        "image user {user:?} is not numeric; name lookup is not supported"
+                    )))
+                }
             }
         }
     };
@@ -94,9 +120,15 @@ mod tests {
 
     #[test]
     fn the_image_gives_defaults_the_request_overrides() {
-        let config = json!({"config": {"Env": ["PATH=/bin", "A=1"], "Cmd": ["sh"], "WorkingDir": "/w"}});
-        let mut c = NewContainer { id: "x".into(), env: vec!["A=2".into()], ..Default::default() };
-        let spec: Value = serde_json::from_slice(&generate(&c, &config, "/skiff/default/x").unwrap()).unwrap();
+        let config =
+            json!({"config": {"Env": ["PATH=/bin", "A=1"], "Cmd": ["sh"], "WorkingDir": "/w"}});
+        let mut c = NewContainer {
+            id: "x".into(),
+            env: vec!["A=2".into()],
+            ..Default::default()
+        };
+        let spec: Value =
+            serde_json::from_slice(&generate(&c, &config, "/skiff/default/x").unwrap()).unwrap();
         assert_eq!(spec["process"]["args"], json!(["sh"]));
         assert_eq!(spec["process"]["env"], json!(["PATH=/bin", "A=2"]));
         assert_eq!(spec["process"]["cwd"], "/w");

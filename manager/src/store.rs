@@ -87,7 +87,8 @@ fn parse_labels(s: &str) -> Labels {
 
 impl Store {
     pub fn open(root: &Path, force_native: bool) -> Result<Store> {
-        std::fs::create_dir_all(root).map_err(|e| crate::error::io(format!("creating {}", root.display()), e))?;
+        std::fs::create_dir_all(root)
+            .map_err(|e| crate::error::io(format!("creating {}", root.display()), e))?;
         let mnt = root.join("mnt");
         std::fs::create_dir_all(&mnt).map_err(|e| crate::error::io("creating mnt", e))?;
         Ok(Store {
@@ -120,7 +121,13 @@ impl Store {
         result
     }
 
-    fn import_locked(&self, ns: &str, path: &Path, name: Option<&str>, ingested: &mut Vec<String>) -> Result<Vec<ImageRecord>> {
+    fn import_locked(
+        &self,
+        ns: &str,
+        path: &Path,
+        name: Option<&str>,
+        ingested: &mut Vec<String>,
+    ) -> Result<Vec<ImageRecord>> {
         let images = import::read(path, &self.content, ingested)?;
         if name.is_some() && images.len() > 1 {
             return Err(Error::InvalidArgument(format!(
@@ -134,7 +141,11 @@ impl Store {
             let name = name
                 .map(str::to_string)
                 .or_else(|| image.name.clone())
-                .ok_or_else(|| Error::InvalidArgument("the archive names no image: give one with --name".into()))?;
+                .ok_or_else(|| {
+                    Error::InvalidArgument(
+                        "the archive names no image: give one with --name".into(),
+                    )
+                })?;
             check_name("image name", &name, 512)?;
             let top = self.unpack(ns, &image)?;
             out.push(self.record_image(ns, &name, &image, &top)?);
@@ -163,22 +174,32 @@ impl Store {
         parent.ok_or_else(|| Error::Corrupt("the image has no layers".into()))
     }
 
-    fn unpack_layer(&self, ns: &str, digest: &str, diff_id: &str, parent: Option<&str>, key: &str) -> Result<()> {
+    fn unpack_layer(
+        &self,
+        ns: &str,
+        digest: &str,
+        diff_id: &str,
+        parent: Option<&str>,
+        key: &str,
+    ) -> Result<()> {
         let active = format!("extract-{}-{key}", now());
         let dir = self.db.tx(|tx| {
             let dir = self.snapshots.make(tx, ns, &active, parent)?;
-            self.snapshots.record(tx, ns, &active, parent, Kind::Active, &dir)?;
+            self.snapshots
+                .record(tx, ns, &active, parent, Kind::Active, &dir)?;
             Ok(dir)
         })?;
         let target = self.mnt.join(&dir);
         let applied = (|| {
-            std::fs::create_dir_all(&target).map_err(|e| crate::error::io("creating a mount point", e))?;
+            std::fs::create_dir_all(&target)
+                .map_err(|e| crate::error::io("creating a mount point", e))?;
             let mounts = self.db.tx(|tx| self.snapshots.mounts(tx, ns, &active))?;
             crate::mount::mount_all(&mounts, &target)?;
             let result = (|| {
                 let mut hashing = HashingReader::new(import::layer_reader(&self.content, digest)?);
                 crate::unpack::apply(&target, &mut hashing)?;
-                std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| Error::Corrupt(format!("reading layer {digest}: {e}")))?;
+                std::io::copy(&mut hashing, &mut std::io::sink())
+                    .map_err(|e| Error::Corrupt(format!("reading layer {digest}: {e}")))?;
                 let got = hashing.digest();
                 if got != diff_id {
                     return Err(Error::Corrupt(format!(
@@ -202,7 +223,13 @@ impl Store {
         }
     }
 
-    fn record_image(&self, ns: &str, name: &str, image: &ArchiveImage, top: &str) -> Result<ImageRecord> {
+    fn record_image(
+        &self,
+        ns: &str,
+        name: &str,
+        image: &ArchiveImage,
+        top: &str,
+    ) -> Result<ImageRecord> {
         let size: i64 = image.layers.iter().map(|l| l.size as i64).sum();
         let now = now();
         self.db.tx(|tx| {
@@ -275,7 +302,12 @@ impl Store {
     pub fn delete_image(&self, ns: &str, name: &str) -> Result<()> {
         let ns = namespace(ns)?;
         let _gc = self.gc_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let n = self.db.tx(|tx| Ok(tx.execute("DELETE FROM images WHERE namespace = ?1 AND name = ?2", params![ns, name])?))?;
+        let n = self.db.tx(|tx| {
+            Ok(tx.execute(
+                "DELETE FROM images WHERE namespace = ?1 AND name = ?2",
+                params![ns, name],
+            )?)
+        })?;
         if n == 0 {
             return Err(Error::NotFound(format!("image {name:?} does not exist")));
         }
@@ -291,7 +323,11 @@ impl Store {
         let image = self.get_image(ns, &c.image)?;
         let config = self.image_config(&image)?;
         let spec = crate::spec::generate(&c, &config, &format!("/skiff/{ns}/{}", c.id))?;
-        let runtime = if c.runtime_name.is_empty() { "io.containerd.skiff.v2".to_string() } else { c.runtime_name.clone() };
+        let runtime = if c.runtime_name.is_empty() {
+            "io.containerd.skiff.v2".to_string()
+        } else {
+            c.runtime_name.clone()
+        };
         let now = now();
         let key = c.id.clone();
         let snapshotter = self.snapshots.driver.name();
@@ -326,10 +362,12 @@ impl Store {
 
     /// The image's config JSON (Env, Cmd, Entrypoint, WorkingDir, User).
     pub fn image_config(&self, image: &ImageRecord) -> Result<serde_json::Value> {
-        let manifest: serde_json::Value = serde_json::from_slice(&self.content.read(&image.target_digest)?)
-            .map_err(|e| Error::Corrupt(format!("manifest of {}: {e}", image.name)))?;
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&self.content.read(&image.target_digest)?)
+                .map_err(|e| Error::Corrupt(format!("manifest of {}: {e}", image.name)))?;
         let config = manifest["config"]["digest"].as_str().unwrap_or_default();
-        serde_json::from_slice(&self.content.read(config)?).map_err(|e| Error::Corrupt(format!("config of {}: {e}", image.name)))
+        serde_json::from_slice(&self.content.read(config)?)
+            .map_err(|e| Error::Corrupt(format!("config of {}: {e}", image.name)))
     }
 
     fn container_row(r: &rusqlite::Row) -> rusqlite::Result<ContainerRecord> {
@@ -356,7 +394,10 @@ impl Store {
             .tx(|tx| {
                 Ok(tx
                     .query_row(
-                        &format!("SELECT {} FROM containers WHERE namespace = ?1 AND id = ?2", Self::CONTAINER_COLUMNS),
+                        &format!(
+                            "SELECT {} FROM containers WHERE namespace = ?1 AND id = ?2",
+                            Self::CONTAINER_COLUMNS
+                        ),
                         params![ns, id],
                         Self::container_row,
                     )
@@ -421,10 +462,17 @@ impl Store {
         let _gc = self.gc_lock.lock().unwrap_or_else(|p| p.into_inner());
         let dir = self.db.tx(|tx| {
             let key: String = tx
-                .query_row("SELECT snapshot_key FROM containers WHERE namespace = ?1 AND id = ?2", params![ns, id], |r| r.get(0))
+                .query_row(
+                    "SELECT snapshot_key FROM containers WHERE namespace = ?1 AND id = ?2",
+                    params![ns, id],
+                    |r| r.get(0),
+                )
                 .optional()?
                 .ok_or_else(|| Error::NotFound(format!("container {id:?} does not exist")))?;
-            tx.execute("DELETE FROM containers WHERE namespace = ?1 AND id = ?2", params![ns, id])?;
+            tx.execute(
+                "DELETE FROM containers WHERE namespace = ?1 AND id = ?2",
+                params![ns, id],
+            )?;
             self.snapshots.delete_row(tx, ns, &key)
         })?;
         self.snapshots.remove_dir(&dir);
@@ -500,7 +548,9 @@ impl Store {
 
     pub fn list_content(&self) -> Result<Vec<(String, i64, String, i64)>> {
         self.db.tx(|tx| {
-            let mut stmt = tx.prepare("SELECT digest, size, media_type, created_at FROM content ORDER BY digest")?;
+            let mut stmt = tx.prepare(
+                "SELECT digest, size, media_type, created_at FROM content ORDER BY digest",
+            )?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
             Ok(rows.collect::<std::result::Result<_, _>>()?)
         })
@@ -525,8 +575,12 @@ impl Store {
 
     fn collect_locked(&self) -> Result<(usize, usize)> {
         let (blobs, dirs) = self.db.tx(|tx| {
-            let mut stmt = tx.prepare("SELECT digest FROM content WHERE digest NOT IN (SELECT digest FROM content_refs)")?;
-            let blobs: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<std::result::Result<_, _>>()?;
+            let mut stmt = tx.prepare(
+                "SELECT digest FROM content WHERE digest NOT IN (SELECT digest FROM content_refs)",
+            )?;
+            let blobs: Vec<String> = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<std::result::Result<_, _>>()?;
             drop(stmt);
             for d in &blobs {
                 tx.execute("DELETE FROM content WHERE digest = ?1", params![d])?;
@@ -607,18 +661,28 @@ impl Store {
 fn collect_snapshots(tx: &Transaction) -> Result<Vec<String>> {
     let mut stmt = tx.prepare("SELECT namespace, key, parent, kind, dir FROM snapshots")?;
     let all: Vec<(String, String, Option<String>, String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
         .collect::<std::result::Result<_, _>>()?;
     drop(stmt);
     let mut roots: Vec<(String, String)> = Vec::new();
     for table in ["images", "containers"] {
         let mut stmt = tx.prepare(&format!("SELECT namespace, snapshot_key FROM {table}"))?;
-        let rows: Vec<(String, String)> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<std::result::Result<_, _>>()?;
+        let rows: Vec<(String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<std::result::Result<_, _>>()?;
         roots.extend(rows);
     }
-    roots.extend(all.iter().filter(|s| s.3 != "committed").map(|s| (s.0.clone(), s.1.clone())));
-    let parent_of: std::collections::HashMap<(String, String), Option<String>> =
-        all.iter().map(|s| ((s.0.clone(), s.1.clone()), s.2.clone())).collect();
+    roots.extend(
+        all.iter()
+            .filter(|s| s.3 != "committed")
+            .map(|s| (s.0.clone(), s.1.clone())),
+    );
+    let parent_of: std::collections::HashMap<(String, String), Option<String>> = all
+        .iter()
+        .map(|s| ((s.0.clone(), s.1.clone()), s.2.clone()))
+        .collect();
     let mut live: HashSet<(String, String)> = HashSet::new();
     for root in roots {
         let mut next = Some(root);
@@ -626,12 +690,18 @@ fn collect_snapshots(tx: &Transaction) -> Result<Vec<String>> {
             if !live.insert(k.clone()) {
                 break;
             }
-            next = parent_of.get(&k).cloned().flatten().map(|p| (k.0.clone(), p));
+            next = parent_of
+                .get(&k)
+                .cloned()
+                .flatten()
+                .map(|p| (k.0.clone(), p));
         }
     }
     // Children before parents, so the parent foreign key holds at every delete.
-    let mut dead: Vec<&(String, String, Option<String>, String, String)> =
-        all.iter().filter(|s| !live.contains(&(s.0.clone(), s.1.clone()))).collect();
+    let mut dead: Vec<&(String, String, Option<String>, String, String)> = all
+        .iter()
+        .filter(|s| !live.contains(&(s.0.clone(), s.1.clone())))
+        .collect();
     let depth = |s: &(String, String, Option<String>, String, String)| {
         let mut d = 0;
         let mut next = s.2.clone();
@@ -644,7 +714,10 @@ fn collect_snapshots(tx: &Transaction) -> Result<Vec<String>> {
     dead.sort_by_key(|s| std::cmp::Reverse(depth(s)));
     let mut dirs = Vec::new();
     for s in dead {
-        tx.execute("DELETE FROM snapshots WHERE namespace = ?1 AND key = ?2", params![s.0, s.1])?;
+        tx.execute(
+            "DELETE FROM snapshots WHERE namespace = ?1 AND key = ?2",
+            params![s.0, s.1],
+        )?;
         dirs.push(s.4.clone());
     }
     Ok(dirs)
@@ -658,7 +731,10 @@ struct HashingReader<R> {
 
 impl<R: std::io::Read> HashingReader<R> {
     fn new(inner: R) -> Self {
-        HashingReader { inner, hasher: Sha256::new() }
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+        }
     }
     fn digest(&mut self) -> String {
         format!("sha256:{:x}", std::mem::take(&mut self.hasher).finalize())

@@ -24,7 +24,9 @@ pub fn apply(root: &Path, layer: impl Read) -> Result<usize> {
     let mut created: HashSet<PathBuf> = HashSet::new();
     let mut dirs: Vec<(PathBuf, tar::Header)> = Vec::new();
     let mut count = 0;
-    let entries = archive.entries().map_err(|e| Error::Corrupt(format!("reading a layer: {e}")))?;
+    let entries = archive
+        .entries()
+        .map_err(|e| Error::Corrupt(format!("reading a layer: {e}")))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| Error::Corrupt(format!("reading a layer: {e}")))?;
         count += 1;
@@ -57,29 +59,35 @@ pub fn apply(root: &Path, layer: impl Read) -> Result<usize> {
                     Ok(m) if m.is_dir() => {}
                     Ok(_) => {
                         remove_any(&path)?;
-                        fs::create_dir(&path).map_err(|e| io(format!("creating {}", rel.display()), e))?;
+                        fs::create_dir(&path)
+                            .map_err(|e| io(format!("creating {}", rel.display()), e))?;
                     }
-                    Err(_) => fs::create_dir(&path).map_err(|e| io(format!("creating {}", rel.display()), e))?,
+                    Err(_) => fs::create_dir(&path)
+                        .map_err(|e| io(format!("creating {}", rel.display()), e))?,
                 }
                 dirs.push((path.clone(), header.clone()));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let mut f = fs::File::create(&path).map_err(|e| io(format!("creating {}", rel.display()), e))?;
-                std::io::copy(&mut entry, &mut f).map_err(|e| Error::Corrupt(format!("reading {} from a layer: {e}", rel.display())))?;
+                let mut f = fs::File::create(&path)
+                    .map_err(|e| io(format!("creating {}", rel.display()), e))?;
+                std::io::copy(&mut entry, &mut f).map_err(|e| {
+                    Error::Corrupt(format!("reading {} from a layer: {e}", rel.display()))
+                })?;
             }
             tar::EntryType::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| Error::Corrupt(format!("symlink {} has no target", rel.display())))?;
+                let target = entry.link_name_bytes().ok_or_else(|| {
+                    Error::Corrupt(format!("symlink {} has no target", rel.display()))
+                })?;
                 std::os::unix::fs::symlink(OsStr::from_bytes(&target), &path)
                     .map_err(|e| io(format!("creating symlink {}", rel.display()), e))?;
             }
             tar::EntryType::Link => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| Error::Corrupt(format!("hard link {} has no target", rel.display())))?;
+                let target = entry.link_name_bytes().ok_or_else(|| {
+                    Error::Corrupt(format!("hard link {} has no target", rel.display()))
+                })?;
                 let target = resolve(root, &clean(&target)?)?;
-                fs::hard_link(&target, &path).map_err(|e| io(format!("linking {}", rel.display()), e))?;
+                fs::hard_link(&target, &path)
+                    .map_err(|e| io(format!("linking {}", rel.display()), e))?;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
                 let kind_bits = match kind {
@@ -92,13 +100,21 @@ pub fn apply(root: &Path, layer: impl Read) -> Result<usize> {
                 let mode = header.mode().unwrap_or(0o644) & 0o7777;
                 let c = cpath(&path)?;
                 // SAFETY: a NUL-terminated path.
-                let rc = unsafe { libc::mknod(c.as_ptr(), kind_bits | mode, libc::makedev(major, minor)) };
+                let rc = unsafe {
+                    libc::mknod(c.as_ptr(), kind_bits | mode, libc::makedev(major, minor))
+                };
                 if rc != 0 {
-                    return Err(io(format!("creating device node {}", rel.display()), std::io::Error::last_os_error()));
+                    return Err(io(
+                        format!("creating device node {}", rel.display()),
+                        std::io::Error::last_os_error(),
+                    ));
                 }
             }
             other => {
-                return Err(Error::Corrupt(format!("{}: unsupported tar entry type {other:?}", rel.display())));
+                return Err(Error::Corrupt(format!(
+                    "{}: unsupported tar entry type {other:?}",
+                    rel.display()
+                )));
             }
         }
         if let Ok(Some(exts)) = entry.pax_extensions() {
@@ -142,10 +158,14 @@ fn clean(raw: &[u8]) -> Result<PathBuf> {
 /// `rel` inside `root`, with symlinks in its parent directories followed as if `root`
 /// were `/`; the last component is not followed.
 pub fn resolve(root: &Path, rel: &Path) -> Result<PathBuf> {
-    let mut pending: Vec<OsString> = rel.components().rev().filter_map(|c| match c {
-        Component::Normal(n) => Some(n.to_os_string()),
-        _ => None,
-    }).collect();
+    let mut pending: Vec<OsString> = rel
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            _ => None,
+        })
+        .collect();
     let mut stack: Vec<OsString> = Vec::new();
     let mut hops = 0;
     while let Some(part) = pending.pop() {
@@ -160,11 +180,16 @@ pub fn resolve(root: &Path, rel: &Path) -> Result<PathBuf> {
         if pending.is_empty() {
             break;
         }
-        let here: PathBuf = std::iter::once(root.as_os_str().to_os_string()).chain(stack.iter().cloned()).collect();
+        let here: PathBuf = std::iter::once(root.as_os_str().to_os_string())
+            .chain(stack.iter().cloned())
+            .collect();
         if let Ok(target) = fs::read_link(&here) {
             hops += 1;
             if hops > 40 {
-                return Err(Error::Corrupt(format!("too many symlinks under {}", rel.display())));
+                return Err(Error::Corrupt(format!(
+                    "too many symlinks under {}",
+                    rel.display()
+                )));
             }
             stack.pop();
             if target.is_absolute() {
@@ -179,12 +204,16 @@ pub fn resolve(root: &Path, rel: &Path) -> Result<PathBuf> {
             }
         }
     }
-    Ok(std::iter::once(root.as_os_str().to_os_string()).chain(stack).collect())
+    Ok(std::iter::once(root.as_os_str().to_os_string())
+        .chain(stack)
+        .collect())
 }
 
 fn remove_any(path: &Path) -> Result<()> {
     match path.symlink_metadata() {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path).map_err(|e| io(format!("removing {}", path.display()), e)),
+        Ok(m) if m.is_dir() => {
+            fs::remove_dir_all(path).map_err(|e| io(format!("removing {}", path.display()), e))
+        }
         Ok(_) => fs::remove_file(path).map_err(|e| io(format!("removing {}", path.display()), e)),
         Err(_) => Ok(()),
     }
@@ -204,14 +233,24 @@ fn clear_dir(dir: &Path, rel: &Path, created: &HashSet<PathBuf>) -> Result<()> {
 }
 
 fn cpath(p: &Path) -> Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| Error::Corrupt("a path holds a NUL byte".into()))
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| Error::Corrupt("a path holds a NUL byte".into()))
 }
 
 fn set_xattr(path: &Path, name: &[u8], value: &[u8]) -> Result<()> {
     let c = cpath(path)?;
-    let n = CString::new(name).map_err(|_| Error::Corrupt("an xattr name holds a NUL byte".into()))?;
+    let n =
+        CString::new(name).map_err(|_| Error::Corrupt("an xattr name holds a NUL byte".into()))?;
     // SAFETY: NUL-terminated path and name, value pointer and length from one slice.
-    let rc = unsafe { libc::lsetxattr(c.as_ptr(), n.as_ptr(), value.as_ptr() as *const libc::c_void, value.len(), 0) };
+    let rc = unsafe {
+        libc::lsetxattr(
+            c.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr() as *const libc::c_void,
+            value.len(),
+            0,
+        )
+    };
     if rc != 0 {
         let e = std::io::Error::last_os_error();
         // Filesystems without user xattrs (or trusted.* without privilege) refuse; the
@@ -230,7 +269,10 @@ fn set_metadata(path: &Path, h: &tar::Header, kind: tar::EntryType) -> Result<()
     let gid = h.gid().unwrap_or(0) as libc::gid_t;
     // SAFETY: a NUL-terminated path.
     if unsafe { libc::lchown(c.as_ptr(), uid, gid) } != 0 {
-        return Err(io(format!("chown {}", path.display()), std::io::Error::last_os_error()));
+        return Err(io(
+            format!("chown {}", path.display()),
+            std::io::Error::last_os_error(),
+        ));
     }
     if kind != tar::EntryType::Symlink {
         let mode = h.mode().unwrap_or(0o644) & 0o7777;
@@ -239,11 +281,24 @@ fn set_metadata(path: &Path, h: &tar::Header, kind: tar::EntryType) -> Result<()
     }
     let mtime = h.mtime().unwrap_or(0) as libc::time_t;
     let times = [
-        libc::timespec { tv_sec: mtime, tv_nsec: 0 },
-        libc::timespec { tv_sec: mtime, tv_nsec: 0 },
+        libc::timespec {
+            tv_sec: mtime,
+            tv_nsec: 0,
+        },
+        libc::timespec {
+            tv_sec: mtime,
+            tv_nsec: 0,
+        },
     ];
     // SAFETY: a NUL-terminated path and two timespecs.
-    unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
     Ok(())
 }
 
@@ -272,25 +327,36 @@ mod tests {
         let root = std::env::temp_dir().join(format!("skiff-unpack-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(&root).unwrap();
-        apply(&root, &layer(&[
-            ("etc/", Directory, b"", ""),
-            ("etc/motd", Regular, b"hi\n", ""),
-            ("data/", Directory, b"", ""),
-            ("data/a", Regular, b"a", ""),
-            ("data/b", Regular, b"b", ""),
-            ("lnk", Symlink, b"", "/etc"),
-            ("hard", Link, b"", "etc/motd"),
-        ])[..]).unwrap();
+        apply(
+            &root,
+            &layer(&[
+                ("etc/", Directory, b"", ""),
+                ("etc/motd", Regular, b"hi\n", ""),
+                ("data/", Directory, b"", ""),
+                ("data/a", Regular, b"a", ""),
+                ("data/b", Regular, b"b", ""),
+                ("lnk", Symlink, b"", "/etc"),
+                ("hard", Link, b"", "etc/motd"),
+            ])[..],
+        )
+        .unwrap();
         assert_eq!(fs::read_to_string(root.join("hard")).unwrap(), "hi\n");
-        apply(&root, &layer(&[
-            ("etc/.wh.motd", Regular, b"", ""),
-            ("data/.wh..wh..opq", Regular, b"", ""),
-            ("data/c", Regular, b"c", ""),
-            // Through the absolute symlink: must land in root/etc, not /etc.
-            ("lnk/issue", Regular, b"x", ""),
-        ])[..]).unwrap();
+        apply(
+            &root,
+            &layer(&[
+                ("etc/.wh.motd", Regular, b"", ""),
+                ("data/.wh..wh..opq", Regular, b"", ""),
+                ("data/c", Regular, b"c", ""),
+                // Through the absolute symlink: must land in root/etc, not /etc.
+                ("lnk/issue", Regular, b"x", ""),
+            ])[..],
+        )
+        .unwrap();
         assert!(!root.join("etc/motd").exists());
-        let mut names: Vec<_> = fs::read_dir(root.join("data")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let mut names: Vec<_> = fs::read_dir(root.join("data"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         names.sort();
         assert_eq!(names, ["c"]);
         assert_eq!(fs::read_to_string(root.join("etc/issue")).unwrap(), "x");
