@@ -2,6 +2,7 @@
 //! (task v2, or v3 when a shim says so), every call timed for the latency table.
 
 use protobuf::Message;
+use skiff_protos::task_client::{Bootstrap, TaskClient};
 use skiff_protos::shim::*;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -58,25 +59,16 @@ impl fmt::Display for RpcError {
 pub type RpcResult<T> = Result<T, RpcError>;
 
 pub struct TaskApi {
-    client: ttrpc::Client,
-    service: &'static str,
+    client: TaskClient,
     timings: Timings,
 }
 
 impl TaskApi {
     /// Connects to `address` (`unix://PATH`); `version` is the Task API version the
     /// shim's bootstrap announced.
-    pub fn connect(address: &str, version: u32, timings: Timings) -> Result<TaskApi, String> {
-        let client = ttrpc::Client::connect(address)
-            .map_err(|e| format!("cannot connect to {address}: {e}"))?;
-        let service = if version >= 3 {
-            "containerd.task.v3.Task"
-        } else {
-            "containerd.task.v2.Task"
-        };
+    pub fn connect(boot: &Bootstrap, timings: Timings) -> Result<TaskApi, String> {
         Ok(TaskApi {
-            client,
-            service,
+            client: TaskClient::connect(boot)?,
             timings,
         })
     }
@@ -92,15 +84,8 @@ impl TaskApi {
             code,
             message,
         };
-        let mut request = ttrpc::Request::new();
-        request.service = self.service.to_string();
-        request.method = method.to_string();
-        request.timeout_nano = timeout.as_nanos() as i64;
-        request.payload = req
-            .write_to_bytes()
-            .map_err(|e| fail(None, e.to_string()))?;
         let started = Instant::now();
-        let response = self.client.request(request).map_err(|e| match e {
+        let response = self.client.call(method, req, timeout).map_err(|e| match e {
             ttrpc::Error::RpcStatus(s) => fail(Some(s.code()), s.message().to_string()),
             other => fail(None, other.to_string()),
         })?;
@@ -108,8 +93,7 @@ impl TaskApi {
         if method != "Wait" {
             self.timings.record(method, started.elapsed());
         }
-        Resp::parse_from_bytes(&response.payload)
-            .map_err(|e| fail(None, format!("undecodable reply: {e}")))
+        Ok(response)
     }
 
     pub fn create(&self, r: &CreateTaskRequest) -> RpcResult<CreateTaskResponse> {

@@ -410,7 +410,7 @@ impl<'r> Ctx<'r> {
         if let Some(i) = self.shims.iter().position(|s| s.address == boot.address) {
             return Ok(i);
         }
-        let api = TaskApi::connect(&boot.address, boot.version, self.target.timings.clone())?;
+        let api = TaskApi::connect(&boot, self.target.timings.clone())?;
         let connect = api.connect_rpc(&ConnectRequest {
             id: id.to_string(),
             ..Default::default()

@@ -2,10 +2,8 @@
 //! address containerd hands its shims as TTRPC_ADDRESS. Every envelope is recorded with
 //! what a user reads from it.
 
-use protobuf::Message;
 use skiff_protos::events::ForwardRequest;
 use skiff_protos::events_ttrpc::{create_events, Events};
-use skiff_protos::task_events::*;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -90,64 +88,9 @@ impl Events for Forwarded {
     }
 }
 
-/// Fills in what the payload says. Shims name the type `containerd.events.TaskExit`,
-/// some with a `types.containerd.io/` prefix: the last name decides.
 fn decode(type_url: &str, value: &[u8], e: &mut Event) {
-    let name = type_url.rsplit(['.', '/']).next().unwrap_or("");
-    match name {
-        "TaskCreate" => {
-            if let Ok(m) = TaskCreate::parse_from_bytes(value) {
-                (e.container_id, e.pid) = (m.container_id, m.pid);
-            }
-        }
-        "TaskStart" => {
-            if let Ok(m) = TaskStart::parse_from_bytes(value) {
-                (e.container_id, e.pid) = (m.container_id, m.pid);
-            }
-        }
-        "TaskExit" => {
-            if let Ok(m) = TaskExit::parse_from_bytes(value) {
-                (e.container_id, e.exec_id) = (m.container_id, m.id);
-                (e.pid, e.exit_status) = (m.pid, m.exit_status);
-            }
-        }
-        "TaskDelete" => {
-            if let Ok(m) = TaskDelete::parse_from_bytes(value) {
-                (e.container_id, e.exec_id) = (m.container_id, m.id);
-                (e.pid, e.exit_status) = (m.pid, m.exit_status);
-            }
-        }
-        "TaskOOM" => {
-            if let Ok(m) = TaskOOM::parse_from_bytes(value) {
-                e.container_id = m.container_id;
-            }
-        }
-        "TaskExecAdded" => {
-            if let Ok(m) = TaskExecAdded::parse_from_bytes(value) {
-                (e.container_id, e.exec_id) = (m.container_id, m.exec_id);
-            }
-        }
-        "TaskExecStarted" => {
-            if let Ok(m) = TaskExecStarted::parse_from_bytes(value) {
-                (e.container_id, e.exec_id, e.pid) = (m.container_id, m.exec_id, m.pid);
-            }
-        }
-        "TaskPaused" => {
-            if let Ok(m) = TaskPaused::parse_from_bytes(value) {
-                e.container_id = m.container_id;
-            }
-        }
-        "TaskResumed" => {
-            if let Ok(m) = TaskResumed::parse_from_bytes(value) {
-                e.container_id = m.container_id;
-            }
-        }
-        "TaskCheckpointed" => {
-            if let Ok(m) = TaskCheckpointed::parse_from_bytes(value) {
-                e.container_id = m.container_id;
-            }
-        }
-        _ => {}
+    if let Some(d) = skiff_protos::event_decode::decode(type_url, value) {
+        (e.container_id, e.exec_id, e.pid, e.exit_status) = (d.container_id, d.exec_id, d.pid, d.exit_status);
     }
 }
 

@@ -21,12 +21,7 @@ pub struct Manager {
     pub publish_binary: PathBuf,
 }
 
-/// What `start` printed: the address, and the Task API version to call it with.
-#[derive(Debug, Clone)]
-pub struct Bootstrap {
-    pub address: String,
-    pub version: u32,
-}
+pub use skiff_protos::task_client::{parse_bootstrap, socket_path, Bootstrap};
 
 impl Manager {
     /// containerd 1.7 and 2.x set these; 1.6 only the first two. Shims of every
@@ -112,47 +107,6 @@ impl Manager {
     }
 }
 
-/// containerd 1.6 and 1.7 read a bare address; 2.x shims print
-/// `{"version":3,"address":"unix://...","protocol":"ttrpc"}`.
-pub fn parse_bootstrap(out: &str) -> Result<Bootstrap, String> {
-    let out = out.trim();
-    if out.starts_with('{') {
-        let v: serde_json::Value = serde_json::from_str(out)
-            .map_err(|e| format!("start printed bad JSON {out:?}: {e}"))?;
-        let protocol = v["protocol"].as_str().unwrap_or("ttrpc");
-        if protocol != "ttrpc" {
-            return Err(format!(
-                "start offers protocol {protocol:?}; only ttrpc is spoken"
-            ));
-        }
-        let address = v["address"]
-            .as_str()
-            .ok_or_else(|| format!("start printed no address: {out}"))?;
-        let version = v["version"].as_u64().unwrap_or(2) as u32;
-        return Ok(Bootstrap {
-            address: address.to_string(),
-            version,
-        });
-    }
-    if out.is_empty() {
-        return Err("start printed no address".into());
-    }
-    let address = if out.contains("://") {
-        out.to_string()
-    } else {
-        format!("unix://{out}")
-    };
-    Ok(Bootstrap {
-        address,
-        version: 2,
-    })
-}
-
-/// The socket path behind a `unix://` address.
-pub fn socket_path(address: &str) -> PathBuf {
-    PathBuf::from(address.strip_prefix("unix://").unwrap_or(address))
-}
-
 /// The bundle's `log` FIFO with a reader behind it, as containerd keeps one: a shim
 /// that opens it for writing does not block, and what it writes is kept for reports.
 pub struct ShimLog {
@@ -224,34 +178,5 @@ impl Drop for ShimLog {
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bootstraps_of_every_generation_parse() {
-        let b = parse_bootstrap("unix:///run/containerd/s/abc\n").unwrap();
-        assert_eq!(
-            (b.address.as_str(), b.version),
-            ("unix:///run/containerd/s/abc", 2)
-        );
-        let b = parse_bootstrap(
-            r#"{"version":3,"address":"unix:///run/containerd/s/x","protocol":"ttrpc"}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            (b.address.as_str(), b.version),
-            ("unix:///run/containerd/s/x", 3)
-        );
-        assert!(
-            parse_bootstrap(r#"{"version":3,"address":"x","protocol":"grpc"}"#)
-                .unwrap_err()
-                .contains("grpc")
-        );
-        assert!(parse_bootstrap("").is_err());
-        assert_eq!(socket_path("unix:///a/b"), PathBuf::from("/a/b"));
     }
 }

@@ -1,0 +1,86 @@
+//! The manager's side of a shim: what its `start` printed, and Task API calls under the
+//! service name that bootstrap chose (task v2, or v3 when a shim announces it).
+
+use protobuf::Message;
+use std::time::Duration;
+
+/// What a shim's `start` printed: a bare address (containerd 1.6/1.7 shims) or 2.x's
+/// `{"version":3,"address":"unix://...","protocol":"ttrpc"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bootstrap {
+    pub address: String,
+    pub version: u32,
+}
+
+pub fn parse_bootstrap(out: &str) -> Result<Bootstrap, String> {
+    let out = out.trim();
+    if out.is_empty() {
+        return Err("start printed no address".into());
+    }
+    if !out.starts_with('{') {
+        let address = if out.contains("://") { out.to_string() } else { format!("unix://{out}") };
+        return Ok(Bootstrap { address, version: 2 });
+    }
+    let field = |name: &str| -> Option<String> {
+        let key = format!("\"{name}\"");
+        let rest = &out[out.find(&key)? + key.len()..];
+        let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+        if let Some(s) = rest.strip_prefix('"') {
+            Some(s[..s.find('"')?].to_string())
+        } else {
+            Some(rest.chars().take_while(|c| c.is_ascii_digit()).collect())
+        }
+    };
+    let protocol = field("protocol").unwrap_or_else(|| "ttrpc".into());
+    if protocol != "ttrpc" {
+        return Err(format!("start offers protocol {protocol:?}; only ttrpc is spoken"));
+    }
+    let address = field("address").ok_or_else(|| format!("start printed no address: {out}"))?;
+    let version = field("version").and_then(|v| v.parse().ok()).unwrap_or(2);
+    Ok(Bootstrap { address, version })
+}
+
+/// The socket path behind a `unix://` address.
+pub fn socket_path(address: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(address.strip_prefix("unix://").unwrap_or(address))
+}
+
+pub struct TaskClient {
+    client: ttrpc::Client,
+    service: &'static str,
+}
+
+impl TaskClient {
+    pub fn connect(b: &Bootstrap) -> Result<TaskClient, String> {
+        let client = ttrpc::Client::connect(&b.address).map_err(|e| format!("cannot connect to {}: {e}", b.address))?;
+        let service = if b.version >= 3 { "containerd.task.v3.Task" } else { "containerd.task.v2.Task" };
+        Ok(TaskClient { client, service })
+    }
+
+    /// One unary call; a status other than OK comes back as `Error::RpcStatus`.
+    pub fn call<Req: Message, Resp: Message>(&self, method: &str, req: &Req, timeout: Duration) -> ttrpc::Result<Resp> {
+        let mut request = ttrpc::Request::new();
+        request.service = self.service.to_string();
+        request.method = method.to_string();
+        request.timeout_nano = timeout.as_nanos().min(i64::MAX as u128) as i64;
+        request.payload = req.write_to_bytes().map_err(|e| ttrpc::Error::Others(e.to_string()))?;
+        let response = self.client.request(request)?;
+        Resp::parse_from_bytes(&response.payload).map_err(|e| ttrpc::Error::Others(format!("undecodable reply: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bootstraps_of_every_generation_parse() {
+        let b = parse_bootstrap("unix:///run/containerd/s/abc\n").unwrap();
+        assert_eq!(b, Bootstrap { address: "unix:///run/containerd/s/abc".into(), version: 2 });
+        let b = parse_bootstrap(r#"{"version":3,"address":"unix:///run/containerd/s/x","protocol":"ttrpc"}"#).unwrap();
+        assert_eq!(b, Bootstrap { address: "unix:///run/containerd/s/x".into(), version: 3 });
+        assert!(parse_bootstrap(r#"{"version":3,"address":"x","protocol":"grpc"}"#).unwrap_err().contains("grpc"));
+        assert!(parse_bootstrap("").is_err());
+        assert_eq!(socket_path("unix:///a/b"), std::path::PathBuf::from("/a/b"));
+    }
+}
