@@ -14,12 +14,14 @@ const USAGE: &str = "usage: skiff [--address SOCK] [-n NAMESPACE] COMMAND
   container ls [--label K[=V]]... | container info ID | container label ID K=V... | container rm ID
   snapshot ls | snapshot prepare KEY [PARENT] | snapshot view KEY PARENT | snapshot commit NAME KEY
   snapshot mounts KEY | snapshot usage KEY | snapshot rm KEY
-  content ls";
+  content ls
 
-struct Conn {
-    client: ttrpc::Client,
-    ns: String,
-}
+  run [--rm] [-d] [-t] [-i] [--name ID] [--runtime NAME|PATH] [--env K=V]... [--mount SRC:DST[:ro]]...
+      [--memory 64m] [--label K=V]... IMAGE [CMD ARG...]     exits with the container's status
+  ps | exec [-t] [-i] ID CMD ARG... | kill [-s SIGNAL] [--all] ID... | stop [-t SECONDS] ID...
+  rm [-f] ID... | logs ID | stats ID... | events | pause ID... | resume ID...";
+
+use crate::cli_task::{self as task, Conn};
 
 fn ctx(timeout: Duration) -> ttrpc::context::Context {
     ttrpc::context::with_timeout(timeout.as_nanos() as i64)
@@ -45,7 +47,7 @@ pub fn main() -> i32 {
         return 0;
     }
     match run(&argv) {
-        Ok(()) => 0,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("skiff: {e}");
             1
@@ -53,7 +55,7 @@ pub fn main() -> i32 {
     }
 }
 
-fn run(argv: &[String]) -> Result<(), String> {
+fn run(argv: &[String]) -> Result<i32, String> {
     let mut address =
         std::env::var("SKIFF_ADDRESS").unwrap_or_else(|_| crate::daemon::DEFAULT_ADDRESS.into());
     let mut ns = std::env::var("SKIFF_NAMESPACE").unwrap_or_else(|_| "default".into());
@@ -74,17 +76,38 @@ fn run(argv: &[String]) -> Result<(), String> {
     }
     let client = ttrpc::Client::connect(&format!("unix://{address}"))
         .map_err(|e| format!("cannot reach skiffd at {address}: {e}"))?;
-    let c = Conn { client, ns };
+    let fifo_base = std::path::Path::new(&address)
+        .parent()
+        .unwrap_or(std::path::Path::new("/run/skiff"))
+        .join("fifo");
+    let c = Conn {
+        client,
+        ns,
+        fifo_base,
+    };
     let (group, cmd, args) = (
         rest[0].as_str(),
         rest.get(1).map(String::as_str).unwrap_or(""),
         &rest[rest.len().min(2)..],
     );
+    let all = &rest[1..];
+    let done = |r: Result<(), String>| r.map(|_| 0);
     match group {
-        "image" | "images" | "i" => image(&c, cmd, args),
-        "container" | "containers" | "c" => container(&c, cmd, args),
-        "snapshot" | "snapshots" => snapshot(&c, cmd, args),
-        "content" => content(&c, cmd),
+        "image" | "images" | "i" => done(image(&c, cmd, args)),
+        "container" | "containers" | "c" => done(container(&c, cmd, args)),
+        "snapshot" | "snapshots" => done(snapshot(&c, cmd, args)),
+        "content" => done(content(&c, cmd)),
+        "run" => task::run(&c, all),
+        "exec" => task::exec(&c, all),
+        "ps" => task::ps(&c),
+        "kill" => task::kill(&c, all),
+        "stop" => task::stop(&c, all),
+        "rm" => task::rm(&c, all),
+        "logs" => task::logs(&c, all),
+        "stats" => task::stats(&c, all),
+        "events" => task::events(&c),
+        "pause" => task::pause(&c, all, false),
+        "resume" => task::pause(&c, all, true),
         other => Err(format!("unknown command {other:?}\n{USAGE}")),
     }
 }

@@ -107,22 +107,27 @@ fn run(a: &Args) -> Result<(), String> {
     if let Some(parent) = a.address.parent() {
         private_dir(parent)?;
     }
-    if a.address.exists() {
-        if std::os::unix::net::UnixStream::connect(&a.address).is_ok() {
-            return Err(format!(
-                "{} is in use by another server",
-                a.address.display()
-            ));
-        }
-        let _ = std::fs::remove_file(&a.address);
+    let events_address = a.state.join("events.sock");
+    let tasks = Arc::new(crate::tasks::Tasks::new(
+        store.clone(),
+        crate::shim::Launcher {
+            address: a.address.clone(),
+            events_address: events_address.clone(),
+        },
+        &a.state,
+        Arc::new(crate::events::EventLog::default()),
+    ));
+    // Shims deliver events here; it listens before tasks are recovered, so events a
+    // shim held while skiffd was down arrive.
+    let mut events_server = serve(&events_address, crate::events::service(tasks.clone()))?;
+    for line in tasks.recover() {
+        crate::log::info(&format!("recovery: {line}"));
     }
-    let mut server = ttrpc::Server::new()
-        .bind(&format!("unix://{}", a.address.display()))
-        .map_err(|e| format!("listening on {}: {e}", a.address.display()))?
-        .register_service(crate::service::services(store.clone()));
-    std::fs::set_permissions(&a.address, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| format!("securing {}: {e}", a.address.display()))?;
+    let mut server = serve(&a.address, crate::service::services(store.clone(), tasks))?;
     server.start().map_err(|e| format!("serving: {e}"))?;
+    events_server
+        .start()
+        .map_err(|e| format!("serving events: {e}"))?;
     crate::log::info(&format!(
         "skiffd serving on {} (root {}, {} snapshots)",
         a.address.display(),
@@ -134,6 +139,32 @@ fn run(a: &Args) -> Result<(), String> {
     unsafe { libc::sigwait(&set, &mut sig) };
     crate::log::info(&format!("signal {sig}: shutting down"));
     server.shutdown();
+    events_server.shutdown();
     let _ = std::fs::remove_file(&a.address);
+    let _ = std::fs::remove_file(&events_address);
     Ok(())
+}
+
+/// A ttrpc server on a unix socket private to root (a stale socket is replaced).
+fn serve(
+    path: &Path,
+    services: std::collections::HashMap<String, Box<dyn ttrpc::MethodHandler + Send + Sync>>,
+) -> Result<ttrpc::Server, String> {
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(format!("{} is in use by another server", path.display()));
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    // Waits block a worker each for as long as a container runs.
+    let server = ttrpc::Server::new()
+        .set_thread_count_min(2)
+        .set_thread_count_default(4)
+        .set_thread_count_max(256)
+        .bind(&format!("unix://{}", path.display()))
+        .map_err(|e| format!("listening on {}: {e}", path.display()))?
+        .register_service(services);
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("securing {}: {e}", path.display()))?;
+    Ok(server)
 }

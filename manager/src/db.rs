@@ -66,6 +66,24 @@ const MIGRATIONS: &[&str] = &[
         FOREIGN KEY (namespace, snapshot_key) REFERENCES snapshots(namespace, key)
     );
     "#,
+    // 2: tasks, one per container at most: which shim serves it, and how it ended.
+    r#"
+    CREATE TABLE tasks (
+        namespace TEXT NOT NULL,
+        container_id TEXT NOT NULL,
+        runtime_path TEXT NOT NULL,
+        address TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        bundle TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        exit_status INTEGER NOT NULL DEFAULT 0,
+        exited_at INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (namespace, container_id),
+        FOREIGN KEY (namespace, container_id) REFERENCES containers(namespace, id)
+    );
+    "#,
 ];
 
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
@@ -118,6 +136,18 @@ pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// A protobuf timestamp in nanoseconds since the epoch; 0 for Go's zero time (year 1)
+/// and anything else before the epoch.
+pub fn timestamp_nanos(t: Option<&protobuf::well_known_types::timestamp::Timestamp>) -> i64 {
+    t.filter(|t| t.seconds > 0)
+        .and_then(|t| {
+            t.seconds
+                .checked_mul(1_000_000_000)?
+                .checked_add(t.nanos as i64)
+        })
         .unwrap_or(0)
 }
 

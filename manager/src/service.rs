@@ -2,13 +2,14 @@
 
 use crate::snapshots::Kind;
 use crate::store::{ContainerRecord, ImageRecord, NewContainer, Store};
+use crate::tasks::{NewExec, TaskInfo, Tasks};
 use skiff_protos::manager::*;
 use skiff_protos::manager_ttrpc::*;
 use std::collections::HashMap;
 use std::sync::Arc;
 use ttrpc::TtrpcContext;
 
-pub struct Api(pub Arc<Store>);
+pub struct Api(pub Arc<Store>, pub Arc<Tasks>);
 
 type Res<T> = ttrpc::Result<T>;
 
@@ -67,6 +68,7 @@ impl Containers for Api {
             labels: r.labels.into_iter().collect(),
             terminal: r.terminal,
             memory_limit: r.memory_limit,
+            mounts: r.mounts,
         };
         done(
             "create container",
@@ -229,12 +231,163 @@ impl Content for Api {
     }
 }
 
+fn task_msg(t: TaskInfo) -> Task {
+    Task {
+        container_id: t.container_id,
+        exec_id: t.exec_id,
+        pid: t.pid,
+        status: t.status,
+        exit_status: t.exit_status,
+        exited_at: t.exited_at,
+        runtime: t.runtime,
+        image: t.image,
+        ..Default::default()
+    }
+}
+
+impl skiff_protos::manager_ttrpc::Tasks for Api {
+    fn create_task(&self, _: &TtrpcContext, r: CreateTaskRequest) -> Res<Task> {
+        let t = self.1.create(
+            &r.namespace,
+            &r.container_id,
+            [r.stdin, r.stdout, r.stderr],
+            r.terminal,
+            r.detach,
+        );
+        done("create task", t).map(task_msg)
+    }
+    fn start_task(&self, _: &TtrpcContext, r: TaskRequest) -> Res<Task> {
+        done(
+            "start task",
+            self.1.start(&r.namespace, &r.container_id, &r.exec_id),
+        )
+        .map(task_msg)
+    }
+    fn get_task(&self, _: &TtrpcContext, r: TaskRequest) -> Res<Task> {
+        done(
+            "get task",
+            self.1.get(&r.namespace, &r.container_id, &r.exec_id),
+        )
+        .map(task_msg)
+    }
+    fn list_tasks(&self, _: &TtrpcContext, r: ListTasksRequest) -> Res<ListTasksResponse> {
+        let all = done("list tasks", self.1.list(&r.namespace))?;
+        Ok(ListTasksResponse {
+            tasks: all.into_iter().map(task_msg).collect(),
+            ..Default::default()
+        })
+    }
+    fn kill_task(&self, _: &TtrpcContext, r: KillTaskRequest) -> Res<Empty> {
+        done(
+            "kill",
+            self.1
+                .kill(&r.namespace, &r.container_id, &r.exec_id, r.signal, r.all),
+        )
+        .map(|_| Empty::default())
+    }
+    fn wait_task(&self, _: &TtrpcContext, r: TaskRequest) -> Res<Task> {
+        done(
+            "wait",
+            self.1.wait(&r.namespace, &r.container_id, &r.exec_id),
+        )
+        .map(task_msg)
+    }
+    fn delete_task(&self, _: &TtrpcContext, r: TaskRequest) -> Res<Task> {
+        done(
+            "delete task",
+            self.1.delete(&r.namespace, &r.container_id, &r.exec_id),
+        )
+        .map(task_msg)
+    }
+    fn exec_task(&self, _: &TtrpcContext, r: ExecTaskRequest) -> Res<Empty> {
+        let e = NewExec {
+            exec_id: r.exec_id,
+            args: r.args,
+            env: r.env,
+            terminal: r.terminal,
+            stdio: [r.stdin, r.stdout, r.stderr],
+        };
+        let t = self.1.exec(&r.namespace, &r.container_id, e);
+        done("exec", t).map(|_| Empty::default())
+    }
+    fn pause_task(&self, _: &TtrpcContext, r: TaskRequest) -> Res<Empty> {
+        done("pause", self.1.pause(&r.namespace, &r.container_id)).map(|_| Empty::default())
+    }
+    fn resume_task(&self, _: &TtrpcContext, r: TaskRequest) -> Res<Empty> {
+        done("resume", self.1.resume(&r.namespace, &r.container_id)).map(|_| Empty::default())
+    }
+    fn task_pids(&self, _: &TtrpcContext, r: TaskRequest) -> Res<PidsResponse> {
+        let pids = done("pids", self.1.pids(&r.namespace, &r.container_id))?;
+        Ok(PidsResponse {
+            pids,
+            ..Default::default()
+        })
+    }
+    fn task_stats(&self, _: &TtrpcContext, r: TaskRequest) -> Res<StatsResponse> {
+        let (memory_usage, memory_limit, cpu_usage_ns, pids) =
+            done("stats", self.1.stats(&r.namespace, &r.container_id))?;
+        Ok(StatsResponse {
+            memory_usage,
+            memory_limit,
+            cpu_usage_ns,
+            pids,
+            ..Default::default()
+        })
+    }
+    fn update_task(&self, _: &TtrpcContext, r: UpdateTaskRequest) -> Res<Empty> {
+        done(
+            "update",
+            self.1
+                .update_memory(&r.namespace, &r.container_id, r.memory_limit),
+        )
+        .map(|_| Empty::default())
+    }
+    fn resize_task(&self, _: &TtrpcContext, r: ResizeTaskRequest) -> Res<Empty> {
+        done(
+            "resize",
+            self.1
+                .resize(&r.namespace, &r.container_id, &r.exec_id, r.width, r.height),
+        )
+        .map(|_| Empty::default())
+    }
+    fn close_task_stdin(&self, _: &TtrpcContext, r: TaskRequest) -> Res<Empty> {
+        done(
+            "close stdin",
+            self.1
+                .close_stdin(&r.namespace, &r.container_id, &r.exec_id),
+        )
+        .map(|_| Empty::default())
+    }
+    fn task_logs(&self, _: &TtrpcContext, r: TaskRequest) -> Res<LogsResponse> {
+        let data = done("logs", self.1.logs(&r.namespace, &r.container_id))?;
+        Ok(LogsResponse {
+            data,
+            ..Default::default()
+        })
+    }
+}
+
+impl skiff_protos::manager_ttrpc::Events for Api {
+    fn poll_events(&self, _: &TtrpcContext, r: PollEventsRequest) -> Res<PollEventsResponse> {
+        let timeout = std::time::Duration::from_millis(r.timeout_ms.min(60_000) as u64);
+        Ok(PollEventsResponse {
+            events: self.1.events.poll(r.after, timeout),
+            ..Default::default()
+        })
+    }
+}
+
 /// Every skiff.v1 service, for the server.
-pub fn services(store: Arc<Store>) -> HashMap<String, Box<dyn ttrpc::MethodHandler + Send + Sync>> {
-    let api = Arc::new(Api(store));
+pub fn services(
+    store: Arc<Store>,
+    tasks: Arc<Tasks>,
+) -> HashMap<String, Box<dyn ttrpc::MethodHandler + Send + Sync>> {
+    let api = Arc::new(Api(store, tasks));
     let mut all = create_containers(api.clone());
     all.extend(create_images(api.clone()));
     all.extend(create_snapshots(api.clone()));
+    all.extend(create_tasks(api.clone()));
+    all.extend(skiff_protos::manager_ttrpc::create_events(api.clone()));
     all.extend(create_content(api));
     all
 }

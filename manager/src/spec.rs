@@ -111,6 +111,30 @@ pub fn generate(c: &NewContainer, image_config: &Value, cgroups_path: &str) -> R
             "readonlyPaths": ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
         }
     });
+    let mut spec = spec;
+    for m in &c.mounts {
+        let parts: Vec<&str> = m.split(':').collect();
+        let (source, dest, ro) = match parts.as_slice() {
+            [s, d] => (*s, *d, false),
+            [s, d, "ro"] => (*s, *d, true),
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "mount {m:?} is not SOURCE:DESTINATION[:ro]"
+                )))
+            }
+        };
+        if !source.starts_with('/') || !dest.starts_with('/') || dest.split('/').any(|p| p == "..")
+        {
+            return Err(Error::InvalidArgument(format!(
+                "mount {m:?}: both paths must be absolute, without '..'"
+            )));
+        }
+        let mut options = vec!["rbind", "rprivate"];
+        options.push(if ro { "ro" } else { "rw" });
+        if let Some(all) = spec["mounts"].as_array_mut() {
+            all.push(json!({ "destination": dest, "type": "bind", "source": source, "options": options }));
+        }
+    }
     serde_json::to_vec_pretty(&spec).map_err(|e| Error::Io(e.to_string()))
 }
 

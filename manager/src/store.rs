@@ -54,6 +54,8 @@ pub struct NewContainer {
     pub labels: Labels,
     pub terminal: bool,
     pub memory_limit: i64,
+    /// Bind mounts, "SOURCE:DESTINATION[:ro]".
+    pub mounts: Vec<String>,
 }
 
 pub struct Store {
@@ -272,6 +274,24 @@ impl Store {
         })
     }
 
+    /// An image by its name, or by the short name docker would expand
+    /// (`busybox` → `docker.io/library/busybox:latest`).
+    pub fn resolve_image(&self, ns: &str, name: &str) -> Result<ImageRecord> {
+        match self.get_image(ns, name) {
+            Err(Error::NotFound(m)) => {
+                let last = name.rsplit('/').next().unwrap_or(name);
+                let tagged = if last.contains(':') || name.contains('@') {
+                    name.to_string()
+                } else {
+                    format!("{name}:latest")
+                };
+                self.get_image(ns, &import::normalize_name(&tagged))
+                    .map_err(|_| Error::NotFound(m))
+            }
+            other => other,
+        }
+    }
+
     pub fn get_image(&self, ns: &str, name: &str) -> Result<ImageRecord> {
         let ns = namespace(ns)?;
         self.db
@@ -320,7 +340,7 @@ impl Store {
     pub fn create_container(&self, ns: &str, c: NewContainer) -> Result<ContainerRecord> {
         let ns = namespace(ns)?;
         check_id("container id", &c.id)?;
-        let image = self.get_image(ns, &c.image)?;
+        let image = self.resolve_image(ns, &c.image)?;
         let config = self.image_config(&image)?;
         let spec = crate::spec::generate(&c, &config, &format!("/skiff/{ns}/{}", c.id))?;
         let runtime = if c.runtime_name.is_empty() {
@@ -469,6 +489,19 @@ impl Store {
                 )
                 .optional()?
                 .ok_or_else(|| Error::NotFound(format!("container {id:?} does not exist")))?;
+            let has_task = tx
+                .query_row(
+                    "SELECT 1 FROM tasks WHERE namespace = ?1 AND container_id = ?2",
+                    params![ns, id],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if has_task {
+                return Err(Error::FailedPrecondition(format!(
+                    "container {id:?} has a task: delete the task first"
+                )));
+            }
             tx.execute(
                 "DELETE FROM containers WHERE namespace = ?1 AND id = ?2",
                 params![ns, id],

@@ -18,8 +18,15 @@ pub fn parse_bootstrap(out: &str) -> Result<Bootstrap, String> {
         return Err("start printed no address".into());
     }
     if !out.starts_with('{') {
-        let address = if out.contains("://") { out.to_string() } else { format!("unix://{out}") };
-        return Ok(Bootstrap { address, version: 2 });
+        let address = if out.contains("://") {
+            out.to_string()
+        } else {
+            format!("unix://{out}")
+        };
+        return Ok(Bootstrap {
+            address,
+            version: 2,
+        });
     }
     let field = |name: &str| -> Option<String> {
         let key = format!("\"{name}\"");
@@ -33,7 +40,9 @@ pub fn parse_bootstrap(out: &str) -> Result<Bootstrap, String> {
     };
     let protocol = field("protocol").unwrap_or_else(|| "ttrpc".into());
     if protocol != "ttrpc" {
-        return Err(format!("start offers protocol {protocol:?}; only ttrpc is spoken"));
+        return Err(format!(
+            "start offers protocol {protocol:?}; only ttrpc is spoken"
+        ));
     }
     let address = field("address").ok_or_else(|| format!("start printed no address: {out}"))?;
     let version = field("version").and_then(|v| v.parse().ok()).unwrap_or(2);
@@ -52,20 +61,33 @@ pub struct TaskClient {
 
 impl TaskClient {
     pub fn connect(b: &Bootstrap) -> Result<TaskClient, String> {
-        let client = ttrpc::Client::connect(&b.address).map_err(|e| format!("cannot connect to {}: {e}", b.address))?;
-        let service = if b.version >= 3 { "containerd.task.v3.Task" } else { "containerd.task.v2.Task" };
+        let client = ttrpc::Client::connect(&b.address)
+            .map_err(|e| format!("cannot connect to {}: {e}", b.address))?;
+        let service = if b.version >= 3 {
+            "containerd.task.v3.Task"
+        } else {
+            "containerd.task.v2.Task"
+        };
         Ok(TaskClient { client, service })
     }
 
     /// One unary call; a status other than OK comes back as `Error::RpcStatus`.
-    pub fn call<Req: Message, Resp: Message>(&self, method: &str, req: &Req, timeout: Duration) -> ttrpc::Result<Resp> {
+    pub fn call<Req: Message, Resp: Message>(
+        &self,
+        method: &str,
+        req: &Req,
+        timeout: Duration,
+    ) -> ttrpc::Result<Resp> {
         let mut request = ttrpc::Request::new();
         request.service = self.service.to_string();
         request.method = method.to_string();
         request.timeout_nano = timeout.as_nanos().min(i64::MAX as u128) as i64;
-        request.payload = req.write_to_bytes().map_err(|e| ttrpc::Error::Others(e.to_string()))?;
+        request.payload = req
+            .write_to_bytes()
+            .map_err(|e| ttrpc::Error::Others(e.to_string()))?;
         let response = self.client.request(request)?;
-        Resp::parse_from_bytes(&response.payload).map_err(|e| ttrpc::Error::Others(format!("undecodable reply: {e}")))
+        Resp::parse_from_bytes(&response.payload)
+            .map_err(|e| ttrpc::Error::Others(format!("undecodable reply: {e}")))
     }
 }
 
@@ -76,10 +98,29 @@ mod tests {
     #[test]
     fn bootstraps_of_every_generation_parse() {
         let b = parse_bootstrap("unix:///run/containerd/s/abc\n").unwrap();
-        assert_eq!(b, Bootstrap { address: "unix:///run/containerd/s/abc".into(), version: 2 });
-        let b = parse_bootstrap(r#"{"version":3,"address":"unix:///run/containerd/s/x","protocol":"ttrpc"}"#).unwrap();
-        assert_eq!(b, Bootstrap { address: "unix:///run/containerd/s/x".into(), version: 3 });
-        assert!(parse_bootstrap(r#"{"version":3,"address":"x","protocol":"grpc"}"#).unwrap_err().contains("grpc"));
+        assert_eq!(
+            b,
+            Bootstrap {
+                address: "unix:///run/containerd/s/abc".into(),
+                version: 2
+            }
+        );
+        let b = parse_bootstrap(
+            r#"{"version":3,"address":"unix:///run/containerd/s/x","protocol":"ttrpc"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            b,
+            Bootstrap {
+                address: "unix:///run/containerd/s/x".into(),
+                version: 3
+            }
+        );
+        assert!(
+            parse_bootstrap(r#"{"version":3,"address":"x","protocol":"grpc"}"#)
+                .unwrap_err()
+                .contains("grpc")
+        );
         assert!(parse_bootstrap("").is_err());
         assert_eq!(socket_path("unix:///a/b"), std::path::PathBuf::from("/a/b"));
     }

@@ -2,8 +2,8 @@
 //! (task v2, or v3 when a shim says so), every call timed for the latency table.
 
 use protobuf::Message;
-use skiff_protos::task_client::{Bootstrap, TaskClient};
 use skiff_protos::shim::*;
+use skiff_protos::task_client::{Bootstrap, TaskClient};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -85,10 +85,13 @@ impl TaskApi {
             message,
         };
         let started = Instant::now();
-        let response = self.client.call(method, req, timeout).map_err(|e| match e {
-            ttrpc::Error::RpcStatus(s) => fail(Some(s.code()), s.message().to_string()),
-            other => fail(None, other.to_string()),
-        })?;
+        let response = self
+            .client
+            .call(method, req, timeout)
+            .map_err(|e| match e {
+                ttrpc::Error::RpcStatus(s) => fail(Some(s.code()), s.message().to_string()),
+                other => fail(None, other.to_string()),
+            })?;
         // Wait lasts as long as the container runs: not a latency of the shim.
         if method != "Wait" {
             self.timings.record(method, started.elapsed());

@@ -90,7 +90,8 @@ impl Events for Forwarded {
 
 fn decode(type_url: &str, value: &[u8], e: &mut Event) {
     if let Some(d) = skiff_protos::event_decode::decode(type_url, value) {
-        (e.container_id, e.exec_id, e.pid, e.exit_status) = (d.container_id, d.exec_id, d.pid, d.exit_status);
+        (e.container_id, e.exec_id, e.pid, e.exit_status) =
+            (d.container_id, d.exec_id, d.pid, d.exit_status);
     }
 }
 

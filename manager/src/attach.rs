@@ -1,0 +1,172 @@
+//! The CLI's end of a process's stdio, as ctr does it: FIFOs made before the task, their
+//! reading ends already waiting, output copied to our stdout and stderr; our stdin
+//! copied in; with a terminal, our own terminal in raw mode (so Ctrl-C reaches the
+//! container) and its size kept in step.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub struct Fifos {
+    pub dir: PathBuf,
+    pub stdin: Option<PathBuf>,
+    pub stdout: PathBuf,
+    pub stderr: Option<PathBuf>,
+}
+
+fn mkfifo(p: &Path) -> Result<(), String> {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
+        .map_err(|_| "bad FIFO path".to_string())?;
+    // SAFETY: a NUL-terminated path.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+        return Err(format!(
+            "creating {}: {}",
+            p.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+impl Fifos {
+    /// FIFOs in a new private directory under `base`.
+    pub fn make(base: &Path, name: &str, stdin: bool, terminal: bool) -> Result<Fifos, String> {
+        let dir = base.join(format!("{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let f = Fifos {
+            stdin: stdin.then(|| dir.join("stdin")),
+            stdout: dir.join("stdout"),
+            stderr: (!terminal).then(|| dir.join("stderr")),
+            dir,
+        };
+        for p in [f.stdin.as_ref(), Some(&f.stdout), f.stderr.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            mkfifo(p)?;
+        }
+        Ok(f)
+    }
+
+    pub fn paths(&self) -> [String; 3] {
+        let s = |p: Option<&PathBuf>| p.map(|p| p.display().to_string()).unwrap_or_default();
+        [
+            s(self.stdin.as_ref()),
+            s(Some(&self.stdout)),
+            s(self.stderr.as_ref()),
+        ]
+    }
+}
+
+impl Drop for Fifos {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Copies from `path` (opened when the shim opens its end) to `out` until end of file.
+pub fn copy_out(path: &Path, mut out: impl Write + Send + 'static) -> mpsc::Receiver<()> {
+    let (tx, rx) = mpsc::channel();
+    let path = path.to_path_buf();
+    std::thread::spawn(move || {
+        if let Ok(mut f) = File::open(&path) {
+            let mut buf = [0u8; 32 * 1024];
+            while let Ok(n) = f.read(&mut buf) {
+                if n == 0 || out.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                let _ = out.flush();
+            }
+        }
+        let _ = tx.send(());
+    });
+    rx
+}
+
+/// Waits (a bounded time) for the output copies to reach end of file.
+pub fn drain(done: &[mpsc::Receiver<()>]) {
+    for rx in done {
+        let _ = rx.recv_timeout(Duration::from_secs(5));
+    }
+}
+
+/// Copies our stdin into the FIFO; at end of input calls `closed` (CloseIO).
+pub fn copy_in(path: &Path, closed: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    let path = path.to_path_buf();
+    std::thread::spawn(move || {
+        if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&path) {
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = [0u8; 32 * 1024];
+            while let Ok(n) = stdin.read(&mut buf) {
+                if n == 0 || f.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+        closed();
+    })
+}
+
+/// Our terminal in raw mode while this lives (when stdin is a terminal).
+pub struct RawTerminal(Option<libc::termios>);
+
+impl RawTerminal {
+    pub fn enter() -> RawTerminal {
+        let fd = std::io::stdin().as_raw_fd();
+        // SAFETY: termios calls on our own stdin with a zeroed struct they fill.
+        unsafe {
+            if libc::isatty(fd) != 1 {
+                return RawTerminal(None);
+            }
+            let mut old: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(fd, &mut old) != 0 {
+                return RawTerminal(None);
+            }
+            let mut raw = old;
+            libc::cfmakeraw(&mut raw);
+            libc::tcsetattr(fd, libc::TCSANOW, &raw);
+            RawTerminal(Some(old))
+        }
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        if let Some(old) = self.0 {
+            // SAFETY: restores the settings read in enter().
+            unsafe { libc::tcsetattr(std::io::stdin().as_raw_fd(), libc::TCSANOW, &old) };
+        }
+    }
+}
+
+/// Our terminal's (columns, rows), if stdout is one.
+pub fn window_size() -> Option<(u32, u32)> {
+    // SAFETY: TIOCGWINSZ fills a winsize.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        (libc::ioctl(std::io::stdout().as_raw_fd(), libc::TIOCGWINSZ, &mut ws) == 0
+            && ws.ws_col > 0)
+            .then_some((ws.ws_col as u32, ws.ws_row as u32))
+    }
+}
+
+/// Calls `resize` with our terminal's size now and whenever it changes.
+pub fn follow_window(resize: impl Fn(u32, u32) + Send + 'static) {
+    std::thread::spawn(move || {
+        let mut last = None;
+        loop {
+            let now = window_size();
+            if now != last {
+                if let Some((w, h)) = now {
+                    resize(w, h);
+                }
+                last = now;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+}
