@@ -47,6 +47,14 @@ impl Skiffd {
         self.dir.path().join("root")
     }
 
+    /// Unique per fixture, so tests in parallel never share a cgroup, and removed after.
+    pub fn cgroup_parent(&self) -> String {
+        format!(
+            "/{}",
+            self.dir.path().file_name().unwrap().to_string_lossy()
+        )
+    }
+
     pub fn socket(&self) -> PathBuf {
         self.dir.path().join("state/skiffd.sock")
     }
@@ -65,6 +73,8 @@ impl Skiffd {
             .arg("--address")
             .arg(self.socket())
             .args(["--log-level", "debug"])
+            .arg("--cgroup-parent")
+            .arg(self.cgroup_parent())
             .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -130,10 +140,67 @@ impl Skiffd {
 
 impl Drop for Skiffd {
     fn drop(&mut self) {
+        // Containers a failed test left: removed through skiffd while it runs, then any
+        // shim still serving this skiffd is ended by its pid.
+        if self.child.is_some() {
+            let ps = self.skiff(&["ps"]);
+            let ids: Vec<String> = String::from_utf8_lossy(&ps.stdout)
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+                .collect();
+            for id in ids {
+                let _ = self.skiff(&["rm", "-f", &id]);
+            }
+        }
+        // Shims told to shut down may still be delivering their last events.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.shim_pids().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         self.kill();
+        for pid in self.shim_pids() {
+            // SAFETY: kill(2) of a shim this skiffd started.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
         for m in crate::proc::mounts_under(self.dir.path()).into_iter().rev() {
             crate::proc::detach_mount(&m);
         }
+        crate::containerd::remove_cgroup_tree(&self.cgroup_parent());
+    }
+}
+
+impl Skiffd {
+    /// Pids of the shims serving this skiffd (their `-address` is its socket), for
+    /// container `id` or all.
+    pub fn shim_pids_of(&self, id: Option<&str>) -> Vec<u32> {
+        let address = self.socket().display().to_string();
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let has =
+                |flag: &str, value: &str| args.windows(2).any(|w| w[0] == flag && w[1] == value);
+            if has("-address", &address)
+                && id.map(|i| has("-id", i)).unwrap_or(true)
+                && crate::proc::alive(pid)
+            {
+                out.push(pid);
+            }
+        }
+        out
+    }
+
+    pub fn shim_pids(&self) -> Vec<u32> {
+        self.shim_pids_of(None)
     }
 }
 

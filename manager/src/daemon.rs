@@ -12,17 +12,20 @@ pub const DEFAULT_STATE: &str = "/run/skiff";
 pub const DEFAULT_ADDRESS: &str = "/run/skiff/skiffd.sock";
 
 const USAGE: &str = "usage: skiffd [--root DIR] [--state DIR] [--address SOCK] [--log-level error|warn|info|debug] [--native-snapshots]
+              [--cgroup-parent PATH]
 
   --root      metadata, content and snapshots (default /var/lib/skiff)
   --state     runtime state (default /run/skiff)
   --address   the API socket (default /run/skiff/skiffd.sock)
-  --native-snapshots  copy trees instead of using overlayfs";
+  --native-snapshots  copy trees instead of using overlayfs
+  --cgroup-parent     containers' cgroups go under PARENT/NAMESPACE/ID (default /skiff)";
 
 struct Args {
     root: PathBuf,
     state: PathBuf,
     address: PathBuf,
     native: bool,
+    cgroup_parent: String,
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
@@ -31,6 +34,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         state: DEFAULT_STATE.into(),
         address: DEFAULT_ADDRESS.into(),
         native: false,
+        cgroup_parent: "/skiff".into(),
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -45,6 +49,15 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--address" => a.address = value()?.into(),
             "--log-level" => crate::log::set_level(&value()?)?,
             "--native-snapshots" => a.native = true,
+            "--cgroup-parent" => {
+                let v = value()?;
+                if !v.starts_with('/') || v.split('/').any(|p| p == "..") {
+                    return Err(format!(
+                        "--cgroup-parent {v:?} must be an absolute cgroup path without '..'"
+                    ));
+                }
+                a.cgroup_parent = v.trim_end_matches('/').to_string();
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -97,7 +110,9 @@ fn run(a: &Args) -> Result<(), String> {
     if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         return Err(format!("another skiffd is using {}", a.root.display()));
     }
-    let store = Arc::new(Store::open(&a.root, a.native).map_err(|e| e.to_string())?);
+    let mut store = Store::open(&a.root, a.native).map_err(|e| e.to_string())?;
+    store.cgroup_parent = a.cgroup_parent.clone();
+    let store = Arc::new(store);
     for line in store
         .recover()
         .map_err(|e| format!("recovering the store: {e}"))?

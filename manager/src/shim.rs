@@ -127,7 +127,7 @@ impl Launcher {
 /// The shim's log, line by line into skiffd's at debug level, until every writer closed
 /// it (the FIFO is opened read-write so that moment never comes between `start` and
 /// the server: the reader ends when the bundle's FIFO is removed and the shim is gone).
-fn follow_log(bundle: &Path, id: &str) -> Result<()> {
+pub fn follow_log(bundle: &Path, id: &str) -> Result<()> {
     let path = bundle.join("log");
     if !path.exists() {
         let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())

@@ -67,6 +67,8 @@ pub struct Store {
     /// Held by imports and collections: a collection must not take the snapshots and
     /// blobs an import made before the import recorded its image.
     gc_lock: Mutex<()>,
+    /// Containers' cgroups go to PARENT/NAMESPACE/ID.
+    pub cgroup_parent: String,
 }
 
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -99,6 +101,7 @@ impl Store {
             snapshots: Snapshotter::open(&root.join("snapshots"), force_native)?,
             mnt,
             gc_lock: Mutex::new(()),
+            cgroup_parent: "/skiff".into(),
         })
     }
 
@@ -342,7 +345,11 @@ impl Store {
         check_id("container id", &c.id)?;
         let image = self.resolve_image(ns, &c.image)?;
         let config = self.image_config(&image)?;
-        let spec = crate::spec::generate(&c, &config, &format!("/skiff/{ns}/{}", c.id))?;
+        let spec = crate::spec::generate(
+            &c,
+            &config,
+            &format!("{}/{ns}/{}", self.cgroup_parent, c.id),
+        )?;
         let runtime = if c.runtime_name.is_empty() {
             "io.containerd.skiff.v2".to_string()
         } else {

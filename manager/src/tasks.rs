@@ -166,6 +166,7 @@ impl Tasks {
         {
             return Ok(c.clone());
         }
+        self.row(ns, id)?;
         Err(Error::FailedPrecondition(format!(
             "the shim of {id:?} is gone; delete the task"
         )))
@@ -687,6 +688,7 @@ impl Tasks {
                     })
                     .is_some();
             if alive {
+                let _ = crate::shim::follow_log(Path::new(&row.bundle), &id);
                 let status = self.get(&ns, &id, "").map(|t| t.status).unwrap_or_default();
                 done.push(format!("reconnected to the shim of {ns}/{id} ({status})"));
                 continue;

@@ -1,0 +1,337 @@
+//! skiffd and skiff, part 2: containers run through shim-v2 binaries (ours, and
+//! containerd's Go shim), their events, and skiffd's restart.
+
+use skiff_integration::bundle::TempDir;
+use skiff_integration::containerd::{busybox_archive, stderr, stdout, wait_with_timeout};
+use skiff_integration::proc;
+use skiff_integration::skiffd::{built_binary, Skiffd};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+const GO_SHIM: &str = "/usr/bin/containerd-shim-runc-v2";
+
+fn with_busybox() -> Skiffd {
+    let d = Skiffd::start();
+    let o = d.skiff(&["image", "import", &busybox_archive().to_string_lossy()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    d
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "skiff failed ({:?}): {}{}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
+    stdout(o)
+}
+
+/// The `skiff ps` line of `id`, split in words.
+fn ps_line(d: &Skiffd, id: &str) -> Option<Vec<String>> {
+    ok(&d.skiff(&["ps"]))
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(id))
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+}
+
+fn wait_status(d: &Skiffd, id: &str, status: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let line = ps_line(d, id);
+        if line.as_ref().map(|l| l[2] == status).unwrap_or(false) {
+            return line.unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{id} never became {status}: {line:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `skiff run --rm` with a runtime (None: the default, io.containerd.skiff.v2 by name).
+fn run_rm(d: &Skiffd, runtime: Option<&str>, name: &str, cmd: &[&str]) -> Output {
+    let mut c = d.skiff_command();
+    c.args(["run", "--rm", "--name", name]);
+    if let Some(r) = runtime {
+        c.args(["--runtime", r]);
+    }
+    c.arg("busybox")
+        .args(cmd)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn run_rm_prints_and_propagates_exit_codes_with_our_shim_and_the_go_shim() {
+    let d = with_busybox();
+    let ours = built_binary("containerd-shim-skiff-v2")
+        .display()
+        .to_string();
+    let mut runtimes = vec![("by name", None), ("ours by path", Some(ours.as_str()))];
+    if std::path::Path::new(GO_SHIM).exists() {
+        runtimes.push(("Go shim", Some(GO_SHIM)));
+    } else {
+        skiff_integration::skip(
+            "skiffd with the Go shim",
+            "no /usr/bin/containerd-shim-runc-v2",
+        );
+    }
+    for (n, (what, runtime)) in runtimes.into_iter().enumerate() {
+        let o = run_rm(&d, runtime, &format!("hi{n}"), &["echo", "hi"]);
+        assert_eq!(
+            (o.status.code(), stdout(&o).as_str()),
+            (Some(0), "hi\n"),
+            "{what}: {}",
+            stderr(&o)
+        );
+        let o = run_rm(
+            &d,
+            runtime,
+            &format!("three{n}"),
+            &["sh", "-c", "echo oops >&2; exit 3"],
+        );
+        assert_eq!(o.status.code(), Some(3), "{what}: {}", stderr(&o));
+        assert_eq!(stderr(&o), "oops\n", "{what}");
+        // 137: killed from outside while `skiff run` waits.
+        let name = format!("killed{n}");
+        let mut c = d.skiff_command();
+        c.args(["run", "--rm", "--name", &name]);
+        if let Some(r) = runtime {
+            c.args(["--runtime", r]);
+        }
+        let mut child = c
+            .args(["busybox", "sleep", "300"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_status(&d, &name, "running");
+        ok(&d.skiff(&["kill", "-s", "KILL", &name]));
+        let status = wait_with_timeout(&mut child, Duration::from_secs(15)).unwrap();
+        assert_eq!(status.code(), Some(137), "{what}");
+        assert!(
+            ok(&d.skiff(&["ps"])).lines().count() == 1,
+            "--rm left containers: {}",
+            ok(&d.skiff(&["ps"]))
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.shim_pids().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        d.shim_pids().is_empty(),
+        "shims still run after --rm: {:?}",
+        d.shim_pids()
+    );
+}
+
+#[test]
+fn a_detached_container_through_its_life_with_events() {
+    let d = with_busybox();
+    let events = d
+        .skiff_command()
+        .arg("events")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = "webd";
+    let out = ok(&d.skiff(&[
+        "run",
+        "-d",
+        "--name",
+        id,
+        "--env",
+        "GREETING=hello",
+        "--memory",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $GREETING from the log; sleep 300",
+    ]));
+    assert_eq!(out.trim(), id);
+    let line = wait_status(&d, id, "running");
+    let pid: u32 = line[3].parse().unwrap();
+    assert!(proc::alive(pid));
+
+    let o = d.skiff(&["exec", id, "sh", "-c", "echo inside; exit 4"]);
+    assert_eq!(
+        (o.status.code(), stdout(&o).as_str()),
+        (Some(4), "inside\n"),
+        "{}",
+        stderr(&o)
+    );
+    let stats = ok(&d.skiff(&["stats", id]));
+    let fields: Vec<&str> = stats.lines().nth(1).unwrap().split_whitespace().collect();
+    let (usage, limit): (u64, u64) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+    assert!(usage > 0, "{stats}");
+    assert_eq!(limit, 64 << 20, "{stats}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !ok(&d.skiff(&["logs", id])).contains("hello from the log") {
+        assert!(
+            Instant::now() < deadline,
+            "logs: {}",
+            ok(&d.skiff(&["logs", id]))
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ok(&d.skiff(&["pause", id]));
+    wait_status(&d, id, "paused");
+    ok(&d.skiff(&["resume", id]));
+    wait_status(&d, id, "running");
+    let refused = d.skiff(&["rm", id]);
+    assert!(
+        !refused.status.success() && stderr(&refused).contains("is running"),
+        "{}",
+        stderr(&refused)
+    );
+    ok(&d.skiff(&["kill", "-s", "KILL", id]));
+    let line = wait_status(&d, id, "stopped");
+    assert_eq!(line[4], "137");
+    ok(&d.skiff(&["rm", id]));
+    assert!(ps_line(&d, id).is_none());
+    assert!(!proc::alive(pid));
+
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill(2) of the `skiff events` this test started.
+    unsafe { libc::kill(events.id() as i32, libc::SIGKILL) };
+    let out = events.wait_with_output().unwrap();
+    let topics: Vec<String> = stdout(&out)
+        .lines()
+        .filter(|l| l.split_whitespace().nth(3) == Some(id))
+        .map(|l| l.split_whitespace().nth(2).unwrap().to_string())
+        .collect();
+    let wanted = [
+        "/tasks/create",
+        "/tasks/start",
+        "/tasks/exec-added",
+        "/tasks/exec-started",
+        "/tasks/exit",
+        "/tasks/paused",
+        "/tasks/resumed",
+        "/tasks/exit",
+        "/tasks/delete",
+    ];
+    assert_eq!(topics, wanted, "{}", stdout(&out));
+}
+
+#[test]
+fn skiffd_killed_and_restarted_finds_its_containers() {
+    let mut d = with_busybox();
+    ok(&d.skiff(&["run", "-d", "--name", "survivor", "busybox", "sleep", "300"]));
+    ok(&d.skiff(&[
+        "run",
+        "-d",
+        "--name",
+        "quitter",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; exit 7",
+    ]));
+    ok(&d.skiff(&["run", "-d", "--name", "orphan", "busybox", "sleep", "300"]));
+    let orphan_shims = d.shim_pids_of(Some("orphan"));
+    assert!(!orphan_shims.is_empty());
+    d.kill();
+    // While skiffd is down: one container exits, and one shim is killed outright.
+    for pid in &orphan_shims {
+        // SAFETY: kill(2) of a shim this test's skiffd started.
+        unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    d.restart();
+    assert_eq!(ps_line(&d, "survivor").unwrap()[2], "running");
+    let quitter = ps_line(&d, "quitter").unwrap();
+    assert_eq!((quitter[2].as_str(), quitter[4].as_str()), ("stopped", "7"));
+    let orphan = ps_line(&d, "orphan").unwrap();
+    assert_eq!(
+        (orphan[2].as_str(), orphan[4].as_str()),
+        ("stopped", "137"),
+        "{}",
+        d.log()
+    );
+    ok(&d.skiff(&["kill", "-s", "KILL", "survivor"]));
+    wait_status(&d, "survivor", "stopped");
+    ok(&d.skiff(&["rm", "survivor", "quitter", "orphan"]));
+    assert_eq!(ok(&d.skiff(&["ps"])).lines().count(), 1);
+    assert!(d.log().contains("is gone: cleaned up"), "{}", d.log());
+}
+
+#[test]
+fn terminal_mounts_and_clear_errors() {
+    let d = with_busybox();
+    let tmp = TempDir::new("skiffd-mnt").unwrap();
+    std::fs::write(tmp.path().join("note"), "from the host\n").unwrap();
+    let mount = format!("{}:/data:ro", tmp.path().display());
+    let o = run_rm(&d, None, "mnt", &[]);
+    // No command: the image's Cmd (sh) reads stdin, which is not attached: it exits.
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = d
+        .skiff_command()
+        .args([
+            "run",
+            "--rm",
+            "--name",
+            "mnt2",
+            "--mount",
+            &mount,
+            "busybox",
+            "sh",
+            "-c",
+            "cat /data/note; touch /data/x",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "from the host\n");
+    assert_ne!(o.status.code(), Some(0), "a read-only mount was writable");
+    let o = d
+        .skiff_command()
+        .args(["run", "--rm", "-t", "--name", "tty", "busybox", "tty"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).starts_with("/dev/pts/"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    for (args, expected) in [
+        (vec!["run", "--rm", "no-such-image"], "does not exist"),
+        (
+            vec![
+                "run",
+                "--rm",
+                "--runtime",
+                "io.containerd.nothing.v9",
+                "busybox",
+                "true",
+            ],
+            "containerd-shim-nothing-v9",
+        ),
+        (
+            vec!["exec", "ghost", "true"],
+            "container \"ghost\" does not exist",
+        ),
+        (vec!["kill", "ghost"], "container \"ghost\" has no task"),
+    ] {
+        let o = d.skiff(&args);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        let err = stderr(&o);
+        assert!(
+            err.starts_with("skiff: ") && err.contains(expected) && err.lines().count() == 1,
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(
+        ok(&d.skiff(&["ps"])).lines().count(),
+        1,
+        "failed runs left containers"
+    );
+}
