@@ -335,3 +335,61 @@ fn terminal_mounts_and_clear_errors() {
         "failed runs left containers"
     );
 }
+
+#[test]
+fn run_t_forwards_window_size_and_ctrl_c() {
+    use skiff_integration::pty::Pty;
+    let d = with_busybox();
+    let t = Duration::from_secs(15);
+    let mut pty = Pty::open(30, 100).unwrap();
+    let mut cmd = d.skiff_command();
+    cmd.args([
+        "run",
+        "--rm",
+        "-t",
+        "--name",
+        "tty1",
+        "busybox",
+        "sh",
+        "-c",
+        "read a; tty; stty size; read b; stty size",
+    ]);
+    let mut child = pty.spawn(cmd).unwrap();
+    wait_status(&d, "tty1", "running");
+    std::thread::sleep(Duration::from_millis(500));
+    pty.type_text("\r").unwrap();
+    pty.read_until(t, |s| s.contains("/dev/pts/") && s.contains("30 100"))
+        .unwrap_or_else(|s| panic!("no /dev/pts path and 30 100; the terminal showed {s:?}"));
+    pty.resize(41, 123).unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    pty.type_text("\r").unwrap();
+    pty.read_until(t, |s| s.contains("41 123"))
+        .unwrap_or_else(|s| {
+            panic!("the new window size did not arrive; the terminal showed {s:?}")
+        });
+    let status = wait_with_timeout(&mut child, t).unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    // Ctrl-C goes to the container's terminal, whose shell traps it.
+    let mut pty = Pty::open(30, 100).unwrap();
+    let mut cmd = d.skiff_command();
+    cmd.args([
+        "run",
+        "--rm",
+        "-t",
+        "--name",
+        "tty2",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo caught; exit 130' INT; echo ready; sleep 300 & wait",
+    ]);
+    let mut child = pty.spawn(cmd).unwrap();
+    pty.read_until(t, |s| s.contains("ready"))
+        .unwrap_or_else(|s| panic!("never ready: {s:?}"));
+    pty.type_text("\u{3}").unwrap();
+    pty.read_until(t, |s| s.contains("caught"))
+        .unwrap_or_else(|s| panic!("Ctrl-C not delivered: {s:?}"));
+    let status = wait_with_timeout(&mut child, t).unwrap();
+    assert_eq!(status.code(), Some(130));
+}
