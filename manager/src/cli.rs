@@ -21,21 +21,9 @@ const USAGE: &str = "usage: skiff [--address SOCK] [-n NAMESPACE] COMMAND
   ps | exec [-t] [-i] ID CMD ARG... | kill [-s SIGNAL] [--all] ID... | stop [-t SECONDS] ID...
   rm [-f] ID... | logs ID | stats ID... | events | pause ID... | resume ID...";
 
-use crate::cli_task::{self as task, Conn};
+use crate::cli_task::{self as task, ctx, rpc_err, Conn, SHORT};
 
-fn ctx(timeout: Duration) -> ttrpc::context::Context {
-    ttrpc::context::with_timeout(timeout.as_nanos() as i64)
-}
-
-const SHORT: Duration = Duration::from_secs(60);
 const LONG: Duration = Duration::from_secs(1800);
-
-fn rpc_err(e: ttrpc::Error) -> String {
-    match e {
-        ttrpc::Error::RpcStatus(s) => s.message().to_string(),
-        other => other.to_string(),
-    }
-}
 
 pub fn main() -> i32 {
     let argv: Vec<String> = std::env::args().skip(1).collect();

@@ -14,14 +14,14 @@ pub struct Conn {
     pub fifo_base: PathBuf,
 }
 
-fn ctx(timeout: Duration) -> ttrpc::context::Context {
+pub(crate) fn ctx(timeout: Duration) -> ttrpc::context::Context {
     ttrpc::context::with_timeout(timeout.as_nanos().min(i64::MAX as u128) as i64)
 }
 
-const SHORT: Duration = Duration::from_secs(120);
+pub(crate) const SHORT: Duration = Duration::from_secs(120);
 const FOREVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
-fn rpc_err(e: ttrpc::Error) -> String {
+pub(crate) fn rpc_err(e: ttrpc::Error) -> String {
     match e {
         ttrpc::Error::RpcStatus(s) => s.message().to_string(),
         other => other.to_string(),
@@ -35,6 +35,20 @@ fn req(c: &Conn, id: &str, exec_id: &str) -> TaskRequest {
         exec_id: exec_id.into(),
         ..Default::default()
     }
+}
+
+/// SIGKILL to every process of the task; a task already gone is fine.
+fn force_kill(c: &Conn, tasks: &TasksClient, id: &str) {
+    let _ = tasks.kill_task(
+        ctx(SHORT),
+        &KillTaskRequest {
+            namespace: c.ns.clone(),
+            container_id: id.to_string(),
+            signal: 9,
+            all: true,
+            ..Default::default()
+        },
+    );
 }
 
 /// "64m" → bytes (k, m, g suffixes, powers of 1024).
@@ -229,16 +243,7 @@ pub fn run(c: &Conn, args: &[String]) -> Result<i32, String> {
     };
     if rm || (result.is_err() && !detach) {
         if result.is_err() {
-            let _ = tasks.kill_task(
-                ctx(SHORT),
-                &KillTaskRequest {
-                    namespace: c.ns.clone(),
-                    container_id: id.clone(),
-                    signal: 9,
-                    all: true,
-                    ..Default::default()
-                },
-            );
+            force_kill(c, &tasks, &id);
         }
         let _ = tasks.delete_task(ctx(SHORT), &req(c, &id, ""));
         if rm {
@@ -442,16 +447,7 @@ pub fn rm(c: &Conn, args: &[String]) -> Result<i32, String> {
                 if !force {
                     return Err(format!("{id} is {}: stop it first or use -f", t.status));
                 }
-                let _ = tasks.kill_task(
-                    ctx(SHORT),
-                    &KillTaskRequest {
-                        namespace: c.ns.clone(),
-                        container_id: id.clone(),
-                        signal: 9,
-                        all: true,
-                        ..Default::default()
-                    },
-                );
+                force_kill(c, &tasks, id);
                 let _ = tasks.wait_task(ctx(SHORT), &req(c, id, ""));
             }
             tasks
