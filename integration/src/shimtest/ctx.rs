@@ -435,6 +435,15 @@ impl<'r> Ctx<'r> {
     /// the FIFOs (their readers already waiting) and the request.
     pub fn prepare(&mut self, setup: &Setup) -> Outcome<(Process, CreateTaskRequest)> {
         let bundle = self.bundle(setup)?;
+        self.prepare_in(setup, bundle)
+    }
+
+    /// [`Ctx::prepare`] in a bundle already made.
+    pub fn prepare_in(
+        &mut self,
+        setup: &Setup,
+        bundle: PathBuf,
+    ) -> Outcome<(Process, CreateTaskRequest)> {
         let shim = self.launch(&setup.id, &bundle, setup)?;
         let (stdin, stdout, stderr) = self.fifos(setup)?;
         let source = self.rootfs_source(&setup.id);
@@ -567,6 +576,29 @@ impl<'r> Ctx<'r> {
         let pid = p.start()?;
         self.pids.push(pid);
         Ok(p)
+    }
+
+    /// The shim's side of one container's life, as a manager sees it: `start`, Create,
+    /// Start, the exit of `true` (Wait), Delete, Shutdown and the shim's exit. The
+    /// bundle is made before the clock starts.
+    pub fn lifecycle(&mut self, id: &str) -> Outcome<Duration> {
+        let setup = cmd(id, &["true"]).no_stdio();
+        let bundle = self.bundle(&setup)?;
+        let began = Instant::now();
+        let (mut p, req) = self.prepare_in(&setup, bundle)?;
+        p.pid = p.api.create(&req)?.pid;
+        self.pids.push(p.pid);
+        p.start()?;
+        let code = p.wait()?;
+        ensure!(code == 0, "true exited {code}");
+        p.delete()?;
+        let shim = self.shims[p.shim].pid;
+        let _ = p.api.shutdown(&ShutdownRequest::default());
+        ensure!(
+            wait_gone(shim, Duration::from_secs(10)),
+            "the shim did not exit after Shutdown"
+        );
+        Ok(began.elapsed())
     }
 
     /// Processes the harness must see gone at the end.

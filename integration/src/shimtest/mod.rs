@@ -21,12 +21,14 @@ use std::time::Instant;
 
 const USAGE: &str =
     "usage: shimtest --shim [NAME=]PATH [--shim ...] [--filter PATTERN]... [--json OUT]
-                [--markdown OUT] [--list]
+                [--markdown OUT] [--list] [--lifecycle N]
 
 Runs every scenario against each shim binary, as containerd would drive it, and prints
 a matrix of verdicts, a summary line per shim and the median latency of each RPC.
 The first --shim is the one under test: shimtest exits 1 if it fails a scenario, or if
-it fails one that another (reference) shim passes. Needs root, runc and busybox-static.";
+it fails one that another (reference) shim passes. Needs root, runc and busybox-static.
+--lifecycle N instead times N whole container lives per shim (start, Create, Start,
+exit, Delete, Shutdown, shim exit), interleaved, and prints the medians.";
 
 #[derive(Debug)]
 struct Args {
@@ -35,6 +37,7 @@ struct Args {
     json: Option<PathBuf>,
     markdown: Option<PathBuf>,
     list: bool,
+    lifecycle: usize,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
@@ -44,6 +47,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         json: None,
         markdown: None,
         list: false,
+        lifecycle: 0,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -66,6 +70,11 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--json" => out.json = Some(PathBuf::from(value("--json")?)),
             "--markdown" => out.markdown = Some(PathBuf::from(value("--markdown")?)),
             "--list" => out.list = true,
+            "--lifecycle" => {
+                out.lifecycle = value("--lifecycle")?
+                    .parse()
+                    .map_err(|_| "--lifecycle takes a count".to_string())?
+            }
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
         }
@@ -163,6 +172,9 @@ fn run(args: &Args, selected: &[&scenarios::Scenario]) -> Result<i32, String> {
         ttrpc_address: server.address.clone(),
         publish_binary: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("shimtest")),
     };
+    if args.lifecycle > 0 {
+        return lifecycles(&targets, &manager, &server, args.lifecycle);
+    }
     let mut report = Report::new(&targets, selected);
     let mut seq = 0;
     for (si, scenario) in selected.iter().enumerate() {
@@ -192,6 +204,53 @@ fn run(args: &Args, selected: &[&scenarios::Scenario]) -> Result<i32, String> {
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     Ok(if report.under_test_conforms() { 0 } else { 1 })
+}
+
+/// `--lifecycle N`: whole container lives, shims interleaved so that a slow moment of
+/// the machine falls on all of them.
+fn lifecycles(
+    targets: &[Target],
+    manager: &launch::Manager,
+    server: &events::EventServer,
+    n: usize,
+) -> Result<i32, String> {
+    let mut times: Vec<Vec<std::time::Duration>> = vec![Vec::new(); targets.len()];
+    for i in 0..n {
+        for (t, target) in targets.iter().enumerate() {
+            let ns = format!("shimtest{}-life{i}-{t}", std::process::id());
+            let mut ctx = Ctx::new(target, manager, &server.log, ns)?;
+            let took = ctx.lifecycle("life");
+            let left = ctx.finish();
+            match (took, left) {
+                (Ok(d), Ok(())) => times[t].push(d),
+                (Err(Verdict::Fail(r)) | Err(Verdict::Skip(r)), _) | (_, Err(r)) => {
+                    return Err(format!("{}: {r}", target.label))
+                }
+            }
+        }
+    }
+    println!(
+        "shim-side lifecycle (start, Create, Start, exit, Delete, Shutdown, shim exit), {n} runs"
+    );
+    println!(
+        "{:<24} {:>10} {:>10} {:>10}",
+        "shim", "p50_ms", "p90_ms", "x first"
+    );
+    let median = |v: &mut Vec<std::time::Duration>, q: usize| {
+        v.sort();
+        v[(v.len() * q / 100).min(v.len() - 1)].as_secs_f64() * 1000.0
+    };
+    let base = median(&mut times[0].clone(), 50);
+    for (t, target) in targets.iter().enumerate() {
+        let p50 = median(&mut times[t], 50);
+        let p90 = median(&mut times[t], 90);
+        println!(
+            "{:<24} {p50:>10.1} {p90:>10.1} {:>10.2}",
+            target.label,
+            p50 / base
+        );
+    }
+    Ok(0)
 }
 
 fn run_one(
