@@ -65,6 +65,7 @@ conformance: build
 	bash scripts/conformance.sh
 
 bench: build
+	$(CARGO) build --release -p skiff-integration --bin shimtest
 	bash scripts/bench.sh
 
 # Builds the shim, starts a throwaway containerd, runs a busybox container with the

@@ -29,6 +29,21 @@ out=$(mktemp)
     python3 "$bench" --containerd "$releases/sid/usr/bin" --runtime "$ours" \
       --runtime "$releases/sid/usr/bin/containerd-shim-runc-v2" | sed 's/^/    /'
   fi
+  echo
+  echo "## shimtest: the shim side alone (no containerd)"
+  echo
+  shims=(--shim "$ours" --shim /usr/bin/containerd-shim-runc-v2)
+  [ -x "$releases/sid/usr/bin/containerd-shim-runc-v2" ] && shims+=(--shim "$releases/sid/usr/bin/containerd-shim-runc-v2")
+  echo "    target/release/shimtest ${shims[*]} --lifecycle 30"
+  echo
+  target/release/shimtest "${shims[@]}" --lifecycle 30 | sed 's/^/    /'
+  echo
+  echo "Median latency of each call over the lifecycle and exec scenarios:"
+  echo
+  echo "    target/release/shimtest ${shims[*]} --filter lifecycle/ --filter exec/"
+  echo
+  target/release/shimtest "${shims[@]}" --filter lifecycle/ --filter exec/ \
+    | sed -n '/^median latency/,/^$/p' | sed 's/^/    /'
 } > "$out"
 mv "$out" BENCHMARKS.md
 cat BENCHMARKS.md
