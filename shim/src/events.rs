@@ -4,12 +4,12 @@
 //! away (restarting), they wait and are retried; the queue is bounded, and an overflow is
 //! logged with the topic of every event it drops: never silently lost.
 
+use crate::wire::UnaryClient;
 use protobuf::well_known_types::any::Any;
 use protobuf::well_known_types::timestamp::Timestamp;
 use protobuf::{MessageDyn, MessageField};
 use skiff_protos::envelope::Envelope;
 use skiff_protos::events::ForwardRequest;
-use skiff_protos::events_ttrpc::EventsClient;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -131,7 +131,7 @@ pub fn timestamp(t: SystemTime) -> Timestamp {
 }
 
 fn send_loop(shared: &Shared, address: &str) {
-    let mut client: Option<EventsClient> = None;
+    let mut client: Option<UnaryClient> = None;
     let mut backoff = Duration::from_millis(50);
     loop {
         let envelope = {
@@ -143,19 +143,21 @@ fn send_loop(shared: &Shared, address: &str) {
             queue.items.front().cloned().expect("not empty")
         };
         if client.is_none() {
-            match ttrpc::Client::connect(address) {
-                Ok(c) => client = Some(EventsClient::new(c)),
+            match UnaryClient::connect(address) {
+                Ok(c) => client = Some(c),
                 Err(e) => log::debug!("connecting to {address}: {e}"),
             }
         }
-        let sent = client.as_ref().map(|c| {
+        let sent = client.as_mut().map(|c| {
             let req = ForwardRequest {
                 envelope: MessageField::some(envelope.clone()),
                 ..Default::default()
             };
-            c.forward(
-                ttrpc::context::with_timeout(FORWARD_TIMEOUT.as_nanos() as i64),
+            c.call(
+                "containerd.services.events.ttrpc.v1.Events",
+                "Forward",
                 &req,
+                FORWARD_TIMEOUT,
             )
         });
         let mut queue = shared.queue.lock().unwrap();

@@ -1,5 +1,5 @@
-//! OOM events: one thread waits (epoll) on the OOM watch fd of every container the shim
-//! serves, so an idle container costs no thread. A watch firing, or the exit handler
+//! OOM events: one epoll set holds the OOM watch fd of every container the shim serves,
+//! and the server's loop waits on that set with its sockets, so watching costs no thread. A watch firing, or the exit handler
 //! asking before it reports an init's exit, compares the cgroup's OOM-kill counter with
 //! what was last reported, so each kill is published once, and before the exit.
 
@@ -48,10 +48,6 @@ impl OomWatcher {
             publisher,
             state: Mutex::new(State::default()),
         });
-        let w = watcher.clone();
-        std::thread::Builder::new()
-            .name("oom".into())
-            .spawn(move || w.run())?;
         Ok(watcher)
     }
 
@@ -146,32 +142,29 @@ impl OomWatcher {
         }
     }
 
-    fn run(&self) {
+    /// The epoll set to wait on: readable when a watch fired.
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.epoll.as_raw_fd()
+    }
+
+    /// Reports the watches that fired (called when [`OomWatcher::fd`] is readable).
+    pub fn process_ready(&self) {
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 16];
-        loop {
-            // SAFETY: epoll_wait into a local array.
-            let n = unsafe {
-                libc::epoll_wait(
-                    self.epoll.as_raw_fd(),
-                    events.as_mut_ptr(),
-                    events.len() as i32,
-                    -1,
-                )
-            };
-            if n < 0 {
-                if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                    log::error!("epoll_wait: {}", io::Error::last_os_error());
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-                continue;
-            }
-            let mut st = self.state.lock().unwrap();
-            for ev in &events[..n as usize] {
-                let token = ev.u64;
-                if let Some(w) = st.by_token.get_mut(&token) {
-                    w.watch.drain();
-                    self.report(w, true);
-                }
+        // SAFETY: epoll_wait into a local array, without blocking.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.epoll.as_raw_fd(),
+                events.as_mut_ptr(),
+                events.len() as i32,
+                0,
+            )
+        };
+        let mut st = self.state.lock().unwrap();
+        for ev in events.iter().take(n.max(0) as usize) {
+            let token = ev.u64;
+            if let Some(w) = st.by_token.get_mut(&token) {
+                w.watch.drain();
+                self.report(w, true);
             }
         }
     }

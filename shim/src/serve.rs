@@ -7,6 +7,7 @@ use crate::events::EventPublisher;
 use crate::reaper::Reaper;
 use crate::rpc::TaskRpc;
 use crate::service::{ShutdownSignal, TaskService};
+use std::os::fd::FromRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,16 +29,20 @@ pub fn run(flags: &Flags) -> Result<(), String> {
         flags.namespace.clone(),
         publisher.clone(),
         reaper,
-        oom,
+        oom.clone(),
         shutdown.clone(),
     ));
+    let waker = crate::server::Waker::new().map_err(|e| format!("creating the wake-up fd: {e}"))?;
     {
         let service = service.clone();
+        let waker = waker.clone();
         std::thread::Builder::new()
             .name("exits".into())
             .spawn(move || {
                 for exit in exits_rx {
                     service.handle_exit(exit);
+                    // A Wait parked on this process can be answered now.
+                    waker.wake();
                 }
             })
             .map_err(|e| format!("starting the exit handler: {e}"))?;
@@ -49,30 +54,29 @@ pub fn run(flags: &Flags) -> Result<(), String> {
         .unwrap_or(DEFAULT_LISTENER_FD);
     std::env::remove_var(crate::start::LISTEN_FD_ENV);
     let socket_path = socket_path_of_listener(listener);
-    // Idle workers per connection stay between 1 and 3 (the crate requires
-    // min < default < max): a request that blocks (Wait) makes the pool start another
-    // worker, and a worker that finds 3 idle ones exits.
-    let mut server = ttrpc::Server::new()
-        .set_thread_count_min(1)
-        .set_thread_count_default(2)
-        .set_thread_count_max(3)
-        .add_listener(listener)
-        .map_err(|e| format!("using the inherited socket (fd {listener}): {e}"))?
-        .register_service(task_services(service));
-    server.start().map_err(|e| format!("serving ttrpc: {e}"))?;
+    // SAFETY: the listening socket `start` handed over; owned from here on.
+    let listener = unsafe { std::os::unix::net::UnixListener::from_raw_fd(listener) };
+    let mut server = crate::server::Server::new(
+        listener,
+        task_services(service.clone()),
+        service,
+        waker,
+        oom,
+    )
+    .map_err(|e| format!("serving on the inherited socket: {e}"))?;
     log::info!(
         "serving on {}",
         socket_path.as_deref().unwrap_or("an unnamed socket")
     );
-
-    shutdown.wait();
+    // The Task API is served on this thread until a Shutdown is granted.
+    server.run(&shutdown);
     if !publisher.flush(Duration::from_secs(3)) {
         log::error!("exiting with task events not yet delivered");
     }
     if let Some(path) = socket_path {
         let _ = std::fs::remove_file(address::path_of(&path));
     }
-    server.shutdown();
+    drop(server);
     Ok(())
 }
 

@@ -93,15 +93,29 @@ impl TaskService {
         let c = self.container(&req.id)?;
         let mut procs = c.processes.lock().unwrap();
         loop {
-            let p = procs.get(&req.exec_id)?;
-            if let (Status::Stopped | Status::Deleted, Some(exit)) = (p.status, p.exit) {
-                return Ok(WaitResponse {
-                    exit_status: exit.status,
-                    exited_at: MessageField::some(timestamp(exit.at)),
-                    ..Default::default()
-                });
+            if let Some(r) = exited(procs.get(&req.exec_id)?) {
+                return Ok(r);
             }
             procs = c.exited.wait(procs).unwrap();
         }
+    }
+
+    /// Wait without blocking: None while the process runs (the server parks the
+    /// request and asks again after the next exit).
+    pub fn try_wait(&self, req: &WaitRequest) -> Result<Option<WaitResponse>> {
+        let c = self.container(&req.id)?;
+        let procs = c.processes.lock().unwrap();
+        Ok(exited(procs.get(&req.exec_id)?))
+    }
+}
+
+fn exited(p: &crate::process::Process) -> Option<WaitResponse> {
+    match (p.status, p.exit) {
+        (Status::Stopped | Status::Deleted, Some(exit)) => Some(WaitResponse {
+            exit_status: exit.status,
+            exited_at: MessageField::some(timestamp(exit.at)),
+            ..Default::default()
+        }),
+        _ => None,
     }
 }

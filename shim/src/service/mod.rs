@@ -48,6 +48,10 @@ impl ShutdownSignal {
         self.cond.notify_all();
     }
 
+    pub fn is_requested(&self) -> bool {
+        *self.requested.lock().unwrap()
+    }
+
     pub fn wait(&self) {
         let mut r = self.requested.lock().unwrap();
         while !*r {
