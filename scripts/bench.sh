@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bench=../shared/bench/shimbench.py
 releases=${RELEASES:-/var/cache/containerd-releases}
 [ -f "$bench" ] || { echo "$bench is missing" >&2; exit 1; }
-ours=$PWD/target/release/containerd-shim-skiff-v2
+ours=$PWD/${SHIM_BIN:-target/release/containerd-shim-skiff-v2}
 out=$(mktemp)
 {
   echo "# Benchmarks"

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 releases=${RELEASES:-/var/cache/containerd-releases}
-shims=(--shim "target/release/containerd-shim-skiff-v2")
+shims=(--shim "${SHIM_BIN:-target/release/containerd-shim-skiff-v2}")
 [ -x /usr/bin/containerd-shim-runc-v2 ] && shims+=(--shim /usr/bin/containerd-shim-runc-v2)
 for gen in trixie sid; do
   go=$releases/$gen/usr/bin/containerd-shim-runc-v2
