@@ -7,7 +7,6 @@ use crate::error::{io, Error, Result};
 use skiff_protos::task_client::{parse_bootstrap, Bootstrap};
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -63,19 +62,14 @@ pub fn resolve_runtime(name: &str) -> Result<PathBuf> {
 
 impl Launcher {
     fn command(&self, shim: &Path, ns: &str, id: &str, bundle: &Path) -> Command {
-        let mut cmd = Command::new(shim);
-        cmd.args(["-namespace", ns, "-address"])
-            .arg(&self.address)
-            .arg("-publish-binary")
-            .arg(std::env::current_exe().unwrap_or_else(|_| PathBuf::from("skiffd")))
-            .args(["-id", id])
-            .current_dir(bundle)
-            .env("TTRPC_ADDRESS", &self.events_address)
-            .env("GRPC_ADDRESS", &self.address)
-            .env("NAMESPACE", ns)
-            .env("MAX_SHIM_VERSION", "2")
-            .stdin(Stdio::null())
-            .process_group(0);
+        let publish = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("skiffd"));
+        let launch = skiff_protos::task_client::Launch {
+            address: &self.address,
+            publish_binary: &publish,
+            ttrpc_address: self.events_address.as_os_str(),
+        };
+        let mut cmd = launch.command(shim, ns, id, bundle);
+        cmd.stdin(Stdio::null());
         cmd
     }
 

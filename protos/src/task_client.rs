@@ -49,6 +49,45 @@ pub fn parse_bootstrap(out: &str) -> Result<Bootstrap, String> {
     Ok(Bootstrap { address, version })
 }
 
+/// Who launches a shim and where its events go: what containerd passes every shim.
+pub struct Launch<'a> {
+    /// The manager's own API socket; the shim derives its socket name from it.
+    pub address: &'a std::path::Path,
+    pub publish_binary: &'a std::path::Path,
+    /// The manager's `Events/Forward` endpoint (`TTRPC_ADDRESS`).
+    pub ttrpc_address: &'a std::ffi::OsStr,
+}
+
+impl Launch<'_> {
+    /// `SHIM -namespace NS -address ADDR -publish-binary BIN -id ID` in `bundle`, with
+    /// the environment containerd 1.7 and 2.x set (1.6 sets the first two; shims of
+    /// every generation accept the larger set), in a process group of its own. The
+    /// caller adds the action (`start`, or `-bundle B delete`).
+    pub fn command(
+        &self,
+        shim: &std::path::Path,
+        namespace: &str,
+        id: &str,
+        bundle: &std::path::Path,
+    ) -> std::process::Command {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = std::process::Command::new(shim);
+        cmd.args(["-namespace", namespace, "-address"])
+            .arg(self.address)
+            .arg("-publish-binary")
+            .arg(self.publish_binary)
+            .args(["-id", id])
+            .current_dir(bundle)
+            .env("GOMAXPROCS", "2")
+            .env("TTRPC_ADDRESS", self.ttrpc_address)
+            .env("GRPC_ADDRESS", self.address)
+            .env("NAMESPACE", namespace)
+            .env("MAX_SHIM_VERSION", "2")
+            .process_group(0);
+        cmd
+    }
+}
+
 /// The socket path behind a `unix://` address.
 pub fn socket_path(address: &str) -> std::path::PathBuf {
     std::path::PathBuf::from(address.strip_prefix("unix://").unwrap_or(address))

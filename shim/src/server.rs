@@ -67,6 +67,8 @@ pub struct Server {
     methods: Methods,
     service: Arc<TaskService>,
     oom: Arc<crate::oom::OomWatcher>,
+    /// No payload transform: one context serves every request.
+    conn_ctx: Arc<ttrpc::ConnectionContext>,
 }
 
 fn epoll_add(epoll: RawFd, fd: RawFd) -> io::Result<()> {
@@ -109,6 +111,7 @@ impl Server {
             methods,
             service,
             oom,
+            conn_ctx: Arc::default(),
         })
     }
 
@@ -283,7 +286,7 @@ impl Server {
             res_tx: tx,
             metadata,
             timeout_nano: req.timeout_nano,
-            conn_ctx: Arc::new(ttrpc::ConnectionContext::default()),
+            conn_ctx: self.conn_ctx.clone(),
         };
         let stream_id = mh.stream_id;
         if let Err(e) = handler.handler(ctx, req) {
@@ -298,20 +301,10 @@ impl Server {
         match self.service.try_wait(&req) {
             Ok(Some(resp)) => self.reply_ok(fd, stream_id, &resp),
             Ok(None) => self.parked.push(Parked { fd, stream_id, req }),
-            Err(e) => {
-                let status = match ttrpc::Error::from(e) {
-                    ttrpc::Error::RpcStatus(s) => s,
-                    other => ttrpc::get_status(Code::UNKNOWN, other.to_string()),
-                };
-                self.reply(
-                    fd,
-                    stream_id,
-                    Response {
-                        status: protobuf::MessageField::some(status),
-                        ..Default::default()
-                    },
-                );
-            }
+            Err(e) => match ttrpc::Error::from(e) {
+                ttrpc::Error::RpcStatus(s) => self.reply(fd, stream_id, s, Vec::new()),
+                other => self.reply_status(fd, stream_id, Code::UNKNOWN, other.to_string()),
+            },
         }
     }
 
@@ -323,27 +316,20 @@ impl Server {
     }
 
     fn reply_ok(&mut self, fd: RawFd, stream_id: u32, resp: &WaitResponse) {
-        let res = Response {
-            status: protobuf::MessageField::some(ttrpc::get_status(Code::OK, String::new())),
-            payload: resp.write_to_bytes().unwrap_or_default(),
-            ..Default::default()
-        };
-        self.reply(fd, stream_id, res);
+        let ok = ttrpc::get_status(Code::OK, String::new());
+        self.reply(fd, stream_id, ok, resp.write_to_bytes().unwrap_or_default());
     }
 
     fn reply_status(&mut self, fd: RawFd, stream_id: u32, code: Code, message: String) {
-        let status = ttrpc::get_status(code, message);
-        self.reply(
-            fd,
-            stream_id,
-            Response {
-                status: protobuf::MessageField::some(status),
-                ..Default::default()
-            },
-        );
+        self.reply(fd, stream_id, ttrpc::get_status(code, message), Vec::new());
     }
 
-    fn reply(&mut self, fd: RawFd, stream_id: u32, res: Response) {
+    fn reply(&mut self, fd: RawFd, stream_id: u32, status: ttrpc::Status, payload: Vec<u8>) {
+        let res = Response {
+            status: protobuf::MessageField::some(status),
+            payload,
+            ..Default::default()
+        };
         let body = res.write_to_bytes().unwrap_or_default();
         self.write_frame(fd, stream_id, &body);
     }

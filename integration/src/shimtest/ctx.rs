@@ -446,6 +446,7 @@ impl<'r> Ctx<'r> {
     ) -> Outcome<(Process, CreateTaskRequest)> {
         let shim = self.launch(&setup.id, &bundle, setup)?;
         let (stdin, stdout, stderr) = self.fifos(setup)?;
+        let (stdin_uri, stdout_uri, stderr_uri) = stdio_paths(&stdin, &stdout, &stderr);
         let source = self.rootfs_source(&setup.id);
         let req = CreateTaskRequest {
             id: setup.id.clone(),
@@ -457,12 +458,9 @@ impl<'r> Ctx<'r> {
                 ..Default::default()
             }],
             terminal: setup.terminal,
-            stdin: stdin
-                .as_ref()
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            stdout: stdout.as_ref().map(Capture::path).unwrap_or_default(),
-            stderr: stderr.as_ref().map(Capture::path).unwrap_or_default(),
+            stdin: stdin_uri.clone(),
+            stdout: stdout_uri.clone(),
+            stderr: stderr_uri.clone(),
             options: setup.options.as_ref().map(options_any).into(),
             ..Default::default()
         };
@@ -532,6 +530,7 @@ impl<'r> Ctx<'r> {
     /// Exec (not yet started) of `setup` in `container`.
     pub fn exec(&mut self, container: &Process, setup: &Setup) -> Outcome<Process> {
         let (stdin, stdout, stderr) = self.fifos(setup)?;
+        let (stdin_uri, stdout_uri, stderr_uri) = stdio_paths(&stdin, &stdout, &stderr);
         let spec = serde_json::json!({
             "args": setup.args,
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
@@ -543,12 +542,9 @@ impl<'r> Ctx<'r> {
             id: container.container_id.clone(),
             exec_id: setup.id.clone(),
             terminal: setup.terminal,
-            stdin: stdin
-                .as_ref()
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            stdout: stdout.as_ref().map(Capture::path).unwrap_or_default(),
-            stderr: stderr.as_ref().map(Capture::path).unwrap_or_default(),
+            stdin: stdin_uri.clone(),
+            stdout: stdout_uri.clone(),
+            stderr: stderr_uri.clone(),
             spec: MessageField::some(Any {
                 type_url: SPEC_PROCESS_URL.into(),
                 value: serde_json::to_vec(&spec).unwrap_or_default(),
@@ -750,6 +746,22 @@ impl<'r> Ctx<'r> {
             Err(format!("left behind: {}", left.join(", ")))
         }
     }
+}
+
+/// The paths of a process's FIFOs as a Create or Exec request names them ("" for none).
+fn stdio_paths(
+    stdin: &Option<PathBuf>,
+    stdout: &Option<Capture>,
+    stderr: &Option<Capture>,
+) -> (String, String, String) {
+    (
+        stdin
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        stdout.as_ref().map(Capture::path).unwrap_or_default(),
+        stderr.as_ref().map(Capture::path).unwrap_or_default(),
+    )
 }
 
 pub fn topics_of(events: &[Event], container: &str) -> Vec<String> {

@@ -5,7 +5,6 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,23 +23,13 @@ pub struct Manager {
 pub use skiff_protos::task_client::{parse_bootstrap, socket_path, Bootstrap};
 
 impl Manager {
-    /// containerd 1.7 and 2.x set these; 1.6 only the first two. Shims of every
-    /// generation accept the larger set.
     fn command(&self, shim: &Path, namespace: &str, id: &str, bundle: &Path) -> Command {
-        let mut cmd = Command::new(shim);
-        cmd.args(["-namespace", namespace, "-address"])
-            .arg(&self.address)
-            .arg("-publish-binary")
-            .arg(&self.publish_binary)
-            .args(["-id", id])
-            .current_dir(bundle)
-            .env("GOMAXPROCS", "2")
-            .env("TTRPC_ADDRESS", &self.ttrpc_address)
-            .env("GRPC_ADDRESS", &self.address)
-            .env("NAMESPACE", namespace)
-            .env("MAX_SHIM_VERSION", "2")
-            .process_group(0);
-        cmd
+        let launch = skiff_protos::task_client::Launch {
+            address: &self.address,
+            publish_binary: &self.publish_binary,
+            ttrpc_address: self.ttrpc_address.as_ref(),
+        };
+        launch.command(shim, namespace, id, bundle)
     }
 
     /// `SHIM ... -id ID start` in the bundle, with `options` (a marshalled Any, as
