@@ -10,9 +10,11 @@ use libfuzzer_sys::fuzz_target;
 use protobuf::Message;
 use skiff_shim::events::EventPublisher;
 use skiff_shim::oom::OomWatcher;
+use skiff_shim::poller::Poller;
 use skiff_shim::reaper::Reaper;
 use skiff_shim::rpc::TaskRpc;
 use skiff_shim::service::{ShutdownSignal, TaskService};
+use skiff_shim::stdio::Pumps;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
@@ -22,15 +24,15 @@ fn handlers() -> &'static Handlers {
     static H: OnceLock<Handlers> = OnceLock::new();
     H.get_or_init(|| {
         let publisher = EventPublisher::start(None).unwrap();
-        let (tx, _rx) = std::sync::mpsc::channel();
-        std::mem::forget(_rx);
-        let reaper = Reaper::start(tx).unwrap();
+        let reaper = Reaper::new().unwrap();
+        let pumps = Arc::new(Pumps::new(Arc::new(Poller::new().unwrap())));
         let oom = OomWatcher::start("fuzz".into(), publisher.clone()).unwrap();
         let service = TaskService::new(
             "fuzz".into(),
             publisher,
             reaper,
             oom,
+            pumps,
             Arc::new(ShutdownSignal::default()),
         );
         skiff_protos::shim_ttrpc::create_task(Arc::new(TaskRpc(Arc::new(service))))

@@ -578,15 +578,12 @@ fn five_hundred_execs_leave_no_zombie_fd_or_thread() {
     for n in 1..=500 {
         exec(n);
     }
-    // The ttrpc crate's worker pool keeps 1 to 3 idle workers per connection, so the
-    // thread count at rest may differ by up to 2; a leak of one thread per exec would
-    // show as hundreds.
-    const POOL_BAND: usize = 2;
+    // The shim has no pool: its thread count at rest is exact.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let now = (proc::fd_count(shim_pid), proc::thread_count(shim_pid));
         let zombies = proc::zombie_children(shim_pid);
-        if now.0 == fds && now.1.abs_diff(threads) <= POOL_BAND && zombies.is_empty() {
+        if now.0 == fds && now.1 == threads && zombies.is_empty() {
             break;
         }
         assert!(
@@ -596,6 +593,11 @@ fn five_hundred_execs_leave_no_zombie_fd_or_thread() {
             now.1
         );
         std::thread::sleep(Duration::from_millis(100));
+    }
+    // One event loop and the event sender (issue 10's target: at most 2). The Go shim
+    // has about a dozen; this holds for ours only.
+    if std::env::var_os("SKIFF_SHIM").is_none() {
+        assert!(threads <= 2, "an idle shim runs {threads} threads");
     }
     skiff_integration::report(&format!(
         "500 execs into one container: shim fds {fds} -> {}, threads {threads} -> {}, no zombies",

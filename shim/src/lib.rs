@@ -12,6 +12,7 @@ pub mod logging;
 pub mod mount;
 pub mod oom;
 pub mod options;
+pub mod poller;
 pub mod process;
 pub mod reaper;
 pub mod rpc;

@@ -1,17 +1,19 @@
 //! The shim is a subreaper: every process it starts (runtime commands, and the container
-//! processes they leave behind) is reaped here, on SIGCHLD, with `waitpid(-1, WNOHANG)`.
+//! processes they leave behind) is reaped here with `waitpid(-1, WNOHANG)`, when the
+//! event loop sees SIGCHLD on the reaper's signalfd.
 //!
-//! An exit goes to whoever registered the pid: a runtime command waiting through
-//! [`ProcessMonitor`], or else the shim's exit handler, which may see a container
-//! process's exit before the runtime command that started it has returned.
+//! A runtime command is waited for by the thread that ran it, which reaps in its place
+//! until its own command has ended; exits it reaps on the way are queued for the loop.
+//! So a container process's exit may be seen before the runtime command that started it
+//! has returned, and the exit handler keeps such exits until their pid is claimed.
 
 use runc_driver::ProcessMonitor;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus};
-use std::sync::mpsc::Sender;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 /// A process that ended, as the reaper saw it.
@@ -41,18 +43,18 @@ impl Exit {
     }
 }
 
-type Slot = Arc<(Mutex<Option<ExitStatus>>, Condvar)>;
-
 pub struct Reaper {
-    /// Runtime commands started through the monitor, waiting for their own exit.
-    commands: Mutex<HashMap<u32, Slot>>,
-    /// Every other exit goes here.
-    exits: Mutex<Sender<Exit>>,
+    signalfd: OwnedFd,
+    /// Runtime commands started through the monitor, and their exit once reaped.
+    commands: Mutex<HashMap<u32, Option<ExitStatus>>>,
+    /// Exits no runtime command claimed, for the loop to hand to the exit handler.
+    exits: Mutex<VecDeque<Exit>>,
 }
 
 impl Reaper {
-    /// Makes this process a subreaper and blocks SIGCHLD so that only the reaper thread
-    /// receives it. Call before any other thread exists: threads inherit the mask.
+    /// Makes this process a subreaper and blocks SIGCHLD so that it is only seen
+    /// through the reaper's signalfd. Call before any other thread exists: threads
+    /// inherit the mask.
     pub fn prepare_process() -> io::Result<()> {
         reset_inherited_ignores();
         // SAFETY: plain syscalls on this process's own attributes.
@@ -71,63 +73,71 @@ impl Reaper {
         Ok(())
     }
 
-    /// Starts the reaper thread. `exits` receives every exit no runtime command claims.
-    pub fn start(exits: Sender<Exit>) -> io::Result<Arc<Reaper>> {
-        let reaper = Arc::new(Reaper {
+    pub fn new() -> io::Result<Arc<Reaper>> {
+        Ok(Arc::new(Reaper {
+            signalfd: signalfd_for_sigchld()?,
             commands: Mutex::new(HashMap::new()),
-            exits: Mutex::new(exits),
-        });
-        let fd = signalfd_for_sigchld()?;
-        let r = reaper.clone();
-        std::thread::Builder::new()
-            .name("reaper".into())
-            .spawn(move || r.run(fd))?;
-        Ok(reaper)
+            exits: Mutex::new(VecDeque::new()),
+        }))
     }
 
-    fn run(&self, fd: std::os::fd::OwnedFd) {
-        use std::os::fd::AsRawFd;
+    /// Readable when SIGCHLD is pending: the loop then calls [`Reaper::take_exits`].
+    pub fn fd(&self) -> RawFd {
+        self.signalfd.as_raw_fd()
+    }
+
+    /// Reaps every child that has ended and returns the exits no runtime command
+    /// claimed, oldest first.
+    pub fn take_exits(&self) -> Vec<Exit> {
+        // Consume the pending signal first: a child that ends after this read signals
+        // again, so none is left unreaped with nothing to wake the loop.
         let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
         loop {
-            // One read may stand for several SIGCHLDs: reap until nothing is left.
-            self.reap_all();
             // SAFETY: reading into a buffer of the right size from our signalfd.
-            let n = unsafe { libc::read(fd.as_raw_fd(), info.as_mut_ptr().cast(), info.len()) };
-            if n < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                log::error!(
-                    "reading the SIGCHLD signalfd: {}",
-                    io::Error::last_os_error()
-                );
-                std::thread::sleep(std::time::Duration::from_millis(100));
+            let n = unsafe {
+                libc::read(
+                    self.signalfd.as_raw_fd(),
+                    info.as_mut_ptr().cast(),
+                    info.len(),
+                )
+            };
+            if n <= 0 {
+                break;
             }
         }
-    }
-
-    fn reap_all(&self) {
-        loop {
-            let mut raw = 0;
-            // SAFETY: waitpid with a valid out pointer.
-            let pid = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
-            if pid <= 0 {
-                return;
-            }
-            self.dispatch(pid as u32, raw);
+        while let Some((pid, raw)) = reap(libc::WNOHANG) {
+            self.dispatch(pid, raw);
         }
+        self.exits.lock().unwrap().drain(..).collect()
     }
 
     fn dispatch(&self, pid: u32, raw: i32) {
-        let commands = self.commands.lock().unwrap();
-        if let Some(slot) = commands.get(&pid) {
-            *slot.0.lock().unwrap() = Some(ExitStatus::from_raw(raw));
-            slot.1.notify_all();
+        let mut commands = self.commands.lock().unwrap();
+        if let Some(slot) = commands.get_mut(&pid) {
+            *slot = Some(ExitStatus::from_raw(raw));
             return;
         }
         drop(commands);
-        let _ = self
-            .exits
+        self.exits
             .lock()
             .unwrap()
-            .send(Exit::from_wait_status(pid, raw));
+            .push_back(Exit::from_wait_status(pid, raw));
+    }
+}
+
+/// One `waitpid(-1)`: Some((pid, status)) or None when nothing (more) has ended.
+fn reap(flags: i32) -> Option<(u32, i32)> {
+    loop {
+        let mut raw = 0;
+        // SAFETY: waitpid with a valid out pointer.
+        let pid = unsafe { libc::waitpid(-1, &mut raw, flags) };
+        if pid > 0 {
+            return Some((pid as u32, raw));
+        }
+        if pid < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        return None;
     }
 }
 
@@ -171,48 +181,56 @@ pub fn unblock_all_signals() -> io::Result<()> {
     Ok(())
 }
 
-fn signalfd_for_sigchld() -> io::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
+fn signalfd_for_sigchld() -> io::Result<OwnedFd> {
     // SAFETY: building a signal set and creating a signalfd for it.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGCHLD);
-        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC);
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(std::os::fd::OwnedFd::from_raw_fd(fd))
+        Ok(OwnedFd::from_raw_fd(fd))
     }
 }
 
-/// Runtime commands are registered under the same lock the reaper takes before it
-/// routes an exit, so a command that ends at once is still routed to its waiter.
+/// Runtime commands are registered under the lock the reaper takes before it routes
+/// an exit, so a command that ends at once is still routed to its waiter.
 impl ProcessMonitor for Reaper {
     fn spawn(&self, cmd: &mut Command) -> io::Result<Child> {
         let mut commands = self.commands.lock().unwrap();
         let child = cmd.spawn()?;
-        commands.insert(child.id(), Arc::new((Mutex::new(None), Condvar::new())));
+        commands.insert(child.id(), None);
         Ok(child)
     }
 
+    /// Reaps, blocking, until the command has ended: other exits met on the way are
+    /// queued for the loop.
     fn wait(&self, child: &mut Child) -> io::Result<ExitStatus> {
         let pid = child.id();
-        let slot = self
-            .commands
-            .lock()
-            .unwrap()
-            .get(&pid)
-            .cloned()
-            .ok_or_else(|| io::Error::other(format!("pid {pid} was not started by the reaper")))?;
-        let mut status = slot.0.lock().unwrap();
-        while status.is_none() {
-            status = slot.1.wait(status).unwrap();
+        loop {
+            {
+                let mut commands = self.commands.lock().unwrap();
+                match commands.get(&pid) {
+                    None => {
+                        return Err(io::Error::other(format!(
+                            "pid {pid} was not started by the reaper"
+                        )))
+                    }
+                    Some(Some(status)) => {
+                        let status = *status;
+                        commands.remove(&pid);
+                        return Ok(status);
+                    }
+                    Some(None) => {}
+                }
+            }
+            match reap(0) {
+                Some((reaped, raw)) => self.dispatch(reaped, raw),
+                None => return Err(io::Error::last_os_error()),
+            }
         }
-        let result = status.take().expect("checked above");
-        drop(status);
-        self.commands.lock().unwrap().remove(&pid);
-        Ok(result)
     }
 }
 

@@ -4,9 +4,12 @@
 use crate::address;
 use crate::cli::Flags;
 use crate::events::EventPublisher;
+use crate::poller::Poller;
 use crate::reaper::Reaper;
 use crate::rpc::TaskRpc;
+use crate::server::Sources;
 use crate::service::{ShutdownSignal, TaskService};
+use crate::stdio::Pumps;
 use std::os::fd::FromRawFd;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,33 +23,20 @@ pub fn run(flags: &Flags) -> Result<(), String> {
 
     let publisher = EventPublisher::start(std::env::var("TTRPC_ADDRESS").ok())
         .map_err(|e| format!("starting the event publisher: {e}"))?;
-    let (exits_tx, exits_rx) = std::sync::mpsc::channel();
-    let reaper = Reaper::start(exits_tx).map_err(|e| format!("starting the reaper: {e}"))?;
+    let poller = Arc::new(Poller::new().map_err(|e| format!("creating the event loop: {e}"))?);
+    let reaper = Reaper::new().map_err(|e| format!("starting the reaper: {e}"))?;
+    let pumps = Arc::new(Pumps::new(poller.clone()));
     let shutdown = Arc::new(ShutdownSignal::default());
     let oom = crate::oom::OomWatcher::start(flags.namespace.clone(), publisher.clone())
         .map_err(|e| format!("starting the OOM watcher: {e}"))?;
     let service = Arc::new(TaskService::new(
         flags.namespace.clone(),
         publisher.clone(),
-        reaper,
+        reaper.clone(),
         oom.clone(),
+        pumps.clone(),
         shutdown.clone(),
     ));
-    let waker = crate::server::Waker::new().map_err(|e| format!("creating the wake-up fd: {e}"))?;
-    {
-        let service = service.clone();
-        let waker = waker.clone();
-        std::thread::Builder::new()
-            .name("exits".into())
-            .spawn(move || {
-                for exit in exits_rx {
-                    service.handle_exit(exit);
-                    // A Wait parked on this process can be answered now.
-                    waker.wake();
-                }
-            })
-            .map_err(|e| format!("starting the exit handler: {e}"))?;
-    }
 
     let listener = std::env::var(crate::start::LISTEN_FD_ENV)
         .ok()
@@ -60,8 +50,12 @@ pub fn run(flags: &Flags) -> Result<(), String> {
         listener,
         task_services(service.clone()),
         service,
-        waker,
-        oom,
+        Sources {
+            poller,
+            reaper,
+            oom,
+            pumps,
+        },
     )
     .map_err(|e| format!("serving on the inherited socket: {e}"))?;
     log::info!(

@@ -1,51 +1,30 @@
-//! The Task API served on the shim's main thread: one epoll loop over the listening
-//! socket and its connections. ttrpc frames are read here and handed to the generated
-//! handlers one at a time; a Wait whose process still runs is parked, not given a
-//! thread, and answered when an exit wakes the loop. This replaces the ttrpc crate's
-//! threaded server (a listener, and per connection a reader, a writer and a worker
-//! pool), which was most of an idle shim's threads.
+//! The shim's one loop, on its main thread: the listening socket and its connections,
+//! SIGCHLD (the reaper's signalfd), OOM notifications and the stdio pumps all wait on
+//! one epoll instance. ttrpc frames are read here and handed to the generated handlers
+//! one at a time; a Wait whose process still runs is parked and answered when its exit
+//! has been reported. This replaces the ttrpc crate's threaded server (a listener, and
+//! per connection a reader, a writer and a worker pool) and a thread per stdio stream.
 
+use crate::poller::{Poller, READABLE};
+use crate::reaper::Reaper;
 use crate::service::{ShutdownSignal, TaskService};
+use crate::stdio::{Pumps, PUMP_TOKEN};
 use protobuf::Message;
 use skiff_protos::shim::{WaitRequest, WaitResponse};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use ttrpc::{Code, MessageHeader, MethodHandler, Request, Response, TtrpcContext};
 
 use crate::wire::{frame, HEADER, MAX_MESSAGE, TYPE_REQUEST, TYPE_RESPONSE};
 
 pub type Methods = HashMap<String, Box<dyn MethodHandler + Send + Sync>>;
 
-/// Wakes the loop from another thread (an exit was handled: parked Waits may be done).
-#[derive(Clone)]
-pub struct Waker(Arc<OwnedFd>);
-
-impl Waker {
-    pub fn new() -> io::Result<Waker> {
-        // SAFETY: eventfd returns a new descriptor or -1.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd was just created and is owned here.
-        Ok(Waker(Arc::new(unsafe { OwnedFd::from_raw_fd(fd) })))
-    }
-
-    pub fn wake(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a local to our eventfd.
-        unsafe { libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8) };
-    }
-
-    fn drain(&self) {
-        let mut n: u64 = 0;
-        // SAFETY: reads 8 bytes into a local from our eventfd.
-        unsafe { libc::read(self.0.as_raw_fd(), (&mut n as *mut u64).cast(), 8) };
-    }
-}
+/// How long the loop sleeps at most, to notice a Shutdown granted without an event.
+const IDLE_WAKE: Duration = Duration::from_secs(1);
 
 struct Conn {
     stream: UnixStream,
@@ -59,28 +38,25 @@ struct Parked {
 }
 
 pub struct Server {
-    epoll: OwnedFd,
+    poller: Arc<Poller>,
     listener: UnixListener,
-    waker: Waker,
     conns: HashMap<RawFd, Conn>,
     parked: Vec<Parked>,
     methods: Methods,
     service: Arc<TaskService>,
+    reaper: Arc<Reaper>,
     oom: Arc<crate::oom::OomWatcher>,
+    pumps: Arc<Pumps>,
     /// No payload transform: one context serves every request.
     conn_ctx: Arc<ttrpc::ConnectionContext>,
 }
 
-fn epoll_add(epoll: RawFd, fd: RawFd) -> io::Result<()> {
-    let mut ev = libc::epoll_event {
-        events: (libc::EPOLLIN | libc::EPOLLRDHUP) as u32,
-        u64: fd as u64,
-    };
-    // SAFETY: registers a descriptor we own with our epoll instance.
-    if unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, fd, &mut ev) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+/// What the server's loop watches besides its own sockets.
+pub struct Sources {
+    pub poller: Arc<Poller>,
+    pub reaper: Arc<Reaper>,
+    pub oom: Arc<crate::oom::OomWatcher>,
+    pub pumps: Arc<Pumps>,
 }
 
 impl Server {
@@ -88,29 +64,28 @@ impl Server {
         listener: UnixListener,
         methods: Methods,
         service: Arc<TaskService>,
-        waker: Waker,
-        oom: Arc<crate::oom::OomWatcher>,
+        sources: Sources,
     ) -> io::Result<Server> {
         listener.set_nonblocking(true)?;
-        // SAFETY: epoll_create1 returns a new descriptor or -1.
-        let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if epfd < 0 {
-            return Err(io::Error::last_os_error());
+        let Sources {
+            poller,
+            reaper,
+            oom,
+            pumps,
+        } = sources;
+        for fd in [listener.as_raw_fd(), reaper.fd(), oom.fd()] {
+            poller.add(fd, READABLE, fd as u64)?;
         }
-        // SAFETY: just created, owned here.
-        let epoll = unsafe { OwnedFd::from_raw_fd(epfd) };
-        epoll_add(epfd, listener.as_raw_fd())?;
-        epoll_add(epfd, waker.0.as_raw_fd())?;
-        epoll_add(epfd, oom.fd())?;
         Ok(Server {
-            epoll,
+            poller,
             listener,
-            waker,
             conns: HashMap::new(),
             parked: Vec::new(),
             methods,
             service,
+            reaper,
             oom,
+            pumps,
             conn_ctx: Arc::default(),
         })
     }
@@ -118,39 +93,60 @@ impl Server {
     /// Serves until a Shutdown is granted.
     pub fn run(&mut self, shutdown: &ShutdownSignal) {
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 32];
+        let mut next_report: Option<Instant> = None;
         while !shutdown.is_requested() {
-            // SAFETY: waits on our epoll instance into a local array.
-            let n = unsafe {
-                libc::epoll_wait(
-                    self.epoll.as_raw_fd(),
-                    events.as_mut_ptr(),
-                    events.len() as i32,
-                    1000,
-                )
-            };
-            for ev in events.iter().take(n.max(0) as usize) {
-                let fd = ev.u64 as RawFd;
+            let timeout = next_report.map_or(IDLE_WAKE, |at| {
+                at.saturating_duration_since(Instant::now()).min(IDLE_WAKE)
+            });
+            let n = self.poller.wait(&mut events, timeout);
+            // Exits are looked at only when something may have moved them: SIGCHLD, a
+            // request (a runtime command waited for in a handler reaps on the loop's
+            // behalf), a copy that ended, or an exit's drain time running out. Not
+            // for every chunk of output carried.
+            let mut exits_due = n == 0;
+            for ev in &events[..n] {
+                let token = ev.u64;
+                if token & PUMP_TOKEN != 0 {
+                    exits_due |= self.pumps.ready(token, ev.events);
+                    continue;
+                }
+                exits_due = true;
+                let fd = token as RawFd;
                 if fd == self.listener.as_raw_fd() {
                     self.accept();
                 } else if fd == self.oom.fd() {
                     self.oom.process_ready();
-                } else if fd == self.waker.0.as_raw_fd() {
-                    self.waker.drain();
-                    self.answer_parked();
-                } else {
+                } else if fd != self.reaper.fd() {
                     self.readable(fd);
                 }
                 if shutdown.is_requested() {
                     break;
                 }
             }
+            if exits_due {
+                next_report = self.exits();
+            }
         }
+    }
+
+    /// Hands reaped exits to the service, reports those whose output has drained, and
+    /// answers the Waits they end. Returns when to look again.
+    fn exits(&mut self) -> Option<Instant> {
+        for exit in self.reaper.take_exits() {
+            self.service.handle_exit(exit);
+        }
+        let next = self.service.report_exits();
+        if !self.parked.is_empty() {
+            self.answer_parked();
+        }
+        next
     }
 
     fn accept(&mut self) {
         while let Ok((stream, _)) = self.listener.accept() {
+            let fd = stream.as_raw_fd();
             if stream.set_nonblocking(true).is_err()
-                || epoll_add(self.epoll.as_raw_fd(), stream.as_raw_fd()).is_err()
+                || self.poller.add(fd, READABLE, fd as u64).is_err()
             {
                 continue;
             }
@@ -166,15 +162,7 @@ impl Server {
 
     fn close(&mut self, fd: RawFd) {
         if let Some(conn) = self.conns.remove(&fd) {
-            // SAFETY: removes a registered descriptor from our epoll instance.
-            unsafe {
-                libc::epoll_ctl(
-                    self.epoll.as_raw_fd(),
-                    libc::EPOLL_CTL_DEL,
-                    fd,
-                    std::ptr::null_mut(),
-                )
-            };
+            self.poller.remove(fd);
             drop(conn);
         }
         self.parked.retain(|p| p.fd != fd);

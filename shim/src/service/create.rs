@@ -118,7 +118,7 @@ impl TaskService {
             runtime.create(&req.id, &bundle, &create, Stdio3::default())?;
             let io = console
                 .receive_master(CONSOLE_TIMEOUT)
-                .and_then(|master| ProcessIo::terminal(paths, master));
+                .and_then(|master| ProcessIo::terminal(paths, master, &self.pumps));
             match io {
                 Ok(io) => io,
                 Err(e) => {
@@ -128,7 +128,7 @@ impl TaskService {
             }
         } else {
             let owner = self.owner(&req.id, opts.io_uid, opts.io_gid);
-            let (io, stdio) = ProcessIo::pipes(paths, &owner)
+            let (io, stdio) = ProcessIo::pipes(paths, &owner, &self.pumps)
                 .map_err(|e| ShimError::internal("setting up stdio", e))?;
             runtime.create(&req.id, &bundle, &create, stdio)?;
             io
@@ -208,7 +208,7 @@ impl TaskService {
         opts: &skiff_protos::options::Options,
     ) -> Result<CreateTaskResponse> {
         let owner = self.owner(&req.id, opts.io_uid, opts.io_gid);
-        let (io, stdio) = ProcessIo::pipes(paths, &owner)
+        let (io, stdio) = ProcessIo::pipes(paths, &owner, &self.pumps)
             .map_err(|e| ShimError::internal("setting up stdio", e))?;
         let mut init = Process::init(0, io);
         init.restore = Some(crate::process::Restore {

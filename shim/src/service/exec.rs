@@ -93,11 +93,11 @@ impl TaskService {
                 let master = console
                     .receive_master(CONSOLE_TIMEOUT)
                     .map_err(|e| ShimError::internal("receiving the exec's terminal", e))?;
-                ProcessIo::terminal(p.paths.clone(), master)
+                ProcessIo::terminal(p.paths.clone(), master, &self.pumps)
                     .map_err(|e| ShimError::internal("setting up the exec's terminal", e))
             } else {
                 let owner = self.owner(id, c.io_owner.0, c.io_owner.1);
-                let (io, stdio) = ProcessIo::pipes(p.paths.clone(), &owner)
+                let (io, stdio) = ProcessIo::pipes(p.paths.clone(), &owner, &self.pumps)
                     .map_err(|e| ShimError::internal("setting up the exec's stdio", e))?;
                 c.runtime.exec(id, &opts, stdio)?;
                 Ok(io)

@@ -1,4 +1,5 @@
-//! Exits the reaper hands over, and Wait.
+//! Exits the reaper hands over, reported once the process's output has drained, and
+//! Wait.
 
 use super::TaskService;
 use crate::error::Result;
@@ -9,7 +10,7 @@ use protobuf::MessageField;
 use skiff_protos::shim::{WaitRequest, WaitResponse};
 use skiff_protos::task_events::TaskExit;
 use skiff_protos::type_url;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long an exit waits for the process's output to drain before it is reported
 /// anyway (a process that leaves a child holding its stdout open).
@@ -18,8 +19,16 @@ const OUTPUT_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// not returned its pid.
 const UNCLAIMED_LIMIT: usize = 256;
 
+/// An exit waiting for its process's output to drain.
+pub(super) struct PendingExit {
+    exit: Exit,
+    container_id: String,
+    exec_id: String,
+    deadline: Instant,
+}
+
 impl TaskService {
-    /// Called for every exit the reaper does not route to a runtime command.
+    /// Called by the loop for every exit no runtime command claimed.
     pub fn handle_exit(&self, exit: Exit) {
         let owner = {
             let mut index = self.pids.lock().unwrap();
@@ -35,25 +44,68 @@ impl TaskService {
             }
         };
         let (container_id, exec_id) = owner;
+        // The exit is reported once the output has drained: a user reading the exit
+        // has then read everything the process wrote.
+        self.pending_exits.lock().unwrap().push(PendingExit {
+            exit,
+            container_id,
+            exec_id,
+            deadline: Instant::now() + OUTPUT_DRAIN_TIMEOUT,
+        });
+    }
+
+    /// Reports the exits whose output has drained, or that have waited long enough.
+    /// Returns when to look again for those still waiting.
+    pub fn report_exits(&self) -> Option<Instant> {
+        let waiting = std::mem::take(&mut *self.pending_exits.lock().unwrap());
+        let now = Instant::now();
+        let mut next: Option<Instant> = None;
+        let mut still = Vec::new();
+        for pending in waiting {
+            match self.output_drained(&pending) {
+                Some(false) if now < pending.deadline => {
+                    next = Some(next.map_or(pending.deadline, |n| n.min(pending.deadline)));
+                    still.push(pending);
+                }
+                Some(drained) => {
+                    if !drained {
+                        log::warn!(
+                            "output of {} {} still open {OUTPUT_DRAIN_TIMEOUT:?} after its exit",
+                            pending.container_id,
+                            pending.exec_id
+                        );
+                    }
+                    self.report_exit(pending);
+                }
+                // The process is gone (deleted, or replaced).
+                None => {}
+            }
+        }
+        self.pending_exits.lock().unwrap().extend(still);
+        next
+    }
+
+    fn output_drained(&self, pending: &PendingExit) -> Option<bool> {
+        let c = self.container(&pending.container_id).ok()?;
+        let procs = c.processes.lock().unwrap();
+        match procs.get(&pending.exec_id) {
+            Ok(p) if p.pid == pending.exit.pid => {
+                Some(p.io.as_ref().is_none_or(|io| io.output_drained()))
+            }
+            _ => None,
+        }
+    }
+
+    fn report_exit(&self, pending: PendingExit) {
+        let PendingExit {
+            exit,
+            container_id,
+            exec_id,
+            ..
+        } = pending;
         let Ok(c) = self.container(&container_id) else {
             return;
         };
-        // Let the output drain first, without holding the container: a user reading the
-        // exit has then read everything the process wrote.
-        let waiter = {
-            let procs = c.processes.lock().unwrap();
-            match procs.get(&exec_id) {
-                Ok(p) if p.pid == exit.pid => p.io.as_ref().map(|io| io.output_waiter()),
-                _ => return,
-            }
-        };
-        if let Some(w) = waiter {
-            if !w.wait(OUTPUT_DRAIN_TIMEOUT) {
-                log::warn!(
-                    "output of {container_id} {exec_id} still open {OUTPUT_DRAIN_TIMEOUT:?} after its exit"
-                );
-            }
-        }
         let mut procs = c.processes.lock().unwrap();
         let Ok(p) = procs.get_mut(&exec_id) else {
             return;

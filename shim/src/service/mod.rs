@@ -12,6 +12,7 @@ use crate::error::{Result, ShimError};
 use crate::events::EventPublisher;
 use crate::oom::OomWatcher;
 use crate::reaper::{Exit, Reaper};
+use crate::stdio::Pumps;
 use protobuf::well_known_types::empty::Empty;
 use protobuf::MessageDyn;
 use skiff_protos::shim::{ConnectRequest, ConnectResponse, ShutdownRequest};
@@ -25,6 +26,8 @@ pub struct TaskService {
     publisher: EventPublisher,
     reaper: Arc<Reaper>,
     oom: Arc<OomWatcher>,
+    pumps: Arc<Pumps>,
+    pending_exits: Mutex<Vec<exits::PendingExit>>,
     shutdown: Arc<ShutdownSignal>,
 }
 
@@ -66,6 +69,7 @@ impl TaskService {
         publisher: EventPublisher,
         reaper: Arc<Reaper>,
         oom: Arc<OomWatcher>,
+        pumps: Arc<Pumps>,
         shutdown: Arc<ShutdownSignal>,
     ) -> TaskService {
         TaskService {
@@ -75,6 +79,8 @@ impl TaskService {
             publisher,
             reaper,
             oom,
+            pumps,
+            pending_exits: Mutex::new(Vec::new()),
             shutdown,
         }
     }

@@ -1,16 +1,18 @@
-//! One copy per stream: stdout and stderr from the container's pipes (or pty master) to
-//! where the manager wants them, stdin the other way.
+//! A process's streams: stdout and stderr from the container's pipes (or pty master)
+//! to where the manager wants them, stdin the other way, each a pump run by the shim's
+//! event loop.
 
+use super::pump::{Copy, Pumps, Transfer};
 use super::uri::{self, Output};
 use super::{fifo, logger};
 use runc_driver::Stdio3;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// The streams a manager named for a process.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,31 +26,13 @@ pub struct StreamPaths {
 /// The streams of one container process, held by the shim.
 pub struct ProcessIo {
     pub paths: StreamPaths,
+    pumps: Arc<Pumps>,
     /// Output copies still running; an exit is reported once they have drained.
-    outputs: Arc<Pending>,
-    /// Dropped when stdin should close; the stdin copy polls the other end.
-    stdin_close: Option<OwnedFd>,
+    outputs: Arc<AtomicUsize>,
+    /// The copy into the container's stdin, ended when stdin should close.
+    stdin: Option<u64>,
     /// The pty master of a terminal process, for resizing.
     console: Option<OwnedFd>,
-}
-
-#[derive(Default)]
-struct Pending {
-    count: Mutex<usize>,
-    done: Condvar,
-}
-
-impl Pending {
-    fn start(self: &Arc<Self>) -> Arc<Self> {
-        *self.count.lock().unwrap() += 1;
-        self.clone()
-    }
-
-    fn finish(&self) {
-        let mut n = self.count.lock().unwrap();
-        *n = n.saturating_sub(1);
-        self.done.notify_all();
-    }
 }
 
 /// Who a process's output belongs to, for logging binaries.
@@ -60,21 +44,26 @@ pub struct Owner<'a> {
 }
 
 impl ProcessIo {
-    fn empty(paths: StreamPaths) -> ProcessIo {
+    fn empty(paths: StreamPaths, pumps: &Arc<Pumps>) -> ProcessIo {
         ProcessIo {
             paths,
-            outputs: Arc::new(Pending::default()),
-            stdin_close: None,
+            pumps: pumps.clone(),
+            outputs: Arc::new(AtomicUsize::new(0)),
+            stdin: None,
             console: None,
         }
     }
 
     /// Pipes for a process without a terminal. Returns the container's ends, for the
     /// runtime's create or exec.
-    pub fn pipes(paths: StreamPaths, owner: &Owner) -> io::Result<(ProcessIo, Stdio3)> {
+    pub fn pipes(
+        paths: StreamPaths,
+        owner: &Owner,
+        pumps: &Arc<Pumps>,
+    ) -> io::Result<(ProcessIo, Stdio3)> {
         let stdout = uri::parse(&paths.stdout).map_err(invalid)?;
         let stderr = uri::parse(&paths.stderr).map_err(invalid)?;
-        let mut io = ProcessIo::empty(paths);
+        let mut io = ProcessIo::empty(paths, pumps);
         let mut stdio = Stdio3::default();
 
         if let Output::Binary { path, args } = &stdout {
@@ -104,66 +93,84 @@ impl ProcessIo {
                 let (r, w) = pipe()?;
                 chown(&w, owner.io_ids)?;
                 *slot = Some(w);
-                spawn_output_copy(&io.outputs, r, target, name, Transfer::Splice)?;
+                io.start_output(r, target, Transfer::Splice)?;
             }
         }
         if !io.paths.stdin.is_empty() {
             let (r, w) = pipe()?;
             chown(&r, owner.io_ids)?;
             stdio.stdin = Some(r);
-            io.start_stdin_copy(w)?;
+            io.start_stdin(w, Transfer::Splice)?;
         }
         Ok((io, stdio))
     }
 
     /// Copies for a terminal process, once the runtime has sent its pty master. The
     /// terminal merges stderr into stdout.
-    pub fn terminal(paths: StreamPaths, master: OwnedFd) -> io::Result<ProcessIo> {
+    pub fn terminal(
+        paths: StreamPaths,
+        master: OwnedFd,
+        pumps: &Arc<Pumps>,
+    ) -> io::Result<ProcessIo> {
         let stdout = uri::parse(&paths.stdout).map_err(invalid)?;
         if matches!(stdout, Output::Binary { .. }) {
             return Err(invalid(
                 "a terminal's output cannot go to a logging binary".into(),
             ));
         }
-        let mut io = ProcessIo::empty(paths);
+        let mut io = ProcessIo::empty(paths, pumps);
         if let Some(target) = open_target(&stdout, "stdout")? {
-            spawn_output_copy(
-                &io.outputs,
-                master.try_clone()?,
-                target,
-                "stdout",
-                Transfer::ReadWrite,
-            )?;
+            io.start_output(master.try_clone()?, target, Transfer::Buffered)?;
         }
         if !io.paths.stdin.is_empty() {
-            io.start_stdin_copy(master.try_clone()?)?;
+            io.start_stdin(master.try_clone()?, Transfer::Buffered)?;
         }
         io.console = Some(master);
         Ok(io)
     }
 
-    fn start_stdin_copy(&mut self, target: OwnedFd) -> io::Result<()> {
-        let stdin = self.paths.stdin.clone();
-        let source = fifo::open_input(Path::new(&stdin))
-            .map_err(|e| annotate(e, &format!("opening stdin {stdin}")))?;
-        let (close_r, close_w) = pipe()?;
-        self.stdin_close = Some(close_w);
-        std::thread::Builder::new()
-            .name("copy-stdin".into())
-            .spawn(move || copy_input(source, target, close_r))?;
+    fn start_output(
+        &mut self,
+        source: OwnedFd,
+        target: File,
+        transfer: Transfer,
+    ) -> io::Result<()> {
+        self.pumps.add(Copy {
+            source,
+            target: target.into(),
+            transfer,
+            outputs: Some(self.outputs.clone()),
+            input: false,
+        })?;
         Ok(())
     }
 
-    /// A handle to wait for the output copies with, usable without holding the process.
-    pub fn output_waiter(&self) -> OutputWaiter {
-        OutputWaiter(self.outputs.clone())
+    fn start_stdin(&mut self, target: OwnedFd, transfer: Transfer) -> io::Result<()> {
+        let stdin = self.paths.stdin.clone();
+        let source = fifo::open_input(Path::new(&stdin))
+            .map_err(|e| annotate(e, &format!("opening stdin {stdin}")))?;
+        self.stdin = Some(self.pumps.add(Copy {
+            source: source.into(),
+            target,
+            transfer,
+            outputs: None,
+            input: true,
+        })?);
+        Ok(())
+    }
+
+    /// Whether the container's output has been copied to the end (every writer of the
+    /// pipes has closed them).
+    pub fn output_drained(&self) -> bool {
+        self.outputs.load(Ordering::SeqCst) == 0
     }
 
     /// Closes the container's stdin once what the manager has already written to the
     /// FIFO has been passed on.
     pub fn close_stdin(&mut self) {
-        // Dropping the write end wakes the stdin copy's poll with a hang-up.
-        self.stdin_close = None;
+        if let Some(id) = self.stdin.take() {
+            self.pumps.finish(id);
+        }
     }
 
     /// Sets the terminal's window size.
@@ -182,26 +189,6 @@ impl ProcessIo {
             return Err(io::Error::last_os_error());
         }
         Ok(())
-    }
-}
-
-/// Waits for a process's output copies to finish.
-pub struct OutputWaiter(Arc<Pending>);
-
-impl OutputWaiter {
-    /// Waits until the container's output has been copied to the end (every writer of
-    /// the pipes has closed them), at most `timeout`. False if it timed out.
-    pub fn wait(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut n = self.0.count.lock().unwrap();
-        while *n > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            n = self.0.done.wait_timeout(n, left).unwrap().0;
-        }
-        true
     }
 }
 
@@ -244,39 +231,6 @@ fn open_target(target: &Output, name: &str) -> io::Result<Option<File>> {
     }
 }
 
-/// How an output copy moves bytes.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Transfer {
-    /// splice(2), pipe to pipe or file, without copying through the shim.
-    Splice,
-    /// read and write: for a pty master, whose splice holds data back until more comes.
-    ReadWrite,
-}
-
-fn spawn_output_copy(
-    pending: &Arc<Pending>,
-    source: OwnedFd,
-    target: File,
-    name: &str,
-    transfer: Transfer,
-) -> io::Result<()> {
-    let pending = pending.start();
-    let spawned = std::thread::Builder::new()
-        .name(format!("copy-{name}"))
-        .spawn({
-            let pending = pending.clone();
-            move || {
-                copy_output(source, target, transfer);
-                pending.finish();
-            }
-        });
-    if let Err(e) = spawned {
-        pending.finish();
-        return Err(e);
-    }
-    Ok(())
-}
-
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: pipe2 fills two fds we then own.
@@ -298,132 +252,4 @@ fn chown(fd: &OwnedFd, owner: Option<(u32, u32)>) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The read end was closed by every writer. A pty master reports that as EIO.
-fn is_end(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(libc::EIO)
-}
-
-/// Copies until the container's side is closed, then closes the target, which is how
-/// the manager learns the stream ended.
-fn copy_output(source: OwnedFd, target: File, transfer: Transfer) {
-    if transfer == Transfer::Splice && !splice_all(&source, &target) {
-        return;
-    }
-    let mut source = File::from(source);
-    let mut target = target;
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        let n = match source.read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if is_end(&e) => return,
-            Err(e) => {
-                log::warn!("reading container output: {e}");
-                return;
-            }
-        };
-        if let Err(e) = target.write_all(&buf[..n]) {
-            log::warn!("writing container output: {e}");
-            drain(source.into());
-            return;
-        }
-    }
-}
-
-/// Splices until the source ends (false: done) or splice is refused (true: fall back
-/// to read and write).
-fn splice_all(source: &OwnedFd, target: &File) -> bool {
-    loop {
-        // SAFETY: splice between two open fds, no offsets.
-        let n = unsafe {
-            libc::splice(
-                source.as_raw_fd(),
-                std::ptr::null_mut(),
-                target.as_raw_fd(),
-                std::ptr::null_mut(),
-                1 << 20,
-                libc::SPLICE_F_MOVE,
-            )
-        };
-        if n > 0 {
-            continue;
-        }
-        if n == 0 {
-            return false;
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EINTR) | Some(libc::EAGAIN) => continue,
-            Some(libc::EINVAL) => return true,
-            _ if is_end(&err) => return false,
-            _ => {
-                log::warn!("copying container output: {err}");
-                if let Ok(dup) = source.try_clone() {
-                    drain(dup);
-                }
-                return false;
-            }
-        }
-    }
-}
-
-/// When the manager's side is broken, keep reading so the container never blocks on a
-/// full pipe.
-fn drain(source: OwnedFd) {
-    let mut source = File::from(source);
-    let mut buf = [0u8; 8192];
-    while matches!(source.read(&mut buf), Ok(n) if n > 0) {}
-}
-
-/// Copies the manager's input to the container until the manager closes its end of
-/// the FIFO or asks (CloseIO) for stdin to be closed; then the container sees EOF.
-fn copy_input(source: File, target: OwnedFd, close: OwnedFd) {
-    let mut target = File::from(target);
-    let mut source = source;
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        let mut fds = [
-            libc::pollfd {
-                fd: source.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: close.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: poll on two valid pollfds.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if n < 0 {
-            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return;
-        }
-        let closing = fds[1].revents != 0;
-        if fds[0].revents != 0 || closing {
-            // Pass on whatever is readable now; stop at EOF.
-            loop {
-                match source.read(&mut buf) {
-                    Ok(0) => return,
-                    Ok(n) => {
-                        if target.write_all(&buf[..n]).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(_) => return,
-                }
-            }
-        }
-        if closing {
-            return;
-        }
-    }
 }

@@ -6,9 +6,11 @@
 mod copy;
 mod fifo;
 mod logger;
+mod pump;
 mod uri;
 
 pub use copy::{Owner, ProcessIo, StreamPaths};
+pub use pump::{Pumps, TOKEN as PUMP_TOKEN};
 
 /// Checks an output path or log URI as a Create or Exec names it.
 pub fn check_output(s: &str) -> Result<(), String> {
