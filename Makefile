@@ -24,7 +24,7 @@ install: build
 RELEASES ?= /var/cache/containerd-releases
 RELEASES_SCRIPT ?= ../shared/tools/containerd-releases.sh
 # The integration tests that run under containerd, once per generation.
-CONTAINERD_TESTS := --test containerd_task --test task_api --test cgroups --test faults --test install
+CONTAINERD_TESTS := --test containerd_task --test task_api --test cgroups --test faults --test install --test cri
 
 # Unit tests, then end-to-end tests with real runc and a private containerd per test:
 # the whole workspace under the system's containerd (1.6), then the containerd tests

@@ -11,6 +11,7 @@ fn main() {
         "events/task_events.proto",
         "services/events/v1/events.proto",
         "runc/options.proto",
+        "runtimeoptions/runtimeoptions.proto",
         "cgroups/metrics_v1.proto",
         "cgroups/metrics_v2.proto",
         "skiff/v1/manager.proto",

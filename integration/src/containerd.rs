@@ -89,11 +89,40 @@ pub fn busybox_archive() -> &'static Path {
     })
 }
 
+/// The name `pause_archive` gives the pause image.
+pub const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.9";
+
+/// A pause image (a static /pause built with gcc), built once per test process.
+pub fn pause_archive() -> &'static Path {
+    static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
+    ARCHIVE.get_or_init(|| {
+        let dir = workspace_dir().join("target");
+        fs::create_dir_all(&dir).expect("target dir");
+        let out = dir.join("pause-oci.tar");
+        let tmp = dir.join(format!("pause-oci.tar.{}", std::process::id()));
+        let script = workspace_dir().join("integration/images/build-pause-image.sh");
+        let status = Command::new("bash")
+            .arg(&script)
+            .arg(&tmp)
+            .arg(PAUSE_IMAGE)
+            .stdout(Stdio::null())
+            .status()
+            .expect("running build-pause-image.sh");
+        assert!(status.success(), "building the pause image failed");
+        fs::rename(&tmp, &out).expect("renaming the pause archive");
+        out
+    })
+}
+
 /// How to start a test's containerd.
 #[derive(Debug, Default, Clone)]
 pub struct Options {
     /// Put this directory first on containerd's PATH (where it looks up shims by name).
     pub path_prefix: Option<PathBuf>,
+    /// Enable the CRI plugin, with runtime handler `skiff` (`io.containerd.skiff.v2`),
+    /// this pause image as the sandbox image, and no CNI (host network pods only).
+    /// The namespace is then CRI's own, `k8s.io`.
+    pub cri_sandbox_image: Option<String>,
 }
 
 pub struct Containerd {
@@ -116,21 +145,11 @@ impl Containerd {
         let root = dir.path();
         let socket = root.join("containerd.sock");
         // containerd 2.x reads configuration version 3, and its CRI is three plugins.
-        let (version, cri) = if version_string()
-            .starts_with(|c: char| c.is_ascii_digit() && c >= '2')
-        {
-            (
-                3,
-                r#""io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images""#,
-            )
-        } else {
-            (2, r#""io.containerd.grpc.v1.cri""#)
-        };
-        let config = format!(
+        let v3 = version_string().starts_with(|c: char| c.is_ascii_digit() && c >= '2');
+        let base = format!(
             r#"version = {version}
 root = "{root}/root"
 state = "{root}/state"
-disabled_plugins = [{cri}]
 [grpc]
   address = "{sock}"
 [ttrpc]
@@ -141,14 +160,28 @@ disabled_plugins = [{cri}]
 [metrics]
   address = ""
 "#,
+            version = if v3 { 3 } else { 2 },
             root = root.display(),
             sock = socket.display()
         );
+        let config = match &opts.cri_sandbox_image {
+            Some(image) => format!("{base}{}", cri_config(root, image, v3)),
+            // containerd 2.x reads configuration version 3, and its CRI is three plugins.
+            None if v3 => format!(
+                "disabled_plugins = [\"io.containerd.grpc.v1.cri\", \"io.containerd.cri.v1.runtime\", \"io.containerd.cri.v1.images\"]\n{base}"
+            ),
+            None => format!("disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n{base}"),
+        };
         fs::write(root.join("config.toml"), config).expect("config");
         let child = spawn_containerd(root, &opts);
+        let namespace = if opts.cri_sandbox_image.is_some() {
+            "k8s.io".to_string()
+        } else {
+            format!("skiff-t{}-{n}", std::process::id())
+        };
         let cd = Containerd {
             socket,
-            namespace: format!("skiff-t{}-{n}", std::process::id()),
+            namespace,
             child,
             dir,
             opts,
@@ -156,6 +189,14 @@ disabled_plugins = [{cri}]
         cd.wait_ready();
         let out = cd.ctr(&["images", "import", &busybox_archive().to_string_lossy()]);
         assert!(out.status.success(), "ctr images import: {}", stderr(&out));
+        if cd.opts.cri_sandbox_image.is_some() {
+            let out = cd.ctr(&["images", "import", &pause_archive().to_string_lossy()]);
+            assert!(
+                out.status.success(),
+                "ctr images import (pause): {}",
+                stderr(&out)
+            );
+        }
         cd
     }
 
@@ -378,6 +419,9 @@ disabled_plugins = [{cri}]
 
     /// The runc state directory the shims use for this namespace.
     pub fn runc_root(&self) -> PathBuf {
+        if self.opts.cri_sandbox_image.is_some() {
+            return self.dir().join("runc").join(&self.namespace);
+        }
         Path::new("/run/containerd/runc").join(&self.namespace)
     }
 }
@@ -404,9 +448,14 @@ impl Drop for Containerd {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // Containers a failed test left in runc's state.
+        // Containers a failed test left in runc's state: those with a bundle under this
+        // containerd's state (the k8s.io namespace is not this test's alone).
         let root = self.runc_root();
-        if let Ok(entries) = fs::read_dir(&root) {
+        let bundles = self
+            .dir()
+            .join("state/io.containerd.runtime.v2.task")
+            .join(&self.namespace);
+        if let Ok(entries) = fs::read_dir(&bundles) {
             for e in entries.flatten() {
                 let _ = Command::new("runc")
                     .arg("--root")
@@ -419,7 +468,82 @@ impl Drop for Containerd {
             }
         }
         let _ = fs::remove_dir(&root);
-        remove_namespace_cgroups(&self.namespace);
+        if self.opts.cri_sandbox_image.is_none() {
+            remove_namespace_cgroups(&self.namespace);
+        }
+    }
+}
+
+/// The CRI plugin's settings: runtime handler `skiff` beside the default `runc`, the
+/// given sandbox image (imported beforehand, never pulled), no AppArmor profile (none
+/// is loaded on test machines), and CNI directories that stay empty: only pods on the
+/// node's network can run, which is what the tests use. The streaming server listens
+/// on a free port of the loopback, so tests can run side by side. OOM score
+/// adjustments are capped at containerd's own: these machines refuse to lower it
+/// (runc: "failed to update /proc/self/oom_score_adj: Permission denied" for the
+/// pause container's -998), as a node whose containerd runs in a container would.
+///
+/// The skiff runtime reads its runc options from a file (CRI sends a non-runc runtime
+/// type `runtimeoptions.v1.Options` naming it): runc keeps its state under this
+/// containerd's directory, not in the machine's shared k8s.io root.
+fn cri_config(root: &Path, sandbox_image: &str, v3: bool) -> String {
+    let options = root.join("skiff-runtime.toml");
+    fs::write(
+        &options,
+        format!(
+            "# runc options for the skiff runtime\nRoot = \"{}/runc\"\n",
+            root.display()
+        ),
+    )
+    .expect("writing the skiff runtime options");
+    let options = options.display();
+    let cni = format!(
+        "bin_dir = \"{root}/cni/bin\"\n    conf_dir = \"{root}/cni/conf\"",
+        root = root.display()
+    );
+    let runtimes = |prefix: &str| {
+        format!(
+            r#"  [plugins."{prefix}".containerd]
+    default_runtime_name = "runc"
+    [plugins."{prefix}".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+    [plugins."{prefix}".containerd.runtimes.skiff]
+      runtime_type = "io.containerd.skiff.v2"
+      [plugins."{prefix}".containerd.runtimes.skiff.options]
+        ConfigPath = "{options}"
+  [plugins."{prefix}".cni]
+    {cni}
+"#
+        )
+    };
+    if v3 {
+        format!(
+            r#"[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "{sandbox_image}"
+[plugins."io.containerd.cri.v1.runtime"]
+  enable_selinux = false
+  disable_apparmor = true
+  restrict_oom_score_adj = true
+{runtimes}[plugins."io.containerd.grpc.v1.cri"]
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+"#,
+            runtimes = runtimes("io.containerd.cri.v1.runtime")
+        )
+    } else {
+        format!(
+            r#"[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{sandbox_image}"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  enable_selinux = false
+  disable_apparmor = true
+  restrict_oom_score_adj = true
+{runtimes}"#,
+            runtimes = runtimes("io.containerd.grpc.v1.cri")
+        )
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod bundle;
 pub mod containerd;
+pub mod cri;
 pub mod proc;
 pub mod pty;
 pub mod shim_client;

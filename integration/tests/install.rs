@@ -39,6 +39,7 @@ fn installed_shim_runs_by_runtime_name() {
 
     let cd = Containerd::start_with(Options {
         path_prefix: Some(bin.clone()),
+        ..Default::default()
     });
     let out = cd.ctr(&[
         "run",

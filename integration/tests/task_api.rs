@@ -354,6 +354,7 @@ fn runc_binary_option_through_ctr_as_a_drop_in() {
     let wrapper = recording_runtime(bin.path(), &record).unwrap();
     let cd = Containerd::start_with(Options {
         path_prefix: Some(bin.path().to_path_buf()),
+        ..Default::default()
     });
     let w = wrapper.to_string_lossy().into_owned();
     let out = cd.ctr(&[
@@ -544,6 +545,7 @@ fn crun_runs_containers_where_the_machine_supports_it() {
     std::fs::copy(shim_binary(), bin.path().join("containerd-shim-runc-v2")).unwrap();
     let cd = Containerd::start_with(Options {
         path_prefix: Some(bin.path().to_path_buf()),
+        ..Default::default()
     });
     let out = cd.ctr(&[
         "run",

@@ -12,6 +12,7 @@ pub mod logging;
 pub mod mount;
 pub mod oom;
 pub mod options;
+pub mod options_file;
 pub mod poller;
 pub mod process;
 pub mod reaper;

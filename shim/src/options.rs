@@ -22,19 +22,41 @@ const OPTIONS_TYPE_URLS: &[&str] = &[
     "types.containerd.io/containerd.runc.v1.Options",
 ];
 
+/// What containerd's CRI plugin sends a shim of another runtime type than runc's.
+const CRI_OPTIONS_TYPE_URLS: &[&str] = &[
+    "runtimeoptions.v1.Options",
+    "type.googleapis.com/runtimeoptions.v1.Options",
+    "types.containerd.io/runtimeoptions.v1.Options",
+];
+
 pub fn decode(any: Option<&Any>) -> Result<Options> {
     let Some(any) = any.filter(|a| !a.type_url.is_empty() || !a.value.is_empty()) else {
         return Ok(Options::default());
     };
+    if CRI_OPTIONS_TYPE_URLS.contains(&any.type_url.as_str()) {
+        return decode_cri(&any.value);
+    }
     if !OPTIONS_TYPE_URLS.contains(&any.type_url.as_str()) {
         return Err(ShimError::InvalidArgument(format!(
-            "unsupported runtime options type {:?}: expected containerd.runc.v1.Options",
+            "unsupported runtime options type {:?}: expected containerd.runc.v1.Options \
+             or runtimeoptions.v1.Options",
             any.type_url
         )));
     }
     Options::parse_from_bytes(&any.value).map_err(|e| {
         ShimError::InvalidArgument(format!("cannot decode containerd.runc.v1.Options: {e}"))
     })
+}
+
+/// The CRI plugin's options: the runc options are in the file config_path names, if any.
+fn decode_cri(value: &[u8]) -> Result<Options> {
+    let cri = skiff_protos::runtimeoptions::Options::parse_from_bytes(value).map_err(|e| {
+        ShimError::InvalidArgument(format!("cannot decode runtimeoptions.v1.Options: {e}"))
+    })?;
+    if cri.config_path.is_empty() {
+        return Ok(Options::default());
+    }
+    crate::options_file::read(Path::new(&cri.config_path)).map_err(ShimError::InvalidArgument)
 }
 
 /// What a container's runtime is: saved in the bundle at Create.
@@ -149,7 +171,7 @@ mod tests {
         let err = decode(Some(&any)).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unsupported runtime options type \"example.com/Other\": expected containerd.runc.v1.Options"
+            "unsupported runtime options type \"example.com/Other\": expected containerd.runc.v1.Options or runtimeoptions.v1.Options"
         );
     }
 

@@ -1,0 +1,309 @@
+//! Kubernetes through containerd's CRI plugin, driven as the kubelet drives it: a pod
+//! with runtime handler `skiff` (runtime_type io.containerd.skiff.v2) on the node's
+//! network, two containers in it, exec, logs, stats and a resource update, then the
+//! pod stopped and removed. Real containerd, real runc, no network pulls: the pause and
+//! busybox images are built here and imported with `ctr -n k8s.io images import`.
+
+use skiff_integration::bundle::TempDir;
+use skiff_integration::containerd::{
+    cgroup_bases, shim_binary, CgroupCleanup, Containerd, Options, BUSYBOX_IMAGE, PAUSE_IMAGE,
+};
+use skiff_integration::cri::api::*;
+use skiff_integration::cri::CriClient;
+use skiff_integration::proc;
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn start_cri() -> (Containerd, CriClient) {
+    let shim_dir = shim_binary().parent().unwrap().to_path_buf();
+    let cd = Containerd::start_with(Options {
+        // containerd finds io.containerd.skiff.v2 as containerd-shim-skiff-v2 on PATH.
+        path_prefix: Some(shim_dir),
+        cri_sandbox_image: Some(PAUSE_IMAGE.into()),
+    });
+    let cri = CriClient::connect(&cd.socket).expect("connecting to the CRI socket");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match cri.version() {
+            Ok(v) if v.runtime_name == "containerd" => break,
+            other => assert!(
+                Instant::now() < deadline,
+                "the CRI plugin did not answer Version: {other:?}\n{}",
+                cd.log()
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (cd, cri)
+}
+
+fn container(name: &str, script: &str, log: &str) -> ContainerConfig {
+    ContainerConfig {
+        metadata: Some(ContainerMetadata {
+            name: name.into(),
+            attempt: 0,
+        }),
+        image: Some(ImageSpec {
+            image: BUSYBOX_IMAGE.into(),
+        }),
+        command: vec!["/bin/sh".into(), "-c".into(), script.into()],
+        log_path: log.into(),
+        ..Default::default()
+    }
+}
+
+/// Waits for `path` to hold at least `n` lines; returns them.
+fn log_lines(path: &Path, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        if lines.len() >= n {
+            return lines;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} holds {lines:?}, expected {n} lines",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A CRI log line: `<RFC 3339 time> <stream> <F|P> <text>`; returns (stream, text).
+fn parse_cri_line(line: &str) -> (String, String) {
+    let mut parts = line.splitn(4, ' ');
+    let time = parts.next().unwrap_or_default();
+    let stream = parts.next().unwrap_or_default();
+    let tag = parts.next().unwrap_or_default();
+    let text = parts.next().unwrap_or_default();
+    assert!(
+        time.len() >= 20 && time.as_bytes()[4] == b'-' && time.contains('T'),
+        "not a CRI log time in {line:?}"
+    );
+    assert_eq!(tag, "F", "a full line in {line:?}");
+    (stream.to_string(), text.to_string())
+}
+
+/// Processes whose parent is `pid`, with their command lines.
+fn children_cmdlines(pid: u32) -> Vec<String> {
+    proc::children(pid)
+        .into_iter()
+        .map(|c| {
+            std::fs::read(format!("/proc/{c}/cmdline"))
+                .map(|b| {
+                    String::from_utf8_lossy(&b)
+                        .replace('\0', " ")
+                        .trim()
+                        .to_string()
+                })
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[test]
+fn pod_of_two_containers_runs_in_one_skiff_shim() {
+    let (cd, cri) = start_cri();
+    let parent = format!("/skiff-cri-{}", std::process::id());
+    let _cgroups = CgroupCleanup(parent.clone());
+    let logs = TempDir::new("skiff-cri-logs").unwrap();
+
+    let sandbox = PodSandboxConfig {
+        metadata: Some(PodSandboxMetadata {
+            name: "web".into(),
+            uid: format!("uid-{}", std::process::id()),
+            namespace: "skiff-test".into(),
+            attempt: 0,
+        }),
+        log_directory: logs.path().to_string_lossy().into_owned(),
+        labels: HashMap::from([("app".to_string(), "web".to_string())]),
+        linux: Some(LinuxPodSandboxConfig {
+            cgroup_parent: parent.clone(),
+            security_context: Some(LinuxSandboxSecurityContext {
+                namespace_options: Some(NamespaceOption {
+                    network: NAMESPACE_NODE,
+                    pid: NAMESPACE_CONTAINER,
+                    ipc: NAMESPACE_POD,
+                }),
+            }),
+        }),
+        ..Default::default()
+    };
+    let pod = cri
+        .run_pod_sandbox(&sandbox, "skiff")
+        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.log()));
+
+    let first = cri
+        .create_container(
+            &pod,
+            &container(
+                "first",
+                "echo first line one; echo first line two >&2; exec sleep 3000",
+                "first.log",
+            ),
+            &sandbox,
+        )
+        .unwrap_or_else(|e| panic!("CreateContainer first: {e}\n{}", cd.log()));
+    cri.start_container(&first).expect("StartContainer first");
+    let second = cri
+        .create_container(
+            &pod,
+            &container(
+                "second",
+                "echo second says hi; exec sleep 3000",
+                "second.log",
+            ),
+            &sandbox,
+        )
+        .expect("CreateContainer second");
+    cri.start_container(&second).expect("StartContainer second");
+
+    // One shim, ours, for the pod; the pause process and both containers are its
+    // children.
+    let shims = cd.shim_pids();
+    assert_eq!(shims.len(), 1, "one shim for the pod: {shims:?}");
+    let shim = shims[0];
+    let exe = std::fs::read_link(format!("/proc/{shim}/exe")).unwrap();
+    assert!(
+        exe.to_string_lossy().contains("containerd-shim-skiff-v2"),
+        "the pod's shim is {}",
+        exe.display()
+    );
+    let cmdline = String::from_utf8_lossy(&std::fs::read(format!("/proc/{shim}/cmdline")).unwrap())
+        .replace('\0', " ");
+    assert!(
+        cmdline.contains(&pod),
+        "the shim serves the sandbox: {cmdline}"
+    );
+    let children = children_cmdlines(shim);
+    assert!(
+        children.iter().any(|c| c == "/pause"),
+        "pause runs under the shim: {children:?}"
+    );
+    assert_eq!(
+        children.iter().filter(|c| *c == "sleep 3000").count(),
+        2,
+        "both containers run under the shim: {children:?}"
+    );
+
+    // The runtime options file took effect: runc keeps the pod's state in its Root.
+    let mut states: Vec<String> = std::fs::read_dir(cd.runc_root())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    states.sort();
+    let mut ids = vec![pod.clone(), first.clone(), second.clone()];
+    ids.sort();
+    assert_eq!(states, ids, "runc state under {}", cd.runc_root().display());
+
+    // ExecSync: output and exit code.
+    let r = cri
+        .exec_sync(&first, &["sh", "-c", "echo out; echo err >&2; exit 3"], 10)
+        .expect("ExecSync");
+    assert_eq!(String::from_utf8_lossy(&r.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&r.stderr), "err\n");
+    assert_eq!(r.exit_code, 3);
+    let r = cri.exec_sync(&second, &["hostname"], 10).expect("ExecSync");
+    assert_eq!(r.exit_code, 0);
+
+    // The CRI log files hold each container's lines, tagged with their stream.
+    let mut lines: Vec<(String, String)> = log_lines(&logs.path().join("first.log"), 2)
+        .iter()
+        .map(|l| parse_cri_line(l))
+        .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        vec![
+            ("stderr".to_string(), "first line two".to_string()),
+            ("stdout".to_string(), "first line one".to_string()),
+        ]
+    );
+    let second_lines = log_lines(&logs.path().join("second.log"), 1);
+    assert_eq!(
+        parse_cri_line(&second_lines[0]),
+        ("stdout".to_string(), "second says hi".to_string())
+    );
+
+    // ContainerStats: memory in use.
+    let stats = cri.container_stats(&first).expect("ContainerStats");
+    let memory = stats.memory.unwrap_or_default();
+    let working_set = memory.working_set_bytes.as_ref().map_or(0, |v| v.value);
+    let usage = memory.usage_bytes.as_ref().map_or(0, |v| v.value);
+    assert!(
+        working_set > 0 || usage > 0,
+        "ContainerStats memory: {memory:?}"
+    );
+
+    // UpdateContainerResources reaches the container's cgroup, as seen from inside.
+    let limit: i64 = 48 << 20;
+    cri.update_container_resources(
+        &first,
+        LinuxContainerResources {
+            memory_limit_in_bytes: limit,
+            ..Default::default()
+        },
+    )
+    .expect("UpdateContainerResources");
+    let r = cri
+        .exec_sync(
+            &first,
+            &[
+                "sh",
+                "-c",
+                "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes",
+            ],
+            10,
+        )
+        .expect("ExecSync reading the memory limit");
+    assert_eq!(String::from_utf8_lossy(&r.stdout).trim(), limit.to_string());
+
+    // StopContainer: the container exits (sleep ends on SIGTERM), the other runs on.
+    cri.stop_container(&second, 5).expect("StopContainer");
+    let status = cri.container_status(&second).expect("ContainerStatus");
+    assert_eq!(status.state, CONTAINER_EXITED, "{status:?}");
+    assert_eq!(status.exit_code, 143, "{status:?}");
+    assert_eq!(
+        cri.container_status(&first).unwrap().state,
+        CONTAINER_RUNNING
+    );
+    assert_eq!(cd.shim_pids(), vec![shim], "the pod's shim serves on");
+
+    // Stop and remove the pod: nothing of it is left.
+    cri.stop_pod_sandbox(&pod).expect("StopPodSandbox");
+    assert_eq!(
+        cri.container_status(&first).unwrap().state,
+        CONTAINER_EXITED
+    );
+    cri.remove_pod_sandbox(&pod).expect("RemovePodSandbox");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cd.shim_pids().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(cd.shim_pids().is_empty(), "the pod's shim exited");
+    assert!(!proc::alive(shim), "the pod's shim exited");
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for id in [&pod, &first, &second] {
+        assert!(
+            !mountinfo.contains(id.as_str()),
+            "a mount of {id} is left:\n{mountinfo}"
+        );
+    }
+    for base in cgroup_bases() {
+        let dir = base.join(parent.trim_start_matches('/'));
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .map(|e| {
+                e.flatten()
+                    .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(left.is_empty(), "cgroups of the pod are left: {left:?}");
+    }
+}
