@@ -8,6 +8,9 @@ releases=${RELEASES:-/var/cache/containerd-releases}
 [ -f "$bench" ] || { echo "$bench is missing" >&2; exit 1; }
 ours=$PWD/${SHIM_BIN:-target/release/containerd-shim-skiff-v2}
 out=$(mktemp)
+raw=$(mktemp -d)
+trap 'rm -rf "$raw"' EXIT
+jsons=(1.6="$raw/1.6.json")
 {
   echo "# Benchmarks"
   echo
@@ -19,7 +22,8 @@ out=$(mktemp)
   echo
   echo "    python3 $bench --runtime $ours --runtime /usr/bin/containerd-shim-runc-v2"
   echo
-  python3 "$bench" --runtime "$ours" --runtime /usr/bin/containerd-shim-runc-v2 | sed 's/^/    /'
+  python3 "$bench" --runtime "$ours" --runtime /usr/bin/containerd-shim-runc-v2 \
+    --json "$raw/1.6.json" | sed 's/^/    /'
   if [ -x "$releases/sid/usr/bin/containerd" ]; then
     echo
     echo "## containerd 2.x ($releases/sid): skiff vs its containerd-shim-runc-v2"
@@ -27,7 +31,8 @@ out=$(mktemp)
     echo "    python3 $bench --containerd $releases/sid/usr/bin --runtime $ours --runtime $releases/sid/usr/bin/containerd-shim-runc-v2"
     echo
     python3 "$bench" --containerd "$releases/sid/usr/bin" --runtime "$ours" \
-      --runtime "$releases/sid/usr/bin/containerd-shim-runc-v2" | sed 's/^/    /'
+      --runtime "$releases/sid/usr/bin/containerd-shim-runc-v2" --json "$raw/2.x.json" | sed 's/^/    /'
+    jsons+=(2.x="$raw/2.x.json")
   fi
   echo
   echo "## shimtest: the shim side alone (no containerd)"
@@ -36,7 +41,7 @@ out=$(mktemp)
   [ -x "$releases/sid/usr/bin/containerd-shim-runc-v2" ] && shims+=(--shim "$releases/sid/usr/bin/containerd-shim-runc-v2")
   echo "    target/release/shimtest ${shims[*]} --lifecycle 30"
   echo
-  target/release/shimtest "${shims[@]}" --lifecycle 30 | sed 's/^/    /'
+  target/release/shimtest "${shims[@]}" --lifecycle 30 | tee "$raw/lifecycle.txt" | sed 's/^/    /'
   echo
   echo "Median latency of each call over the lifecycle and exec scenarios:"
   echo
@@ -44,6 +49,12 @@ out=$(mktemp)
   echo
   target/release/shimtest "${shims[@]}" --filter lifecycle/ --filter exec/ \
     | sed -n '/^median latency/,/^$/p' | sed 's/^/    /'
+  echo
+  echo "## Targets (issue 10), judged from the figures above"
+  echo
+  echo "Ratios are skiff / Go shim of the same containerd (scripts/bench_targets.py)."
+  echo
+  python3 scripts/bench_targets.py "$raw/lifecycle.txt" "${jsons[@]}"
 } > "$out"
 mv "$out" BENCHMARKS.md
 cat BENCHMARKS.md
