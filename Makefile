@@ -23,6 +23,8 @@ install: build
 # containerd 1.7 and 2.x, unpacked (not installed) by ../shared/tools/containerd-releases.sh.
 RELEASES ?= /var/cache/containerd-releases
 RELEASES_SCRIPT ?= ../shared/tools/containerd-releases.sh
+# Docker's daemon and client for integration/tests/docker.rs (unpacked, not installed).
+DOCKER_RELEASE ?= /var/cache/docker-release
 # The integration tests that run under containerd, once per generation.
 CONTAINERD_TESTS := --test containerd_task --test task_api --test cgroups --test faults --test install --test cri
 
@@ -33,6 +35,7 @@ test: build-debug
 	@[ "$$(id -u)" = 0 ] || { echo "make test runs real containers: run it as root" >&2; exit 1; }
 	@rm -f target/skipped-tests.txt target/test-report.txt
 	@if [ ! -x $(RELEASES)/sid/usr/bin/containerd ] && [ -f $(RELEASES_SCRIPT) ]; then bash $(RELEASES_SCRIPT) $(RELEASES); fi
+	@if [ ! -x $(DOCKER_RELEASE)/current/usr/sbin/dockerd ]; then bash scripts/docker-release.sh $(DOCKER_RELEASE); fi
 	@echo "== the workspace, under $$(containerd --version)"
 	$(CARGO) test --workspace
 	@echo "== shimtest: every scenario against our shim"
