@@ -169,7 +169,7 @@ fn exec_with_a_terminal() {
 #[test]
 fn pause_freezes_and_resume_thaws() {
     let cd = Containerd::start();
-    cd.run_detached(
+    let pid = cd.run_detached(
         "frozen",
         &[],
         &[
@@ -202,11 +202,58 @@ fn pause_freezes_and_resume_thaws() {
     let out = cd.ctr(&["task", "resume", "frozen"]);
     assert!(out.status.success(), "{}", stderr(&out));
     cd.wait_status("frozen", "RUNNING");
+    // Kept long: on a loaded two-core machine a thawed shell can wait its turn.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while read() <= at_pause && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(
-        eventually(&|| read() > at_pause),
-        "the counter did not move after resume"
+        read() > at_pause,
+        "the counter did not move after resume (stuck at {at_pause}); {}",
+        freezer_report(pid)
     );
     cd.remove("frozen");
+}
+
+/// What the kernel says about a container's freezer cgroup and its processes, for a
+/// failure message: whether a resumed task is still frozen, and where each task sleeps.
+fn freezer_report(init: u32) -> String {
+    let cgroup = std::fs::read_to_string(format!("/proc/{init}/cgroup"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
+            ctrl.split(',')
+                .any(|c| c == "freezer")
+                .then(|| path.to_string())
+        });
+    let state = cgroup
+        .as_ref()
+        .map(|c| {
+            let f = format!("/sys/fs/cgroup/freezer{c}/freezer.state");
+            std::fs::read_to_string(&f).unwrap_or_else(|e| format!("{f}: {e}"))
+        })
+        .unwrap_or_else(|| "no freezer cgroup".into());
+    let mut tasks = vec![init];
+    tasks.extend(proc::children(init));
+    let tasks: Vec<String> = tasks
+        .iter()
+        .map(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let st = stat
+                .rsplit_once(')')
+                .map(|(_, r)| r.trim_start().chars().next());
+            let wchan = std::fs::read_to_string(format!("/proc/{p}/wchan")).unwrap_or_default();
+            format!("{p}: {st:?} in {wchan}")
+        })
+        .collect();
+    format!(
+        "freezer {:?} is {}, tasks {}",
+        cgroup,
+        state.trim(),
+        tasks.join(", ")
+    )
 }
 
 #[test]
