@@ -67,26 +67,10 @@ pub fn version_string() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// The busybox OCI archive, built once per test process (into a temporary name, then
-/// renamed, so test binaries running side by side never read a half-written one).
+/// The busybox OCI archive, built once per test process.
 pub fn busybox_archive() -> &'static Path {
     static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
-    ARCHIVE.get_or_init(|| {
-        let dir = workspace_dir().join("target");
-        fs::create_dir_all(&dir).expect("target dir");
-        let out = dir.join("busybox-oci.tar");
-        let tmp = dir.join(format!("busybox-oci.tar.{}", std::process::id()));
-        let script = workspace_dir().join("integration/images/build-busybox-image.sh");
-        let status = Command::new("bash")
-            .arg(&script)
-            .arg(&tmp)
-            .stdout(Stdio::null())
-            .status()
-            .expect("running build-busybox-image.sh");
-        assert!(status.success(), "building the busybox image failed");
-        fs::rename(&tmp, &out).expect("renaming the busybox archive");
-        out
-    })
+    ARCHIVE.get_or_init(|| build_archive("build-busybox-image.sh", "busybox-oci.tar", &[]))
 }
 
 /// The name `pause_archive` gives the pause image.
@@ -95,23 +79,26 @@ pub const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.9";
 /// A pause image (a static /pause built with gcc), built once per test process.
 pub fn pause_archive() -> &'static Path {
     static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
-    ARCHIVE.get_or_init(|| {
-        let dir = workspace_dir().join("target");
-        fs::create_dir_all(&dir).expect("target dir");
-        let out = dir.join("pause-oci.tar");
-        let tmp = dir.join(format!("pause-oci.tar.{}", std::process::id()));
-        let script = workspace_dir().join("integration/images/build-pause-image.sh");
-        let status = Command::new("bash")
-            .arg(&script)
-            .arg(&tmp)
-            .arg(PAUSE_IMAGE)
-            .stdout(Stdio::null())
-            .status()
-            .expect("running build-pause-image.sh");
-        assert!(status.success(), "building the pause image failed");
-        fs::rename(&tmp, &out).expect("renaming the pause archive");
-        out
-    })
+    ARCHIVE.get_or_init(|| build_archive("build-pause-image.sh", "pause-oci.tar", &[PAUSE_IMAGE]))
+}
+
+/// Runs an image script of integration/images/ into target/NAME: into a temporary name,
+/// then renamed, so test binaries running side by side never read a half-written one.
+fn build_archive(script: &str, name: &str, extra: &[&str]) -> PathBuf {
+    let dir = workspace_dir().join("target");
+    fs::create_dir_all(&dir).expect("target dir");
+    let out = dir.join(name);
+    let tmp = dir.join(format!("{name}.{}", std::process::id()));
+    let status = Command::new("bash")
+        .arg(workspace_dir().join("integration/images").join(script))
+        .arg(&tmp)
+        .args(extra)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("running {script}: {e}"));
+    assert!(status.success(), "{script} failed");
+    fs::rename(&tmp, &out).unwrap_or_else(|e| panic!("renaming {}: {e}", tmp.display()));
+    out
 }
 
 /// How to start a test's containerd.
@@ -435,19 +422,7 @@ impl Drop for Containerd {
                 libc::kill(pid as i32, libc::SIGKILL);
             }
         }
-        // SAFETY: signalling the containerd we spawned.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        proc::terminate(&mut self.child, Duration::from_secs(5));
         // Containers a failed test left in runc's state: those with a bundle under this
         // containerd's state (the k8s.io namespace is not this test's alone).
         let root = self.runc_root();

@@ -163,19 +163,7 @@ impl Docker {
 impl Drop for Docker {
     fn drop(&mut self) {
         let _ = self.run(&["rm", "-f", "web"]);
-        // SAFETY: signalling the dockerd this fixture started.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        proc::terminate(&mut self.child, Duration::from_secs(15));
         // Layer and network-namespace mounts dockerd left under its roots.
         for m in proc::mounts_under(self.dir.path()).into_iter().rev() {
             proc::detach_mount(&m);
