@@ -20,6 +20,12 @@ pub enum Error {
         command: &'static str,
         message: String,
     },
+    /// The runtime does not do this at all; `reason` says what to use instead.
+    Unsupported {
+        runtime: String,
+        command: &'static str,
+        reason: String,
+    },
 }
 
 impl Error {
@@ -73,6 +79,11 @@ impl fmt::Display for Error {
             Error::Parse { command, message } => {
                 write!(f, "cannot read the output of {command}: {message}")
             }
+            Error::Unsupported {
+                runtime,
+                command,
+                reason,
+            } => write!(f, "{runtime} does not support {command}: {reason}"),
         }
     }
 }

@@ -11,6 +11,7 @@ mod console;
 mod error;
 mod log;
 mod monitor;
+mod oci;
 mod runtime;
 mod state;
 
@@ -21,6 +22,7 @@ pub use console::ConsoleSocket;
 pub use error::Error;
 pub use log::last_error;
 pub use monitor::{DirectMonitor, ProcessMonitor};
+pub use oci::OciRuntime;
 pub use runtime::{Runtime, Stdio3};
 pub use state::{ContainerState, ProcessList};
 

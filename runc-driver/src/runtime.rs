@@ -2,6 +2,7 @@ use crate::args::{
     CheckpointOptions, CreateOptions, DeleteOptions, ExecOptions, GlobalOptions, KillOptions,
 };
 use crate::monitor::{DirectMonitor, ProcessMonitor};
+use crate::oci::OciRuntime;
 use crate::state::{ContainerState, ProcessList};
 use crate::{log, Error, Result};
 use std::ffi::OsString;
@@ -69,99 +70,6 @@ impl Runtime {
 
     pub fn global(&self) -> &GlobalOptions {
         &self.global
-    }
-
-    pub fn create(
-        &self,
-        id: &str,
-        bundle: &Path,
-        opts: &CreateOptions,
-        stdio: Stdio3,
-    ) -> Result<()> {
-        self.run("create", opts.args(id, bundle), Streams::Container(stdio))
-            .map(drop)
-    }
-
-    pub fn checkpoint(&self, id: &str, opts: &CheckpointOptions) -> Result<()> {
-        self.run_captured("checkpoint", opts.args(id)).map(drop)
-    }
-
-    /// Recreates a checkpointed container, detached, with `stdio` as its streams.
-    pub fn restore(
-        &self,
-        id: &str,
-        bundle: &Path,
-        opts: &CheckpointOptions,
-        create: &CreateOptions,
-        stdio: Stdio3,
-    ) -> Result<()> {
-        self.run(
-            "restore",
-            opts.restore_args(id, bundle, create),
-            Streams::Container(stdio),
-        )
-        .map(drop)
-    }
-
-    pub fn start(&self, id: &str) -> Result<()> {
-        self.run_captured("start", vec!["start".into(), id.into()])
-            .map(drop)
-    }
-
-    pub fn exec(&self, id: &str, opts: &ExecOptions, stdio: Stdio3) -> Result<()> {
-        self.run("exec", opts.args(id), Streams::Container(stdio))
-            .map(drop)
-    }
-
-    pub fn kill(&self, id: &str, signal: u32, opts: &KillOptions) -> Result<()> {
-        self.run_captured("kill", opts.args(id, signal)).map(drop)
-    }
-
-    pub fn delete(&self, id: &str, opts: &DeleteOptions) -> Result<()> {
-        self.run_captured("delete", opts.args(id)).map(drop)
-    }
-
-    pub fn pause(&self, id: &str) -> Result<()> {
-        self.run_captured("pause", vec!["pause".into(), id.into()])
-            .map(drop)
-    }
-
-    pub fn resume(&self, id: &str) -> Result<()> {
-        self.run_captured("resume", vec!["resume".into(), id.into()])
-            .map(drop)
-    }
-
-    pub fn state(&self, id: &str) -> Result<ContainerState> {
-        let out = self.run_captured("state", vec!["state".into(), id.into()])?;
-        serde_json::from_slice(&out).map_err(|e| Error::Parse {
-            command: "state",
-            message: e.to_string(),
-        })
-    }
-
-    pub fn ps(&self, id: &str) -> Result<ProcessList> {
-        let out = self.run_captured(
-            "ps",
-            vec!["ps".into(), "--format".into(), "json".into(), id.into()],
-        )?;
-        // runc prints `null` for a container without processes.
-        let list: Option<ProcessList> = serde_json::from_slice(&out).map_err(|e| Error::Parse {
-            command: "ps",
-            message: e.to_string(),
-        })?;
-        Ok(list.unwrap_or_default())
-    }
-
-    /// Applies an OCI `LinuxResources` JSON document to a running container.
-    pub fn update(&self, id: &str, resources_json: &[u8]) -> Result<()> {
-        self.run(
-            "update",
-            vec!["update".into(), "--resources".into(), "-".into(), id.into()],
-            Streams::Capture {
-                stdin: Some(resources_json.to_vec()),
-            },
-        )
-        .map(drop)
     }
 
     fn run_captured(&self, command: &'static str, args: Vec<OsString>) -> Result<Vec<u8>> {
@@ -240,6 +148,97 @@ impl Runtime {
             message,
             status: status.code(),
         })
+    }
+}
+
+impl OciRuntime for Runtime {
+    fn name(&self) -> &str {
+        self.binary.to_str().unwrap_or("runtime")
+    }
+
+    fn create(&self, id: &str, bundle: &Path, opts: &CreateOptions, stdio: Stdio3) -> Result<()> {
+        self.run("create", opts.args(id, bundle), Streams::Container(stdio))
+            .map(drop)
+    }
+
+    fn checkpoint(&self, id: &str, opts: &CheckpointOptions) -> Result<()> {
+        self.run_captured("checkpoint", opts.args(id)).map(drop)
+    }
+
+    fn restore(
+        &self,
+        id: &str,
+        bundle: &Path,
+        opts: &CheckpointOptions,
+        create: &CreateOptions,
+        stdio: Stdio3,
+    ) -> Result<()> {
+        self.run(
+            "restore",
+            opts.restore_args(id, bundle, create),
+            Streams::Container(stdio),
+        )
+        .map(drop)
+    }
+
+    fn start(&self, id: &str) -> Result<()> {
+        self.run_captured("start", vec!["start".into(), id.into()])
+            .map(drop)
+    }
+
+    fn exec(&self, id: &str, opts: &ExecOptions, stdio: Stdio3) -> Result<()> {
+        self.run("exec", opts.args(id), Streams::Container(stdio))
+            .map(drop)
+    }
+
+    fn kill(&self, id: &str, signal: u32, opts: &KillOptions) -> Result<()> {
+        self.run_captured("kill", opts.args(id, signal)).map(drop)
+    }
+
+    fn delete(&self, id: &str, opts: &DeleteOptions) -> Result<()> {
+        self.run_captured("delete", opts.args(id)).map(drop)
+    }
+
+    fn pause(&self, id: &str) -> Result<()> {
+        self.run_captured("pause", vec!["pause".into(), id.into()])
+            .map(drop)
+    }
+
+    fn resume(&self, id: &str) -> Result<()> {
+        self.run_captured("resume", vec!["resume".into(), id.into()])
+            .map(drop)
+    }
+
+    fn state(&self, id: &str) -> Result<ContainerState> {
+        let out = self.run_captured("state", vec!["state".into(), id.into()])?;
+        serde_json::from_slice(&out).map_err(|e| Error::Parse {
+            command: "state",
+            message: e.to_string(),
+        })
+    }
+
+    fn ps(&self, id: &str) -> Result<ProcessList> {
+        let out = self.run_captured(
+            "ps",
+            vec!["ps".into(), "--format".into(), "json".into(), id.into()],
+        )?;
+        // runc prints `null` for a container without processes.
+        let list: Option<ProcessList> = serde_json::from_slice(&out).map_err(|e| Error::Parse {
+            command: "ps",
+            message: e.to_string(),
+        })?;
+        Ok(list.unwrap_or_default())
+    }
+
+    fn update(&self, id: &str, resources_json: &[u8]) -> Result<()> {
+        self.run(
+            "update",
+            vec!["update".into(), "--resources".into(), "-".into(), id.into()],
+            Streams::Capture {
+                stdin: Some(resources_json.to_vec()),
+            },
+        )
+        .map(drop)
     }
 }
 

@@ -1,7 +1,7 @@
 //! runc-driver against the machine's real runc, on busybox bundles. Needs root.
 
 use runc_driver::{
-    CreateOptions, DeleteOptions, Error, GlobalOptions, KillOptions, Runtime, Stdio3,
+    CreateOptions, DeleteOptions, Error, GlobalOptions, KillOptions, OciRuntime, Runtime, Stdio3,
 };
 use skiff_integration::bundle::{busybox_bundle, TempDir};
 use std::io::Read;

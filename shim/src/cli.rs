@@ -111,6 +111,43 @@ impl Flags {
     }
 }
 
+/// A shim binary's `main`: parses the command line and runs the action with `driver`.
+pub fn main(driver: &'static crate::driver::Driver) -> std::process::ExitCode {
+    use std::io::Write;
+    use std::process::ExitCode;
+    crate::driver::install(driver);
+    let name = driver.binary;
+    let flags = match Flags::parse(std::env::args().skip(1)) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match flags.action {
+        Action::Version => {
+            println!("{name} version {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Action::Start => crate::start::run(&flags).map(|addr| {
+            print!("{addr}");
+            let _ = std::io::stdout().flush();
+        }),
+        Action::Delete => crate::delete::run(&flags).map(|bytes| {
+            let _ = std::io::stdout().write_all(&bytes);
+            let _ = std::io::stdout().flush();
+        }),
+        Action::Serve => crate::serve::run(&flags),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,14 +2,14 @@
 
 use crate::error::{Result, ShimError};
 use crate::process::Process;
-use runc_driver::Runtime;
+use runc_driver::OciRuntime;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 pub struct Container {
     pub bundle: PathBuf,
-    pub runtime: Runtime,
+    pub runtime: Arc<dyn OciRuntime>,
     /// The rootfs the shim mounted (and so unmounts), if the request gave mounts.
     pub rootfs: Option<PathBuf>,
     /// uid and gid for the pipes of its processes (runtime options IoUid/IoGid).

@@ -22,7 +22,7 @@ pub fn run(flags: &Flags) -> Result<Vec<u8>, String> {
     };
     crate::validate::id("container id", &flags.id)?;
     let settings = RuntimeSettings::load(&bundle, &flags.namespace);
-    let runtime = settings.runtime(&bundle);
+    let runtime = settings.runtime(&bundle, std::sync::Arc::new(runc_driver::DirectMonitor));
     if let Err(e) = runtime.delete(&flags.id, &DeleteOptions { force: true }) {
         let gone = e.runtime_message().is_some_and(|m| m.contains("not exist"));
         if !gone {

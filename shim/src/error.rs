@@ -32,6 +32,7 @@ impl ShimError {
             ShimError::AlreadyExists(_) => Code::ALREADY_EXISTS,
             ShimError::FailedPrecondition(_) => Code::FAILED_PRECONDITION,
             ShimError::Runtime(runc_driver::Error::Spawn { .. }) => Code::FAILED_PRECONDITION,
+            ShimError::Runtime(runc_driver::Error::Unsupported { .. }) => Code::UNIMPLEMENTED,
             ShimError::Runtime(_) => Code::UNKNOWN,
             ShimError::Unimplemented(_) => Code::UNIMPLEMENTED,
             ShimError::Internal(_) => Code::INTERNAL,

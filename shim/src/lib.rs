@@ -6,6 +6,7 @@ pub mod address;
 pub mod cli;
 pub mod container;
 pub mod delete;
+pub mod driver;
 pub mod error;
 pub mod events;
 pub mod logging;

@@ -26,10 +26,8 @@ impl log::Log for FifoLogger {
         if let Some(f) = out.as_mut() {
             let level = record.level().as_str().to_ascii_lowercase();
             let msg = record.args().to_string().replace('"', "\\\"");
-            let _ = writeln!(
-                f,
-                "level={level} msg=\"{msg}\" runtime=io.containerd.skiff.v2"
-            );
+            let runtime = crate::driver::current().runtime_name;
+            let _ = writeln!(f, "level={level} msg=\"{msg}\" runtime={runtime}");
         }
     }
 

@@ -5,13 +5,11 @@
 use crate::error::{Result, ShimError};
 use protobuf::well_known_types::any::Any;
 use protobuf::Message;
-use runc_driver::{GlobalOptions, Runtime};
+use runc_driver::{OciRuntime, ProcessMonitor};
 use skiff_protos::options::Options;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// Where runc keeps container state unless the options say otherwise; the namespace is
-/// appended, as containerd's shims do.
-pub const DEFAULT_RUNTIME_ROOT: &str = "/run/containerd/runc";
 pub const DEFAULT_RUNTIME_BINARY: &str = "runc";
 const SAVED_OPTIONS: &str = "options.json";
 
@@ -75,7 +73,7 @@ impl RuntimeSettings {
             opts.binary_name.clone()
         };
         let root = if opts.root.is_empty() {
-            DEFAULT_RUNTIME_ROOT
+            crate::driver::current().default_root
         } else {
             opts.root.as_str()
         };
@@ -86,15 +84,9 @@ impl RuntimeSettings {
         }
     }
 
-    pub fn runtime(&self, bundle: &Path) -> Runtime {
-        Runtime::new(
-            &self.binary,
-            GlobalOptions {
-                root: Some(self.root.clone()),
-                log: Some(bundle.join("log.json")),
-                systemd_cgroup: self.systemd_cgroup,
-            },
-        )
+    /// The runtime that drives a container with these settings, by this binary's driver.
+    pub fn runtime(&self, bundle: &Path, monitor: Arc<dyn ProcessMonitor>) -> Arc<dyn OciRuntime> {
+        (crate::driver::current().runtime)(self, bundle, monitor)
     }
 
     pub fn save(&self, bundle: &Path) -> std::io::Result<()> {

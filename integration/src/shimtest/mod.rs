@@ -20,20 +20,23 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 const USAGE: &str =
-    "usage: shimtest --shim [NAME=]PATH [--shim ...] [--filter PATTERN]... [--json OUT]
-                [--markdown OUT] [--list] [--lifecycle N]
+    "usage: shimtest --shim [NAME=]PATH [--shim ...] [--filter PATTERN]... [--skip PATTERN]...
+                [--json OUT] [--markdown OUT] [--list] [--lifecycle N]
 
 Runs every scenario against each shim binary, as containerd would drive it, and prints
 a matrix of verdicts, a summary line per shim and the median latency of each RPC.
 The first --shim is the one under test: shimtest exits 1 if it fails a scenario, or if
 it fails one that another (reference) shim passes. Needs root, runc and busybox-static.
 --lifecycle N instead times N whole container lives per shim (start, Create, Start,
-exit, Delete, Shutdown, shim exit), interleaved, and prints the medians.";
+exit, Delete, Shutdown, shim exit), interleaved, and prints the medians.
+--filter keeps the scenarios whose name contains PATTERN; --skip leaves them out (for
+what a shim documents as unsupported).";
 
 #[derive(Debug)]
 struct Args {
     shims: Vec<(Option<String>, PathBuf)>,
     filters: Vec<String>,
+    skips: Vec<String>,
     json: Option<PathBuf>,
     markdown: Option<PathBuf>,
     list: bool,
@@ -44,6 +47,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut out = Args {
         shims: Vec::new(),
         filters: Vec::new(),
+        skips: Vec::new(),
         json: None,
         markdown: None,
         list: false,
@@ -67,6 +71,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                 });
             }
             "--filter" => out.filters.push(value("--filter")?),
+            "--skip" => out.skips.push(value("--skip")?),
             "--json" => out.json = Some(PathBuf::from(value("--json")?)),
             "--markdown" => out.markdown = Some(PathBuf::from(value("--markdown")?)),
             "--list" => out.list = true,
@@ -128,7 +133,8 @@ pub fn main() -> i32 {
     let selected: Vec<&scenarios::Scenario> = scenarios::ALL
         .iter()
         .filter(|s| {
-            args.filters.is_empty() || args.filters.iter().any(|f| s.name.contains(f.as_str()))
+            (args.filters.is_empty() || args.filters.iter().any(|f| s.name.contains(f.as_str())))
+                && !args.skips.iter().any(|f| s.name.contains(f.as_str()))
         })
         .collect();
     if args.list {

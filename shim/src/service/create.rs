@@ -82,7 +82,7 @@ impl TaskService {
         settings
             .save(&bundle)
             .map_err(|e| ShimError::internal("saving runtime options in the bundle", e))?;
-        let runtime = settings.runtime(&bundle).with_monitor(self.reaper.clone());
+        let runtime = settings.runtime(&bundle, self.reaper.clone());
 
         let rootfs = bundle.join("rootfs");
         let guard = if req.rootfs.is_empty() {
@@ -202,7 +202,7 @@ impl TaskService {
         req: CreateTaskRequest,
         mut containers: std::sync::MutexGuard<'_, HashMap<String, Arc<Container>>>,
         bundle: PathBuf,
-        runtime: runc_driver::Runtime,
+        runtime: Arc<dyn runc_driver::OciRuntime>,
         guard: MountGuard,
         paths: StreamPaths,
         opts: &skiff_protos::options::Options,

@@ -1,0 +1,37 @@
+//! The operations a shim asks of an OCI runtime, whoever performs them: [`crate::Runtime`]
+//! runs a runtime binary for each; another driver may do the same work in-process.
+
+use crate::args::{CheckpointOptions, CreateOptions, DeleteOptions, ExecOptions, KillOptions};
+use crate::runtime::Stdio3;
+use crate::state::{ContainerState, ProcessList};
+use crate::Result;
+use std::path::Path;
+
+/// One OCI runtime's view of the containers under its state root. Process-starting
+/// operations (`create`, `exec`, `restore`) hand `stdio` to the new process and write its
+/// pid to the options' pid file; with a console socket they send the pty master there.
+pub trait OciRuntime: Send + Sync + std::fmt::Debug {
+    /// The runtime's name in messages: its binary, or the library it links.
+    fn name(&self) -> &str;
+    fn create(&self, id: &str, bundle: &Path, opts: &CreateOptions, stdio: Stdio3) -> Result<()>;
+    fn start(&self, id: &str) -> Result<()>;
+    fn exec(&self, id: &str, opts: &ExecOptions, stdio: Stdio3) -> Result<()>;
+    fn kill(&self, id: &str, signal: u32, opts: &KillOptions) -> Result<()>;
+    fn delete(&self, id: &str, opts: &DeleteOptions) -> Result<()>;
+    fn pause(&self, id: &str) -> Result<()>;
+    fn resume(&self, id: &str) -> Result<()>;
+    fn state(&self, id: &str) -> Result<ContainerState>;
+    fn ps(&self, id: &str) -> Result<ProcessList>;
+    /// Applies an OCI `LinuxResources` JSON document to a running container.
+    fn update(&self, id: &str, resources_json: &[u8]) -> Result<()>;
+    fn checkpoint(&self, id: &str, opts: &CheckpointOptions) -> Result<()>;
+    /// Recreates a checkpointed container, detached, with `stdio` as its streams.
+    fn restore(
+        &self,
+        id: &str,
+        bundle: &Path,
+        opts: &CheckpointOptions,
+        create: &CreateOptions,
+        stdio: Stdio3,
+    ) -> Result<()>;
+}

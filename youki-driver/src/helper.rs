@@ -1,0 +1,130 @@
+//! Running libcontainer's process-creating work in a forked copy of the shim.
+//!
+//! libcontainer builds a container from the calling process: it marks the caller
+//! non-dumpable, writes the container's oom_score_adj into the caller, binds sockets
+//! relative to a changed working directory, and clones its intermediate process with a
+//! raw clone3 that skips glibc's fork handlers. Done in the shim itself, the first three
+//! would outlive the call and the last could copy a malloc lock held by the shim's other
+//! thread into the child. A plain fork(2) gives each create and exec a single-threaded
+//! copy of the small shim (no exec, no runtime start-up) whose side effects end with it;
+//! the container's processes it starts are re-parented to the shim, a subreaper, when it
+//! exits.
+
+use runc_driver::{Error, Result};
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// Runs `work` in a forked child and returns its outcome: `Err` carries the message the
+/// child wrote before exiting non-zero.
+pub(crate) fn in_child(
+    command: &'static str,
+    work: impl FnOnce() -> std::result::Result<(), String>,
+) -> Result<()> {
+    let (reader, writer) = pipe().map_err(|e| io_error(command, "creating a pipe", e))?;
+    // SAFETY: fork(2); the child only runs `work` and then _exit(2)s, never returning
+    // into the caller's stack frames.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io_error(
+            command,
+            "forking",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    if pid == 0 {
+        drop(reader);
+        reset_signals();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+            .unwrap_or_else(|_| Err(format!("libcontainer {command} panicked")));
+        let code = match outcome {
+            Ok(()) => 0,
+            Err(message) => {
+                write_all(&writer, message.as_bytes());
+                1
+            }
+        };
+        // SAFETY: ends the child without running the parent's exit handlers or
+        // destructors (its buffered state belongs to the shim).
+        unsafe { libc::_exit(code) };
+    }
+    drop(writer);
+    // The container's process the helper leaves waiting for Start holds a copy of the
+    // pipe until it execs, so EOF would not come: wait for the helper, then take what it
+    // wrote without blocking.
+    let status = wait(pid).map_err(|e| io_error(command, "waiting for the helper", e))?;
+    let mut message = String::new();
+    // SAFETY: fcntl on the pipe end we own.
+    unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    let _ = std::fs::File::from(reader).read_to_string(&mut message);
+    if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+        return Ok(());
+    }
+    if message.is_empty() {
+        message = if libc::WIFSIGNALED(status) {
+            format!("helper killed by signal {}", libc::WTERMSIG(status))
+        } else {
+            format!("helper exited with status {}", libc::WEXITSTATUS(status))
+        };
+    }
+    Err(crate::failed(command, message))
+}
+
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two fds that we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both fds were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn write_all(fd: &OwnedFd, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: writes from a live slice to an fd we own.
+        let n = unsafe { libc::write(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) };
+        if n <= 0 {
+            if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return;
+        }
+        bytes = &bytes[n as usize..];
+    }
+}
+
+/// The shim blocks SIGCHLD (it reads it from a signalfd) and ignores SIGPIPE; a signal
+/// mask and ignored signals survive execve, so the container's processes would inherit
+/// both. They get the defaults, as a runtime binary's children do.
+fn reset_signals() {
+    // SAFETY: plain signal-state calls on this single-threaded child.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Waits for the helper itself: the shim's reaper runs on this same thread, so it
+/// cannot take this exit first, and exits of other children stay queued for it.
+fn wait(pid: libc::pid_t) -> std::io::Result<libc::c_int> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid on our own child.
+        if unsafe { libc::waitpid(pid, &mut status, 0) } == pid {
+            return Ok(status);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+fn io_error(command: &'static str, what: &str, source: std::io::Error) -> Error {
+    Error::Io {
+        context: format!("libcontainer {command}: {what}"),
+        source,
+    }
+}

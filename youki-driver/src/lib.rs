@@ -1,0 +1,43 @@
+//! The OCI runtime's work done with youki's libcontainer instead of a runtime binary:
+//! [`Libcontainer`] implements runc-driver's [`OciRuntime`] over one state root, so a
+//! shim drives it exactly as it drives runc. Like runc-driver it knows nothing of
+//! containerd.
+//!
+//! Creating and exec'ing run in a forked copy of the caller ([`helper`]); the other
+//! operations (start, kill, delete, pause, resume, state, ps, update) run in the caller.
+//! Checkpoint and restore are refused: libcontainer's CRIU support is not built in.
+
+mod helper;
+mod ops;
+
+pub use ops::Libcontainer;
+
+use runc_driver::Error;
+
+/// The name in every message of this driver.
+pub const NAME: &str = "libcontainer";
+
+/// An operation that failed, in the shape runc-driver gives a runtime's own message.
+pub(crate) fn failed(command: &'static str, message: impl Into<String>) -> Error {
+    Error::Failed {
+        binary: NAME.into(),
+        command,
+        message: message.into(),
+        status: None,
+    }
+}
+
+/// libcontainer's error with its causes, outermost first.
+pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,261 @@
+//! Each OciRuntime operation as libcontainer calls.
+
+use crate::{describe, failed, helper, NAME};
+use libcgroups::common::{CgroupConfig, CgroupManager, ControllerOpt};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::{Container, ContainerStatus};
+use libcontainer::error::LibcontainerError;
+use libcontainer::signal::Signal;
+use libcontainer::syscall::syscall::SyscallType;
+use runc_driver::{
+    CheckpointOptions, ContainerState, CreateOptions, DeleteOptions, Error, ExecOptions,
+    KillOptions, OciRuntime, ProcessList, Result, Stdio3,
+};
+use std::path::{Path, PathBuf};
+
+/// libcontainer over one state root (`root/<id>` per container).
+#[derive(Debug, Clone)]
+pub struct Libcontainer {
+    root: PathBuf,
+    refused: Option<String>,
+}
+
+impl Libcontainer {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Libcontainer {
+            root: root.into(),
+            refused: None,
+        }
+    }
+
+    /// Makes `create` fail as unsupported, with `reason`: for settings the caller was
+    /// given that this driver cannot honour.
+    pub fn refusing(mut self, reason: impl Into<String>) -> Self {
+        self.refused = Some(reason.into());
+        self
+    }
+
+    fn builder(
+        &self,
+        id: &str,
+        command: &'static str,
+    ) -> std::result::Result<ContainerBuilder, String> {
+        std::fs::create_dir_all(&self.root)
+            .map_err(|e| format!("creating the state root {}: {e}", self.root.display()))?;
+        ContainerBuilder::new(id.to_string(), SyscallType::default())
+            .with_root_path(&self.root)
+            .map_err(|e| format!("{command}: {}", describe(&e)))
+    }
+
+    /// The container's saved state, refreshed from its init process.
+    fn load(&self, id: &str, command: &'static str) -> Result<Container> {
+        let dir = self.root.join(id);
+        if !dir.join("state.json").exists() {
+            return Err(failed(command, format!("container {id:?} does not exist")));
+        }
+        let mut c = Container::load(dir).map_err(|e| lib_error(command, id, e))?;
+        c.refresh_status().map_err(|e| lib_error(command, id, e))?;
+        Ok(c)
+    }
+
+    fn cgroup_manager(
+        &self,
+        c: &Container,
+        command: &'static str,
+    ) -> Result<libcgroups::common::AnyCgroupManager> {
+        let config = c.spec().map_err(|e| lib_error(command, c.id(), e))?;
+        libcgroups::common::create_cgroup_manager(CgroupConfig {
+            cgroup_path: config.cgroup_path,
+            systemd_cgroup: c.systemd(),
+            container_name: c.id().to_string(),
+        })
+        .map_err(|e| {
+            failed(
+                command,
+                format!("the cgroup of {:?}: {}", c.id(), describe(&e)),
+            )
+        })
+    }
+}
+
+/// A refusal or failure of libcontainer, worded so that the shim tells "not running"
+/// and "does not exist" apart as it does with runc's messages.
+fn lib_error(command: &'static str, id: &str, e: LibcontainerError) -> Error {
+    match e {
+        LibcontainerError::IncorrectStatus(status) => failed(
+            command,
+            match status {
+                ContainerStatus::Stopped => format!("container {id:?} is not running"),
+                other => format!("container {id:?} is {}", other.to_string().to_lowercase()),
+            },
+        ),
+        other => failed(command, describe(&other)),
+    }
+}
+
+fn stdio_into(mut b: ContainerBuilder, stdio: Stdio3) -> ContainerBuilder {
+    if let Some(fd) = stdio.stdin {
+        b = b.with_stdin(fd);
+    }
+    if let Some(fd) = stdio.stdout {
+        b = b.with_stdout(fd);
+    }
+    if let Some(fd) = stdio.stderr {
+        b = b.with_stderr(fd);
+    }
+    b
+}
+
+/// The pid file and console socket both kinds of process take.
+fn common(
+    b: ContainerBuilder,
+    pid_file: Option<&PathBuf>,
+    console_socket: Option<&PathBuf>,
+) -> std::result::Result<ContainerBuilder, String> {
+    let b = b
+        .with_pid_file(pid_file)
+        .map_err(|e| describe(&e))?
+        .with_console_socket(console_socket);
+    Ok(b)
+}
+
+impl OciRuntime for Libcontainer {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn create(&self, id: &str, bundle: &Path, opts: &CreateOptions, stdio: Stdio3) -> Result<()> {
+        if let Some(reason) = &self.refused {
+            return Err(Error::Unsupported {
+                runtime: NAME.into(),
+                command: "create",
+                reason: reason.clone(),
+            });
+        }
+        helper::in_child("create", || {
+            let b = self.builder(id, "create")?;
+            let b = common(b, opts.pid_file.as_ref(), opts.console_socket.as_ref())?;
+            stdio_into(b, stdio)
+                .validate_id()
+                .map_err(|e| describe(&e))?
+                .as_init(bundle)
+                .with_systemd(false)
+                .with_detach(true)
+                .with_no_pivot(opts.no_pivot)
+                .build()
+                .map(drop)
+                .map_err(|e| describe(&e))
+        })
+    }
+
+    fn start(&self, id: &str) -> Result<()> {
+        let mut c = self.load(id, "start")?;
+        c.start().map_err(|e| lib_error("start", id, e))
+    }
+
+    fn exec(&self, id: &str, opts: &ExecOptions, stdio: Stdio3) -> Result<()> {
+        // Refused here, in the caller, with the words runc uses, before any fork.
+        let c = self.load(id, "exec")?;
+        if !c.can_exec() {
+            return Err(lib_error(
+                "exec",
+                id,
+                LibcontainerError::IncorrectStatus(c.status()),
+            ));
+        }
+        helper::in_child("exec", || {
+            let b = self.builder(id, "exec")?;
+            let b = common(b, opts.pid_file.as_ref(), opts.console_socket.as_ref())?;
+            stdio_into(b, stdio)
+                .as_tenant()
+                .with_process(Some(&opts.process_file))
+                .with_detach(true)
+                .build()
+                .map(drop)
+                .map_err(|e| describe(&e))
+        })
+    }
+
+    fn kill(&self, id: &str, signal: u32, opts: &KillOptions) -> Result<()> {
+        let mut c = self.load(id, "kill")?;
+        let sig = Signal::try_from(signal as i32)
+            .map_err(|e| failed("kill", format!("signal {signal}: {}", describe(&e))))?;
+        c.kill(sig, opts.all).map_err(|e| lib_error("kill", id, e))
+    }
+
+    fn delete(&self, id: &str, opts: &DeleteOptions) -> Result<()> {
+        let mut c = self.load(id, "delete")?;
+        c.delete(opts.force).map_err(|e| lib_error("delete", id, e))
+    }
+
+    fn pause(&self, id: &str) -> Result<()> {
+        let mut c = self.load(id, "pause")?;
+        c.pause().map_err(|e| lib_error("pause", id, e))
+    }
+
+    fn resume(&self, id: &str) -> Result<()> {
+        let mut c = self.load(id, "resume")?;
+        c.resume().map_err(|e| lib_error("resume", id, e))
+    }
+
+    fn state(&self, id: &str) -> Result<ContainerState> {
+        let c = self.load(id, "state")?;
+        Ok(ContainerState {
+            id: id.to_string(),
+            pid: c.pid().map_or(0, |p| p.as_raw() as u32),
+            status: c.status().to_string().to_lowercase(),
+            bundle: c.bundle().to_string_lossy().into_owned(),
+            rootfs: String::new(),
+            annotations: None,
+        })
+    }
+
+    fn ps(&self, id: &str) -> Result<ProcessList> {
+        let c = self.load(id, "ps")?;
+        let pids = self
+            .cgroup_manager(&c, "ps")?
+            .get_all_pids()
+            .map_err(|e| failed("ps", describe(&e)))?;
+        Ok(pids.into_iter().map(|p| p.as_raw() as u32).collect())
+    }
+
+    fn update(&self, id: &str, resources_json: &[u8]) -> Result<()> {
+        let c = self.load(id, "update")?;
+        let resources: oci_spec::runtime::LinuxResources =
+            serde_json::from_slice(resources_json)
+                .map_err(|e| failed("update", format!("the resources document: {e}")))?;
+        self.cgroup_manager(&c, "update")?
+            .apply(&ControllerOpt {
+                resources: &resources,
+                disable_oom_killer: false,
+                oom_score_adj: None,
+                freezer_state: None,
+            })
+            .map_err(|e| failed("update", describe(&e)))
+    }
+
+    fn checkpoint(&self, _id: &str, _opts: &CheckpointOptions) -> Result<()> {
+        Err(unsupported("checkpoint"))
+    }
+
+    fn restore(
+        &self,
+        _id: &str,
+        _bundle: &Path,
+        _opts: &CheckpointOptions,
+        _create: &CreateOptions,
+        _stdio: Stdio3,
+    ) -> Result<()> {
+        Err(unsupported("restore"))
+    }
+}
+
+fn unsupported(command: &'static str) -> Error {
+    Error::Unsupported {
+        runtime: NAME.into(),
+        command,
+        reason: "this build of the libcontainer driver has no CRIU support; use the runc shim \
+                 (io.containerd.skiff.v2) to checkpoint and restore"
+            .into(),
+    }
+}

@@ -1,0 +1,205 @@
+//! youki-driver with the real libcontainer on busybox bundles, as runc-driver's tests
+//! drive runc: the same OciRuntime calls, the same observable results. Needs root.
+
+use runc_driver::{
+    CreateOptions, DeleteOptions, Error, ExecOptions, KillOptions, OciRuntime, Stdio3,
+};
+use skiff_integration::bundle::{busybox_bundle, TempDir};
+use skiff_integration::containerd::CgroupCleanup;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use youki_driver::Libcontainer;
+
+fn runtime(dir: &Path) -> Libcontainer {
+    Libcontainer::new(dir.join("state"))
+}
+
+fn id(name: &str) -> String {
+    format!("yd-{name}-{}", std::process::id())
+}
+
+/// The container's cgroup path, under a parent removed when the test ends.
+fn cgroup_parent(id: &str) -> (String, CgroupCleanup) {
+    let parent = format!("skiff-test-{id}");
+    (format!("/{parent}/{id}"), CgroupCleanup(parent))
+}
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let (r, w) = std::io::pipe().expect("pipe");
+    (r.into(), w.into())
+}
+
+fn read_pid(path: &Path) -> u32 {
+    std::fs::read_to_string(path)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("a pid")
+}
+
+fn wait_until_stopped(rt: &Libcontainer, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = rt.state(id).expect("state");
+        if state.status == "stopped" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{id} still {}", state.status);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn lifecycle_output_exec_state_ps_pause_kill_delete() {
+    let tmp = TempDir::new("yd-life").unwrap();
+    let id = id("life");
+    let (cgroup_path, _parent) = cgroup_parent(&id);
+    let bundle = busybox_bundle(
+        &tmp.path().join("bundle"),
+        &["sh", "-c", "echo hello from youki; exec sleep 30"],
+        &cgroup_path,
+    )
+    .unwrap();
+    let rt = runtime(tmp.path());
+    let (out_r, w) = pipe();
+    rt.create(
+        &id,
+        &bundle,
+        &CreateOptions {
+            pid_file: Some(bundle.join("init.pid")),
+            ..Default::default()
+        },
+        Stdio3 {
+            stdout: Some(w),
+            ..Default::default()
+        },
+    )
+    .expect("create");
+    let pid = read_pid(&bundle.join("init.pid"));
+    let state = rt.state(&id).expect("state");
+    assert_eq!(state.status, "created");
+    assert_eq!(state.pid, pid);
+
+    rt.start(&id).expect("start");
+    let mut line = [0u8; 17];
+    let mut reader = std::fs::File::from(out_r);
+    reader.read_exact(&mut line).unwrap();
+    assert_eq!(&line, b"hello from youki\n");
+    assert_eq!(rt.state(&id).unwrap().status, "running");
+    assert_eq!(rt.ps(&id).expect("ps"), vec![pid]);
+
+    // exec: a second process in the container, with its own output and pid file.
+    let process = serde_json::json!({
+        "args": ["sh", "-c", "echo exec sees $(hostname)"],
+        "cwd": "/",
+        "env": ["PATH=/bin"],
+        "user": {"uid": 0, "gid": 0},
+    });
+    let process_file = tmp.path().join("process.json");
+    std::fs::write(&process_file, process.to_string()).unwrap();
+    let (exec_r, w) = pipe();
+    rt.exec(
+        &id,
+        &ExecOptions {
+            process_file,
+            pid_file: Some(tmp.path().join("exec.pid")),
+            console_socket: None,
+            detach: true,
+        },
+        Stdio3 {
+            stdout: Some(w),
+            ..Default::default()
+        },
+    )
+    .expect("exec");
+    assert!(read_pid(&tmp.path().join("exec.pid")) > 0);
+    let mut text = String::new();
+    std::fs::File::from(exec_r)
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(text.starts_with("exec sees "), "{text:?}");
+
+    rt.pause(&id).expect("pause");
+    assert_eq!(rt.state(&id).unwrap().status, "paused");
+    rt.resume(&id).expect("resume");
+    assert_eq!(rt.state(&id).unwrap().status, "running");
+
+    // Deleting a running container without force is refused.
+    let err = rt.delete(&id, &DeleteOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().starts_with("libcontainer delete failed: "),
+        "unexpected error: {err}"
+    );
+
+    rt.kill(&id, 9, &KillOptions { all: false }).expect("kill");
+    wait_until_stopped(&rt, &id);
+    let err = rt.kill(&id, 9, &KillOptions { all: false }).unwrap_err();
+    assert!(err.to_string().contains("not running"), "{err}");
+    rt.delete(&id, &DeleteOptions::default()).expect("delete");
+    let err = rt.state(&id).unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+}
+
+#[test]
+fn create_of_a_missing_binary_fails_and_leaves_nothing() {
+    let tmp = TempDir::new("yd-nope").unwrap();
+    let id = id("nope");
+    let (cgroup_path, _parent) = cgroup_parent(&id);
+    let bundle = busybox_bundle(&tmp.path().join("bundle"), &["nope"], &cgroup_path).unwrap();
+    let rt = runtime(tmp.path());
+    let err = rt
+        .create(&id, &bundle, &CreateOptions::default(), Stdio3::default())
+        .unwrap_err();
+    assert!(matches!(err, Error::Failed { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("libcontainer create failed: ") && text.contains("nope"),
+        "{text}"
+    );
+    assert!(rt.state(&id).is_err(), "no container is left");
+    assert!(!tmp.path().join("state").join(&id).exists());
+}
+
+#[test]
+fn update_applies_resources() {
+    let tmp = TempDir::new("yd-upd").unwrap();
+    let id = id("upd");
+    let (cgroup, _parent) = cgroup_parent(&id);
+    let bundle = busybox_bundle(&tmp.path().join("bundle"), &["sleep", "30"], &cgroup).unwrap();
+    let rt = runtime(tmp.path());
+    rt.create(&id, &bundle, &CreateOptions::default(), Stdio3::default())
+        .expect("create");
+    rt.start(&id).expect("start");
+    let result = rt.update(&id, br#"{"memory":{"limit":67108864}}"#);
+    let limit = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes"
+    ))
+    .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup{cgroup}/memory.max")));
+    rt.delete(&id, &DeleteOptions { force: true })
+        .expect("delete");
+    result.expect("update");
+    assert_eq!(limit.expect("memory limit file").trim(), "67108864");
+}
+
+#[test]
+fn checkpoint_and_refused_settings_are_unsupported_errors() {
+    let tmp = TempDir::new("yd-unsup").unwrap();
+    let rt = runtime(tmp.path());
+    let err = rt.checkpoint("x", &Default::default()).unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+    let rt = runtime(tmp.path()).refusing("SystemdCgroup: cgroupfs only");
+    let err = rt
+        .create(
+            "x",
+            tmp.path(),
+            &CreateOptions::default(),
+            Stdio3::default(),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "libcontainer does not support create: SystemdCgroup: cgroupfs only"
+    );
+}
