@@ -2,6 +2,10 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 SHIM := containerd-shim-skiff-v2
+# The same shim with youki's libcontainer in place of runc (youki-shim/, youki-driver/).
+YOUKI_SHIM := containerd-shim-skiff-youki-v2
+# libcontainer's seccomp goes through libseccomp: linked statically into the release build.
+SECCOMP_STATIC := LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=$(shell pkg-config --variable=libdir libseccomp 2>/dev/null || echo /usr/lib/x86_64-linux-gnu)
 
 .PHONY: build build-debug install test lint demo fuzz bench conformance clean
 
@@ -10,13 +14,16 @@ SHIM := containerd-shim-skiff-v2
 # and proc-macros dynamic, as they must be.
 TARGET ?= $(shell rustc -vV | sed -n 's/^host: //p')
 SHIM_BIN := target/$(TARGET)/release/$(SHIM)
+YOUKI_BIN := target/$(TARGET)/release/$(YOUKI_SHIM)
 
 build:
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target $(TARGET) --bin $(SHIM)
+	$(SECCOMP_STATIC) RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target $(TARGET) --bin $(YOUKI_SHIM)
 	$(CARGO) build --release --bin skiffd --bin skiff
 
 install: build
 	install -D -m 0755 $(SHIM_BIN) $(DESTDIR)$(PREFIX)/bin/$(SHIM)
+	install -D -m 0755 $(YOUKI_BIN) $(DESTDIR)$(PREFIX)/bin/$(YOUKI_SHIM)
 	install -D -m 0755 target/release/skiffd $(DESTDIR)$(PREFIX)/bin/skiffd
 	install -D -m 0755 target/release/skiff $(DESTDIR)$(PREFIX)/bin/skiff
 
@@ -40,6 +47,10 @@ test: build-debug
 	$(CARGO) test --workspace
 	@echo "== shimtest: every scenario against our shim"
 	target/debug/shimtest --shim target/debug/$(SHIM)
+	@echo "== shimtest: the libcontainer shim (BinaryName is unsupported there: README)"
+	target/debug/shimtest --shim target/debug/$(YOUKI_SHIM) --state-root /run/containerd/youki --skip options/runtime-binary
+	@echo "== the containerd tests with the libcontainer shim, under $$(containerd --version)"
+	SKIFF_SHIM=$(CURDIR)/target/debug/$(YOUKI_SHIM) $(CARGO) test -p skiff-integration $(CONTAINERD_TESTS) --test docker
 	@for gen in trixie sid; do \
 	  bin=$(RELEASES)/$$gen/usr/bin; \
 	  if [ -x $$bin/containerd ]; then \

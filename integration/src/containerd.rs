@@ -44,6 +44,41 @@ pub fn shim_binary() -> PathBuf {
     shim
 }
 
+/// The runtime name containerd resolves to the shim under test by its file name:
+/// `containerd-shim-NAME-v2` is `io.containerd.NAME.v2`.
+pub fn shim_runtime_type() -> String {
+    let file = shim_file_name();
+    let name = file
+        .strip_prefix("containerd-shim-")
+        .and_then(|n| n.strip_suffix("-v2"))
+        .unwrap_or("skiff");
+    format!("io.containerd.{name}.v2")
+}
+
+/// Where the shim under test keeps its containers' state when no `Root` option is given:
+/// runc's root, or the libcontainer shim's own.
+pub fn default_state_root() -> &'static Path {
+    if shim_uses_libcontainer() {
+        Path::new("/run/containerd/youki")
+    } else {
+        Path::new("/run/containerd/runc")
+    }
+}
+
+/// The file name of the shim under test.
+pub fn shim_file_name() -> String {
+    shim_binary()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Whether the shim under test is the libcontainer one (`containerd-shim-skiff-youki-v2`),
+/// whose runtime messages are libcontainer's words, not runc's.
+pub fn shim_uses_libcontainer() -> bool {
+    shim_file_name().contains("youki")
+}
+
 /// Where containerd and ctr come from: `$SKIFF_CONTAINERD_BIN` (a directory), else PATH.
 fn containerd_bin(name: &str) -> PathBuf {
     match std::env::var("SKIFF_CONTAINERD_BIN") {
@@ -106,7 +141,7 @@ fn build_archive(script: &str, name: &str, extra: &[&str]) -> PathBuf {
 pub struct Options {
     /// Put this directory first on containerd's PATH (where it looks up shims by name).
     pub path_prefix: Option<PathBuf>,
-    /// Enable the CRI plugin, with runtime handler `skiff` (`io.containerd.skiff.v2`),
+    /// Enable the CRI plugin, with runtime handler `skiff` (the shim under test's runtime type),
     /// this pause image as the sandbox image, and no CNI (host network pods only).
     /// The namespace is then CRI's own, `k8s.io`.
     pub cri_sandbox_image: Option<String>,
@@ -404,12 +439,13 @@ state = "{root}/state"
         );
     }
 
-    /// The runc state directory the shims use for this namespace.
-    pub fn runc_root(&self) -> PathBuf {
+    /// The directory where the shim under test keeps this namespace's container state
+    /// (runc's, or libcontainer's).
+    pub fn state_root(&self) -> PathBuf {
         if self.opts.cri_sandbox_image.is_some() {
             return self.dir().join("runc").join(&self.namespace);
         }
-        Path::new("/run/containerd/runc").join(&self.namespace)
+        default_state_root().join(&self.namespace)
     }
 }
 
@@ -425,12 +461,16 @@ impl Drop for Containerd {
         proc::terminate(&mut self.child, Duration::from_secs(5));
         // Containers a failed test left in runc's state: those with a bundle under this
         // containerd's state (the k8s.io namespace is not this test's alone).
-        let root = self.runc_root();
+        let root = self.state_root();
         let bundles = self
             .dir()
             .join("state/io.containerd.runtime.v2.task")
             .join(&self.namespace);
-        if let Ok(entries) = fs::read_dir(&bundles) {
+        let entries = match fs::read_dir(&bundles) {
+            Ok(entries) if !shim_uses_libcontainer() => Some(entries),
+            _ => None,
+        };
+        if let Some(entries) = entries {
             for e in entries.flatten() {
                 let _ = Command::new("runc")
                     .arg("--root")
@@ -442,10 +482,16 @@ impl Drop for Containerd {
                     .status();
             }
         }
-        let _ = fs::remove_dir(&root);
         if self.opts.cri_sandbox_image.is_none() {
+            // Without runc to ask, what a failed test left is found by its cgroup: the
+            // namespace is this test's alone.
+            kill_cgroup_tree(&self.namespace);
             remove_namespace_cgroups(&self.namespace);
+            if shim_uses_libcontainer() {
+                let _ = fs::remove_dir_all(&root);
+            }
         }
+        let _ = fs::remove_dir(&root);
     }
 }
 
@@ -476,6 +522,7 @@ fn cri_config(root: &Path, sandbox_image: &str, v3: bool) -> String {
         "bin_dir = \"{root}/cni/bin\"\n    conf_dir = \"{root}/cni/conf\"",
         root = root.display()
     );
+    let runtime_type = shim_runtime_type();
     let runtimes = |prefix: &str| {
         format!(
             r#"  [plugins."{prefix}".containerd]
@@ -483,7 +530,7 @@ fn cri_config(root: &Path, sandbox_image: &str, v3: bool) -> String {
     [plugins."{prefix}".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
     [plugins."{prefix}".containerd.runtimes.skiff]
-      runtime_type = "io.containerd.skiff.v2"
+      runtime_type = "{runtime_type}"
       [plugins."{prefix}".containerd.runtimes.skiff.options]
         ConfigPath = "{options}"
   [plugins."{prefix}".cni]
@@ -567,6 +614,46 @@ pub fn remove_cgroup_tree(relative: &str) {
     }
     for base in cgroup_bases() {
         remove(&base.join(relative));
+    }
+}
+
+/// SIGKILLs every process in the cgroup `relative` and below, in every hierarchy, and
+/// waits (up to 5 s) until they are gone. Only for cgroups a test owns.
+pub fn kill_cgroup_tree(relative: &str) {
+    fn pids(dir: &Path, out: &mut Vec<i32>) {
+        if let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) {
+            out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+        if let Ok(children) = fs::read_dir(dir) {
+            for c in children.flatten() {
+                if c.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    pids(&c.path(), out);
+                }
+            }
+        }
+    }
+    let relative = relative.trim_start_matches('/');
+    if relative.is_empty() || relative.split('/').any(|c| c == "..") {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut found = Vec::new();
+        for base in cgroup_bases() {
+            pids(&base.join(relative), &mut found);
+        }
+        found.sort_unstable();
+        found.dedup();
+        if found.is_empty() || Instant::now() > deadline {
+            return;
+        }
+        for pid in found {
+            // SAFETY: kill(2) of a process in a cgroup the calling test owns.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

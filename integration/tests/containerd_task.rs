@@ -3,7 +3,8 @@
 //! codes, detached tasks, events, and nothing left behind.
 
 use skiff_integration::containerd::{
-    cgroups_of, shim_binary, stderr, stdout, wait_with_timeout, Containerd, BUSYBOX_IMAGE,
+    cgroups_of, shim_binary, shim_uses_libcontainer, stderr, stdout, wait_with_timeout, Containerd,
+    BUSYBOX_IMAGE,
 };
 use skiff_integration::proc;
 use std::io::Write;
@@ -39,7 +40,7 @@ fn assert_nothing_left(cd: &Containerd, id: &str) {
         "mounts are left"
     );
     assert!(
-        !cd.runc_root().join(id).exists(),
+        !cd.state_root().join(id).exists(),
         "runc state of {id} is left"
     );
     assert_eq!(
@@ -242,15 +243,17 @@ fn detached_task_lifecycle_with_events_in_order() {
 }
 
 #[test]
-fn a_missing_binary_fails_with_runcs_message_and_leaves_nothing() {
+fn a_missing_binary_fails_with_the_runtimes_message_and_leaves_nothing() {
     let cd = Containerd::start();
     let out = run_rm(&cd, "nope", &["/no/such/binary"]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(
-        err.contains("runc create failed: unable to start container process: exec: \"/no/such/binary\": stat /no/such/binary: no such file or directory"),
-        "{err}"
-    );
+    let expected = if shim_uses_libcontainer() {
+        "libcontainer create failed: failed to create container: exec process failed with error error in executing process : executable '/no/such/binary' not found"
+    } else {
+        "runc create failed: unable to start container process: exec: \"/no/such/binary\": stat /no/such/binary: no such file or directory"
+    };
+    assert!(err.contains(expected), "{err}");
     // ctr run --rm does not clean up after a failed create; the container record stays.
     let _ = cd.ctr(&["container", "delete", "nope"]);
     assert_nothing_left(&cd, "nope");

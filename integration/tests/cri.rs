@@ -6,7 +6,8 @@
 
 use skiff_integration::bundle::TempDir;
 use skiff_integration::containerd::{
-    cgroup_bases, shim_binary, CgroupCleanup, Containerd, Options, BUSYBOX_IMAGE, PAUSE_IMAGE,
+    cgroup_bases, shim_binary, shim_file_name, CgroupCleanup, Containerd, Options, BUSYBOX_IMAGE,
+    PAUSE_IMAGE,
 };
 use skiff_integration::cri::api::*;
 use skiff_integration::cri::CriClient;
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 fn start_cri() -> (Containerd, CriClient) {
     let shim_dir = shim_binary().parent().unwrap().to_path_buf();
     let cd = Containerd::start_with(Options {
-        // containerd finds io.containerd.skiff.v2 as containerd-shim-skiff-v2 on PATH.
+        // containerd finds io.containerd.NAME.v2 as containerd-shim-NAME-v2 on PATH.
         path_prefix: Some(shim_dir),
         cri_sandbox_image: Some(PAUSE_IMAGE.into()),
     });
@@ -167,7 +168,7 @@ fn pod_of_two_containers_runs_in_one_skiff_shim() {
     let shim = shims[0];
     let exe = std::fs::read_link(format!("/proc/{shim}/exe")).unwrap();
     assert!(
-        exe.to_string_lossy().contains("containerd-shim-skiff-v2"),
+        exe.to_string_lossy().ends_with(&shim_file_name()),
         "the pod's shim is {}",
         exe.display()
     );
@@ -189,7 +190,7 @@ fn pod_of_two_containers_runs_in_one_skiff_shim() {
     );
 
     // The runtime options file took effect: runc keeps the pod's state in its Root.
-    let mut states: Vec<String> = std::fs::read_dir(cd.runc_root())
+    let mut states: Vec<String> = std::fs::read_dir(cd.state_root())
         .map(|d| {
             d.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -199,7 +200,12 @@ fn pod_of_two_containers_runs_in_one_skiff_shim() {
     states.sort();
     let mut ids = vec![pod.clone(), first.clone(), second.clone()];
     ids.sort();
-    assert_eq!(states, ids, "runc state under {}", cd.runc_root().display());
+    assert_eq!(
+        states,
+        ids,
+        "runc state under {}",
+        cd.state_root().display()
+    );
 
     // ExecSync: output and exit code.
     let r = cri

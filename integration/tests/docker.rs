@@ -7,7 +7,8 @@
 
 use skiff_integration::bundle::TempDir;
 use skiff_integration::containerd::{
-    shim_binary, stderr, stdout, workspace_dir, CgroupCleanup, Containerd, Options,
+    default_state_root, shim_binary, shim_file_name, shim_runtime_type, stderr, stdout,
+    workspace_dir, CgroupCleanup, Containerd, Options,
 };
 use skiff_integration::proc;
 use std::fs;
@@ -43,7 +44,7 @@ impl Docker {
             ));
         }
         let containerd = Containerd::start_with(Options {
-            // containerd finds io.containerd.skiff.v2 as containerd-shim-skiff-v2 here.
+            // containerd finds io.containerd.NAME.v2 as containerd-shim-NAME-v2 here.
             path_prefix: Some(shim_binary().parent().unwrap().to_path_buf()),
             ..Default::default()
         });
@@ -60,7 +61,8 @@ impl Docker {
         fs::write(
             dir.path().join("daemon.json"),
             format!(
-                r#"{{"runtimes": {{"skiff": {{"runtimeType": "io.containerd.skiff.v2", "options": {{"ConfigPath": "{}"}}}}}}}}"#,
+                r#"{{"runtimes": {{"skiff": {{"runtimeType": "{}", "options": {{"ConfigPath": "{}"}}}}}}}}"#,
+                shim_runtime_type(),
                 options.display()
             ),
         )
@@ -168,6 +170,11 @@ impl Drop for Docker {
         for m in proc::mounts_under(self.dir.path()).into_iter().rev() {
             proc::detach_mount(&m);
         }
+        // dockerd's containerd namespace, should a runtime have made its state directory
+        // in the default place (rmdir: only if empty).
+        let ns = format!("{}-docker", self.containerd.namespace);
+        let _ = fs::remove_dir(default_state_root().join(&ns));
+        let _ = fs::remove_dir(Path::new("/run/containerd/runc").join(&ns));
     }
 }
 
@@ -246,9 +253,7 @@ fn docker_runs_containers_with_the_skiff_runtime() {
         .expect("PPid");
     let parent = fs::read_link(format!("/proc/{ppid}/exe")).unwrap();
     assert!(
-        parent
-            .to_string_lossy()
-            .ends_with("containerd-shim-skiff-v2"),
+        parent.to_string_lossy().ends_with(&shim_file_name()),
         "the container's parent is {}",
         parent.display()
     );

@@ -66,12 +66,19 @@ fn run_rm(d: &Skiffd, runtime: Option<&str>, name: &str, cmd: &[&str]) -> Output
 }
 
 #[test]
-fn run_rm_prints_and_propagates_exit_codes_with_our_shim_and_the_go_shim() {
+fn run_rm_prints_and_propagates_exit_codes_with_our_shims_and_the_go_shim() {
     let d = with_busybox();
     let ours = built_binary("containerd-shim-skiff-v2")
         .display()
         .to_string();
-    let mut runtimes = vec![("by name", None), ("ours by path", Some(ours.as_str()))];
+    let youki = built_binary("containerd-shim-skiff-youki-v2")
+        .display()
+        .to_string();
+    let mut runtimes = vec![
+        ("by name", None),
+        ("ours by path", Some(ours.as_str())),
+        ("our libcontainer shim by path", Some(youki.as_str())),
+    ];
     if std::path::Path::new(GO_SHIM).exists() {
         runtimes.push(("Go shim", Some(GO_SHIM)));
     } else {

@@ -4,7 +4,8 @@
 
 use skiff_integration::bundle::{busybox_bundle, TempDir};
 use skiff_integration::containerd::{
-    shim_binary, stderr, stdout, wait_with_timeout, Containerd, Options, BUSYBOX_IMAGE,
+    shim_binary, shim_uses_libcontainer, stderr, stdout, wait_with_timeout, Containerd, Options,
+    BUSYBOX_IMAGE,
 };
 use skiff_integration::proc;
 use skiff_integration::pty::Pty;
@@ -68,11 +69,12 @@ fn exec_of_a_missing_binary_fails_and_the_task_keeps_running() {
         "/no/such/thing",
     ]);
     assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("runc exec failed: unable to start container process: exec: \"/no/such/thing\": stat /no/such/thing: no such file or directory"),
-        "{}",
-        stderr(&out)
-    );
+    let expected = if shim_uses_libcontainer() {
+        "libcontainer exec failed: failed to create container: exec process failed with error error in executing process : executable '/no/such/thing' not found"
+    } else {
+        "runc exec failed: unable to start container process: exec: \"/no/such/thing\": stat /no/such/thing: no such file or directory"
+    };
+    assert!(stderr(&out).contains(expected), "{}", stderr(&out));
     cd.wait_status("exnope", "RUNNING");
     // And exec still works afterwards.
     let out = cd.ctr(&[
@@ -416,6 +418,18 @@ fn runc_binary_option_through_ctr_as_a_drop_in() {
         "sleep",
         "300",
     ]);
+    if shim_uses_libcontainer() {
+        // No runtime binary runs here: the option is refused, clearly, and nothing stays.
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains("libcontainer does not support create: BinaryName"),
+            "{}",
+            stderr(&out)
+        );
+        let _ = cd.ctr(&["container", "delete", "wrapped"]);
+        assert!(!record.exists(), "the named binary never ran");
+        return;
+    }
     assert!(out.status.success(), "{}", stderr(&out));
     cd.wait_status("wrapped", "RUNNING");
     // The shim serving it is our binary.
@@ -488,6 +502,16 @@ fn runc_binary_option_over_ttrpc() {
         ..Default::default()
     };
     let c = &shim.client;
+    if shim_uses_libcontainer() {
+        let err = c.create(ShimProcess::ctx(), &create).unwrap_err();
+        let text = format!("{err:?}");
+        assert!(
+            text.contains("UNIMPLEMENTED") && text.contains("does not support create: BinaryName"),
+            "{text}"
+        );
+        assert!(!record.exists(), "the named binary never ran");
+        return;
+    }
     let created = c.create(ShimProcess::ctx(), &create).expect("Create");
     assert!(created.pid > 0);
     c.start(

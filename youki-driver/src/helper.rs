@@ -34,6 +34,7 @@ pub(crate) fn in_child(
     if pid == 0 {
         drop(reader);
         reset_signals();
+        crate::ensure_cwd();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
             .unwrap_or_else(|_| Err(format!("libcontainer {command} panicked")));
         let code = match outcome {

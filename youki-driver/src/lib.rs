@@ -41,3 +41,12 @@ pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+/// libcontainer reads the working directory to return to it after binding its sockets.
+/// A pod's shim works in its first container's bundle, which is gone once that container
+/// is deleted: then "/" stands in, as nothing relative can resolve there any more.
+pub(crate) fn ensure_cwd() {
+    if std::env::current_dir().is_err() {
+        let _ = std::env::set_current_dir("/");
+    }
+}

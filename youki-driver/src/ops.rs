@@ -49,6 +49,7 @@ impl Libcontainer {
 
     /// The container's saved state, refreshed from its init process.
     fn load(&self, id: &str, command: &'static str) -> Result<Container> {
+        crate::ensure_cwd();
         let dir = self.root.join(id);
         if !dir.join("state.json").exists() {
             return Err(failed(command, format!("container {id:?} does not exist")));

@@ -313,6 +313,9 @@ struct Bundle {
 pub struct Target {
     pub label: String,
     pub path: PathBuf,
+    /// Where the shim keeps container state without a Root option (runc's root, or
+    /// another runtime's): checked for leftovers after each scenario.
+    pub state_root: PathBuf,
     pub timings: Timings,
 }
 
@@ -720,13 +723,16 @@ impl<'r> Ctx<'r> {
         for mount in proc::mounts_under(self.dir.path()) {
             left.push(format!("mount {}", mount.display()));
         }
-        let runc_root = Path::new("/run/containerd/runc").join(&self.ns);
+        let state_root = self.target.state_root.join(&self.ns);
         for b in &self.bundles {
-            if runc_root.join(&b.id).exists() {
-                left.push(format!("runc state {}", runc_root.join(&b.id).display()));
+            if state_root.join(&b.id).exists() {
+                left.push(format!(
+                    "runtime state {}",
+                    state_root.join(&b.id).display()
+                ));
                 let _ = std::process::Command::new("runc")
                     .arg("--root")
-                    .arg(&runc_root)
+                    .arg(&state_root)
                     .args(["delete", "--force", &b.id])
                     .output();
             }
@@ -738,7 +744,7 @@ impl<'r> Ctx<'r> {
             c.release();
         }
         remove_cgroup_tree(&self.ns);
-        let _ = std::fs::remove_dir_all(&runc_root);
+        let _ = std::fs::remove_dir_all(&state_root);
         self.logs.clear();
         if left.is_empty() {
             Ok(())

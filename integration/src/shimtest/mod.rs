@@ -21,7 +21,7 @@ use std::time::Instant;
 
 const USAGE: &str =
     "usage: shimtest --shim [NAME=]PATH [--shim ...] [--filter PATTERN]... [--skip PATTERN]...
-                [--json OUT] [--markdown OUT] [--list] [--lifecycle N]
+                [--state-root DIR] [--json OUT] [--markdown OUT] [--list] [--lifecycle N]
 
 Runs every scenario against each shim binary, as containerd would drive it, and prints
 a matrix of verdicts, a summary line per shim and the median latency of each RPC.
@@ -30,11 +30,24 @@ it fails one that another (reference) shim passes. Needs root, runc and busybox-
 --lifecycle N instead times N whole container lives per shim (start, Create, Start,
 exit, Delete, Shutdown, shim exit), interleaved, and prints the medians.
 --filter keeps the scenarios whose name contains PATTERN; --skip leaves them out (for
-what a shim documents as unsupported).";
+what a shim documents as unsupported).
+--state-root DIR names where the --shim before it keeps container state when no Root
+option is given (default /run/containerd/runc), for the checks that nothing is left.";
+
+/// One `--shim [NAME=]PATH`, and the `--state-root` given after it.
+#[derive(Debug)]
+struct ShimArg {
+    name: Option<String>,
+    path: PathBuf,
+    state_root: PathBuf,
+}
+
+/// Where runc, and so containerd's Go shim, keeps container state by default.
+const RUNC_STATE_ROOT: &str = "/run/containerd/runc";
 
 #[derive(Debug)]
 struct Args {
-    shims: Vec<(Option<String>, PathBuf)>,
+    shims: Vec<ShimArg>,
     filters: Vec<String>,
     skips: Vec<String>,
     json: Option<PathBuf>,
@@ -63,12 +76,27 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         match a.as_str() {
             "--shim" => {
                 let v = value("--shim")?;
-                out.shims.push(match v.split_once('=') {
+                let (name, path) = match v.split_once('=') {
                     Some((name, path)) if !name.contains('/') => {
                         (Some(name.to_string()), PathBuf::from(path))
                     }
                     _ => (None, PathBuf::from(v)),
+                };
+                out.shims.push(ShimArg {
+                    name,
+                    path,
+                    state_root: PathBuf::from(RUNC_STATE_ROOT),
                 });
+            }
+            "--state-root" => {
+                let dir = PathBuf::from(value("--state-root")?);
+                if !dir.is_absolute() {
+                    return Err("--state-root takes an absolute directory".into());
+                }
+                match out.shims.last_mut() {
+                    Some(shim) => shim.state_root = dir,
+                    None => return Err("--state-root follows the --shim it is for".into()),
+                }
             }
             "--filter" => out.filters.push(value("--filter")?),
             "--skip" => out.skips.push(value("--skip")?),
@@ -161,12 +189,13 @@ fn run(args: &Args, selected: &[&scenarios::Scenario]) -> Result<i32, String> {
         return Err("no scenario matches the filter (see --list)".into());
     }
     let mut targets = Vec::new();
-    for (name, path) in &args.shims {
-        let path =
-            std::fs::canonicalize(path).map_err(|e| format!("shim {}: {e}", path.display()))?;
+    for shim in &args.shims {
+        let path = std::fs::canonicalize(&shim.path)
+            .map_err(|e| format!("shim {}: {e}", shim.path.display()))?;
         targets.push(Target {
-            label: name.clone().unwrap_or_else(|| label_of(&path)),
+            label: shim.name.clone().unwrap_or_else(|| label_of(&path)),
             path,
+            state_root: shim.state_root.clone(),
             timings: Default::default(),
         });
     }
@@ -306,6 +335,8 @@ mod tests {
         let argv: Vec<String> = [
             "--shim",
             "ours=/a/b",
+            "--state-root",
+            "/run/other",
             "--shim",
             "/c/d",
             "--filter",
@@ -317,14 +348,21 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         let a = parse_args(&argv).unwrap();
-        assert_eq!(
-            a.shims[0],
-            (Some("ours".to_string()), PathBuf::from("/a/b"))
-        );
-        assert_eq!(a.shims[1], (None, PathBuf::from("/c/d")));
+        assert_eq!(a.shims[0].name.as_deref(), Some("ours"));
+        assert_eq!(a.shims[0].path, PathBuf::from("/a/b"));
+        assert_eq!(a.shims[0].state_root, PathBuf::from("/run/other"));
+        assert_eq!(a.shims[1].name, None);
+        assert_eq!(a.shims[1].path, PathBuf::from("/c/d"));
+        assert_eq!(a.shims[1].state_root, PathBuf::from(RUNC_STATE_ROOT));
         assert_eq!(a.filters, ["exec"]);
         assert_eq!(a.json, Some(PathBuf::from("o.json")));
         assert!(parse_args(&[]).unwrap_err().contains("no --shim"));
+        let early = ["--state-root", "/x", "--shim", "/a"].map(String::from);
+        assert!(parse_args(&early)
+            .unwrap_err()
+            .contains("follows the --shim"));
+        let relative = ["--shim", "/a", "--state-root", "x"].map(String::from);
+        assert!(parse_args(&relative).unwrap_err().contains("absolute"));
         assert!(parse_args(&["--bogus".to_string()])
             .unwrap_err()
             .contains("--bogus"));
