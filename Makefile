@@ -87,7 +87,7 @@ conformance: build
 
 bench: build
 	$(CARGO) build --release -p skiff-integration --bin shimtest
-	SHIM_BIN=$(SHIM_BIN) bash scripts/bench.sh
+	SHIM_BIN=$(SHIM_BIN) YOUKI_BIN=$(YOUKI_BIN) bash scripts/bench.sh
 
 # Builds the shim, starts a throwaway containerd, runs a busybox container with the
 # shim and prints what the container says. Installs missing Debian packages first.

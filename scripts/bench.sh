@@ -7,6 +7,8 @@ bench=../shared/bench/shimbench.py
 releases=${RELEASES:-/var/cache/containerd-releases}
 [ -f "$bench" ] || { echo "$bench is missing" >&2; exit 1; }
 ours=$PWD/${SHIM_BIN:-target/release/containerd-shim-skiff-v2}
+# The libcontainer shim (issue 13), measured beside them under containerd 1.6.
+youki=$PWD/${YOUKI_BIN:-target/release/containerd-shim-skiff-youki-v2}
 out=$(mktemp)
 raw=$(mktemp -d)
 trap 'rm -rf "$raw"' EXIT
@@ -16,14 +18,15 @@ jsons=(1.6="$raw/1.6.json")
   echo
   echo "Produced by \`make bench\` on $(date -u +%Y-%m-%d), $(nproc) CPUs, $(uname -r), $(runc --version | head -1)."
   echo "Ratios are B/A: the Go shim's figure divided by skiff's (above 1 means skiff is"
-  echo "faster or smaller, except for start_per_s, where below 1 means skiff starts more per second)."
+  echo "faster or smaller, except for start_per_s, where below 1 means skiff starts more per second);"
+  echo "under 1.6 the third column is the libcontainer shim (skiff-youki), its ratio also to skiff."
   echo
-  echo "## containerd 1.6 (system): skiff vs containerd-shim-runc-v2"
+  echo "## containerd 1.6 (system): skiff vs containerd-shim-runc-v2, and skiff-youki"
   echo
-  echo "    python3 $bench --runtime $ours --runtime /usr/bin/containerd-shim-runc-v2"
+  echo "    python3 $bench --runtime $ours --runtime /usr/bin/containerd-shim-runc-v2 --runtime $youki"
   echo
   python3 "$bench" --runtime "$ours" --runtime /usr/bin/containerd-shim-runc-v2 \
-    --json "$raw/1.6.json" | sed 's/^/    /'
+    --runtime "$youki" --json "$raw/1.6.json" | sed 's/^/    /'
   if [ -x "$releases/sid/usr/bin/containerd" ]; then
     echo
     echo "## containerd 2.x ($releases/sid): skiff vs its containerd-shim-runc-v2"
@@ -39,6 +42,7 @@ jsons=(1.6="$raw/1.6.json")
   echo
   shims=(--shim "$ours" --shim /usr/bin/containerd-shim-runc-v2)
   [ -x "$releases/sid/usr/bin/containerd-shim-runc-v2" ] && shims+=(--shim "$releases/sid/usr/bin/containerd-shim-runc-v2")
+  shims+=(--shim "$youki" --state-root /run/containerd/youki)
   echo "    target/release/shimtest ${shims[*]} --lifecycle 30"
   echo
   target/release/shimtest "${shims[@]}" --lifecycle 30 | tee "$raw/lifecycle.txt" | sed 's/^/    /'
@@ -50,7 +54,7 @@ jsons=(1.6="$raw/1.6.json")
   target/release/shimtest "${shims[@]}" --filter lifecycle/ --filter exec/ \
     | sed -n '/^median latency/,/^$/p' | sed 's/^/    /'
   echo
-  echo "## Targets (issue 10), judged from the figures above"
+  echo "## Targets (issues 10 and 13), judged from the figures above"
   echo
   echo "Ratios are skiff / Go shim of the same containerd (scripts/bench_targets.py)."
   echo

@@ -149,6 +149,13 @@ impl Docker {
             .expect("running docker")
     }
 
+    /// The container's state as `docker inspect` reports it (running, paused, exited...).
+    fn status(&self, name: &str) -> String {
+        self.ok(&["inspect", "-f", "{{.State.Status}}", name])
+            .trim()
+            .to_string()
+    }
+
     /// `docker ARGS`, which must succeed; returns its stdout.
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
@@ -289,28 +296,13 @@ fn docker_runs_containers_with_the_skiff_runtime() {
 
     // pause and unpause.
     docker.ok(&["pause", "web"]);
-    assert_eq!(
-        docker
-            .ok(&["inspect", "-f", "{{.State.Status}}", "web"])
-            .trim(),
-        "paused"
-    );
+    assert_eq!(docker.status("web"), "paused");
     docker.ok(&["unpause", "web"]);
-    assert_eq!(
-        docker
-            .ok(&["inspect", "-f", "{{.State.Status}}", "web"])
-            .trim(),
-        "running"
-    );
+    assert_eq!(docker.status("web"), "running");
 
     // stop: sleep as pid 1 ignores SIGTERM, so the SIGKILL after 1 s ends it.
     docker.ok(&["stop", "-t", "1", "web"]);
-    assert_eq!(
-        docker
-            .ok(&["inspect", "-f", "{{.State.Status}}", "web"])
-            .trim(),
-        "exited"
-    );
+    assert_eq!(docker.status("web"), "exited");
     assert_eq!(
         docker
             .ok(&["inspect", "-f", "{{.State.ExitCode}}", "web"])

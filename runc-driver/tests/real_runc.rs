@@ -5,9 +5,11 @@ use runc_driver::{
 };
 use skiff_integration::bundle::{busybox_bundle, TempDir};
 use std::io::Read;
-use std::os::fd::OwnedFd;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::{cgroup_parent, pipe, read_pid, wait_until_stopped};
+
+mod support;
 
 fn runtime(dir: &Path) -> Runtime {
     Runtime::new(
@@ -22,32 +24,6 @@ fn runtime(dir: &Path) -> Runtime {
 
 fn id(name: &str) -> String {
     format!("rd-{name}-{}", std::process::id())
-}
-
-/// The parent cgroup runc creates for a test's container, removed when the test ends.
-fn cgroup_parent(id: &str) -> (String, skiff_integration::containerd::CgroupCleanup) {
-    let parent = format!("skiff-test-{id}");
-    (
-        format!("/{parent}/{id}"),
-        skiff_integration::containerd::CgroupCleanup(parent),
-    )
-}
-
-fn pipe() -> (OwnedFd, OwnedFd) {
-    let (r, w) = std::io::pipe().expect("pipe");
-    (r.into(), w.into())
-}
-
-fn wait_until_stopped(rt: &Runtime, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let state = rt.state(id).expect("state");
-        if state.status == "stopped" {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{id} still {}", state.status);
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -76,11 +52,7 @@ fn lifecycle_output_state_ps_kill_delete() {
         },
     )
     .expect("create");
-    let pid: u32 = std::fs::read_to_string(bundle.join("init.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = read_pid(&bundle.join("init.pid"));
     let state = rt.state(&id).expect("state");
     assert_eq!(state.status, "created");
     assert_eq!(state.pid, pid);

@@ -7,6 +7,7 @@
 //! operations (start, kill, delete, pause, resume, state, ps, update) run in the caller.
 //! Checkpoint and restore are refused: libcontainer's CRIU support is not built in.
 
+mod executor;
 mod helper;
 mod ops;
 

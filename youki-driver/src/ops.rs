@@ -43,6 +43,7 @@ impl Libcontainer {
         std::fs::create_dir_all(&self.root)
             .map_err(|e| format!("creating the state root {}: {e}", self.root.display()))?;
         ContainerBuilder::new(id.to_string(), SyscallType::default())
+            .with_executor(crate::executor::ProcessExecutor)
             .with_root_path(&self.root)
             .map_err(|e| format!("{command}: {}", describe(&e)))
     }

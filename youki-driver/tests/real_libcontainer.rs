@@ -5,12 +5,13 @@ use runc_driver::{
     CreateOptions, DeleteOptions, Error, ExecOptions, KillOptions, OciRuntime, Stdio3,
 };
 use skiff_integration::bundle::{busybox_bundle, TempDir};
-use skiff_integration::containerd::CgroupCleanup;
 use std::io::Read;
-use std::os::fd::OwnedFd;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use support::{cgroup_parent, pipe, read_pid, wait_until_stopped};
 use youki_driver::Libcontainer;
+
+#[path = "../../runc-driver/tests/support/mod.rs"]
+mod support;
 
 fn runtime(dir: &Path) -> Libcontainer {
     Libcontainer::new(dir.join("state"))
@@ -18,37 +19,6 @@ fn runtime(dir: &Path) -> Libcontainer {
 
 fn id(name: &str) -> String {
     format!("yd-{name}-{}", std::process::id())
-}
-
-/// The container's cgroup path, under a parent removed when the test ends.
-fn cgroup_parent(id: &str) -> (String, CgroupCleanup) {
-    let parent = format!("skiff-test-{id}");
-    (format!("/{parent}/{id}"), CgroupCleanup(parent))
-}
-
-fn pipe() -> (OwnedFd, OwnedFd) {
-    let (r, w) = std::io::pipe().expect("pipe");
-    (r.into(), w.into())
-}
-
-fn read_pid(path: &Path) -> u32 {
-    std::fs::read_to_string(path)
-        .expect("pid file")
-        .trim()
-        .parse()
-        .expect("a pid")
-}
-
-fn wait_until_stopped(rt: &Libcontainer, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let state = rt.state(id).expect("state");
-        if state.status == "stopped" {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{id} still {}", state.status);
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -202,4 +172,42 @@ fn checkpoint_and_refused_settings_are_unsupported_errors() {
         err.to_string(),
         "libcontainer does not support create: SystemdCgroup: cgroupfs only"
     );
+}
+
+/// As `ctr run --rootfs DIR id /bin/echo` sends it: no environment at all. runc runs a
+/// process named by its path without PATH, and so does this driver.
+#[test]
+fn a_process_with_no_path_variable_runs_by_its_path() {
+    let tmp = TempDir::new("yd-nopath").unwrap();
+    let id = id("nopath");
+    let (cgroup_path, _parent) = cgroup_parent(&id);
+    let bundle = busybox_bundle(
+        &tmp.path().join("bundle"),
+        &["/bin/echo", "no PATH needed"],
+        &cgroup_path,
+    )
+    .unwrap();
+    let config = bundle.join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    spec["process"]["env"] = serde_json::json!([]);
+    std::fs::write(&config, spec.to_string()).unwrap();
+    let rt = runtime(tmp.path());
+    let (out_r, w) = pipe();
+    rt.create(
+        &id,
+        &bundle,
+        &CreateOptions::default(),
+        Stdio3 {
+            stdout: Some(w),
+            ..Default::default()
+        },
+    )
+    .expect("create");
+    rt.start(&id).expect("start");
+    let mut out = String::new();
+    std::fs::File::from(out_r).read_to_string(&mut out).unwrap();
+    wait_until_stopped(&rt, &id);
+    rt.delete(&id, &DeleteOptions::default()).expect("delete");
+    assert_eq!(out, "no PATH needed\n");
 }
