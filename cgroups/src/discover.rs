@@ -126,6 +126,17 @@ impl Cgroup {
         }
     }
 
+    /// A directory of the cgroup: on v1 one of its hierarchies', the memory one if
+    /// mounted.
+    pub fn any_dir(&self) -> Option<&Path> {
+        match self {
+            Cgroup::V1 { dirs } => self
+                .memory_dir()
+                .or_else(|| dirs.values().next().map(PathBuf::as_path)),
+            Cgroup::V2 { dir } => Some(dir),
+        }
+    }
+
     /// The directory of the memory controller.
     pub fn memory_dir(&self) -> Option<&Path> {
         match self {

@@ -3,6 +3,7 @@
 //! so that tests and fuzz targets reach the same request handling the binary uses.
 
 pub mod address;
+pub mod attach_warmup;
 pub mod cli;
 pub mod container;
 pub mod delete;

@@ -77,6 +77,7 @@ impl TaskService {
                 req.id
             )));
         }
+        crate::attach_warmup::begin();
         let bundle = PathBuf::from(&req.bundle);
         let settings = RuntimeSettings::from_options(&opts, &self.namespace);
         settings

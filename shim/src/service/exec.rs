@@ -42,6 +42,8 @@ impl TaskService {
                 req.exec_id, req.id
             )));
         }
+        // The Start that follows has the runtime move the exec into the container's cgroup.
+        crate::attach_warmup::begin();
         let paths = StreamPaths {
             stdin: req.stdin.clone(),
             stdout: req.stdout.clone(),
