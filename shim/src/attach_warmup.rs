@@ -45,6 +45,9 @@ mod tests {
         begin();
         // The warm-up thread is detached: give its write time to land.
         std::thread::sleep(std::time::Duration::from_millis(100));
-        assert_eq!(std::fs::read_to_string("/proc/self/cgroup").unwrap(), before);
+        assert_eq!(
+            std::fs::read_to_string("/proc/self/cgroup").unwrap(),
+            before
+        );
     }
 }
