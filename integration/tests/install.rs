@@ -1,9 +1,11 @@
-//! `make install` puts the shim where containerd finds it by runtime name:
-//! `io.containerd.skiff.v2` resolves to `containerd-shim-skiff-v2` on containerd's PATH.
+//! `make install` puts the shims where containerd finds them by runtime name:
+//! `io.containerd.skiff.v2` resolves to `containerd-shim-skiff-v2` on containerd's PATH
+//! (and `io.containerd.skiff-youki.v2` to the libcontainer shim, when that is under test).
 
 use skiff_integration::bundle::TempDir;
 use skiff_integration::containerd::{
-    stderr, stdout, workspace_dir, Containerd, Options, BUSYBOX_IMAGE,
+    shim_file_name, shim_runtime_type, stderr, stdout, workspace_dir, Containerd, Options,
+    BUSYBOX_IMAGE,
 };
 use std::process::Command;
 
@@ -24,7 +26,10 @@ fn installed_shim_runs_by_runtime_name() {
         stderr(&out)
     );
     let bin = prefix.path().join("bin");
-    assert!(bin.join("containerd-shim-skiff-v2").is_file());
+    for shim in ["containerd-shim-skiff-v2", "containerd-shim-skiff-youki-v2"] {
+        assert!(bin.join(shim).is_file(), "{shim} is not installed");
+    }
+    let runtime = shim_runtime_type();
     for tool in ["skiffd", "skiff"] {
         let o = Command::new(bin.join(tool))
             .arg("--help")
@@ -45,7 +50,7 @@ fn installed_shim_runs_by_runtime_name() {
         "run",
         "--rm",
         "--runtime",
-        "io.containerd.skiff.v2",
+        &runtime,
         BUSYBOX_IMAGE,
         "by-name",
         "echo",
@@ -59,7 +64,7 @@ fn installed_shim_runs_by_runtime_name() {
         "run",
         "-d",
         "--runtime",
-        "io.containerd.skiff.v2",
+        &runtime,
         BUSYBOX_IMAGE,
         "which",
         "sleep",
@@ -76,5 +81,5 @@ fn installed_shim_runs_by_runtime_name() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     let _ = cd.ctr(&["task", "delete", "which"]);
     let _ = cd.ctr(&["container", "delete", "which"]);
-    assert_eq!(exe, bin.join("containerd-shim-skiff-v2"));
+    assert_eq!(exe, bin.join(shim_file_name()));
 }
