@@ -466,11 +466,8 @@ impl Drop for Containerd {
             .dir()
             .join("state/io.containerd.runtime.v2.task")
             .join(&self.namespace);
-        let entries = match fs::read_dir(&bundles) {
-            Ok(entries) if !shim_uses_libcontainer() => Some(entries),
-            _ => None,
-        };
-        if let Some(entries) = entries {
+        let asks_runc = !shim_uses_libcontainer();
+        if let Some(entries) = fs::read_dir(&bundles).ok().filter(|_| asks_runc) {
             for e in entries.flatten() {
                 let _ = Command::new("runc")
                     .arg("--root")
@@ -487,7 +484,7 @@ impl Drop for Containerd {
             // namespace is this test's alone.
             kill_cgroup_tree(&self.namespace);
             remove_namespace_cgroups(&self.namespace);
-            if shim_uses_libcontainer() {
+            if !asks_runc {
                 let _ = fs::remove_dir_all(&root);
             }
         }
@@ -595,53 +592,53 @@ fn remove_namespace_cgroups(namespace: &str) {
     remove_cgroup_tree(namespace);
 }
 
-/// Removes the cgroup `relative` and the directories below it from every hierarchy.
-/// rmdir removes only empty cgroups, so a cgroup still in use is left alone.
-pub fn remove_cgroup_tree(relative: &str) {
-    fn remove(dir: &Path) {
-        if let Ok(children) = fs::read_dir(dir) {
-            for c in children.flatten() {
-                if c.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                    remove(&c.path());
-                }
+/// The directories of the cgroup `relative` and of those below it, in every hierarchy,
+/// children before their parents; none for a path that is empty or climbs out.
+fn cgroup_subtree(relative: &str) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(children) = fs::read_dir(dir) else {
+            return;
+        };
+        for c in children.flatten() {
+            if c.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                walk(&c.path(), out);
             }
         }
-        let _ = fs::remove_dir(dir);
+        out.push(dir.to_path_buf());
     }
     let relative = relative.trim_start_matches('/');
     if relative.is_empty() || relative.split('/').any(|c| c == "..") {
-        return;
+        return Vec::new();
     }
+    let mut out = Vec::new();
     for base in cgroup_bases() {
-        remove(&base.join(relative));
+        walk(&base.join(relative), &mut out);
+    }
+    out
+}
+
+/// Removes the cgroup `relative` and the directories below it from every hierarchy.
+/// rmdir removes only empty cgroups, so a cgroup still in use is left alone.
+pub fn remove_cgroup_tree(relative: &str) {
+    for dir in cgroup_subtree(relative) {
+        let _ = fs::remove_dir(dir);
     }
 }
 
 /// SIGKILLs every process in the cgroup `relative` and below, in every hierarchy, and
 /// waits (up to 5 s) until they are gone. Only for cgroups a test owns.
 pub fn kill_cgroup_tree(relative: &str) {
-    fn pids(dir: &Path, out: &mut Vec<i32>) {
-        if let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) {
-            out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-        }
-        if let Ok(children) = fs::read_dir(dir) {
-            for c in children.flatten() {
-                if c.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                    pids(&c.path(), out);
-                }
-            }
-        }
-    }
-    let relative = relative.trim_start_matches('/');
-    if relative.is_empty() || relative.split('/').any(|c| c == "..") {
-        return;
-    }
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let mut found = Vec::new();
-        for base in cgroup_bases() {
-            pids(&base.join(relative), &mut found);
-        }
+        let mut found: Vec<i32> = cgroup_subtree(relative)
+            .iter()
+            .filter_map(|dir| fs::read_to_string(dir.join("cgroup.procs")).ok())
+            .flat_map(|text| {
+                text.lines()
+                    .filter_map(|l| l.trim().parse().ok())
+                    .collect::<Vec<i32>>()
+            })
+            .collect();
         found.sort_unstable();
         found.dedup();
         if found.is_empty() || Instant::now() > deadline {

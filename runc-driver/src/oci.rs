@@ -11,8 +11,6 @@ use std::path::Path;
 /// operations (`create`, `exec`, `restore`) hand `stdio` to the new process and write its
 /// pid to the options' pid file; with a console socket they send the pty master there.
 pub trait OciRuntime: Send + Sync + std::fmt::Debug {
-    /// The runtime's name in messages: its binary, or the library it links.
-    fn name(&self) -> &str;
     fn create(&self, id: &str, bundle: &Path, opts: &CreateOptions, stdio: Stdio3) -> Result<()>;
     fn start(&self, id: &str) -> Result<()>;
     fn exec(&self, id: &str, opts: &ExecOptions, stdio: Stdio3) -> Result<()>;

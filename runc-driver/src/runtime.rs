@@ -152,10 +152,6 @@ impl Runtime {
 }
 
 impl OciRuntime for Runtime {
-    fn name(&self) -> &str {
-        self.binary.to_str().unwrap_or("runtime")
-    }
-
     fn create(&self, id: &str, bundle: &Path, opts: &CreateOptions, stdio: Stdio3) -> Result<()> {
         self.run("create", opts.args(id, bundle), Streams::Container(stdio))
             .map(drop)

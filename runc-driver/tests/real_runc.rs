@@ -7,7 +7,7 @@ use skiff_integration::bundle::{busybox_bundle, TempDir};
 use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
-use support::{cgroup_parent, pipe, read_pid, wait_until_stopped};
+use support::{cgroup_parent, start_greeter, update_applies_a_memory_limit, wait_until_stopped};
 
 mod support;
 
@@ -31,39 +31,8 @@ fn lifecycle_output_state_ps_kill_delete() {
     let tmp = TempDir::new("rd-life").unwrap();
     let id = id("life");
     let (cgroup_path, _parent) = cgroup_parent(&id);
-    let bundle = busybox_bundle(
-        &tmp.path().join("bundle"),
-        &["sh", "-c", "echo hello from runc; exec sleep 30"],
-        &cgroup_path,
-    )
-    .unwrap();
     let rt = runtime(tmp.path());
-    let (out_r, w) = pipe();
-    rt.create(
-        &id,
-        &bundle,
-        &CreateOptions {
-            pid_file: Some(bundle.join("init.pid")),
-            ..Default::default()
-        },
-        Stdio3 {
-            stdout: Some(w),
-            ..Default::default()
-        },
-    )
-    .expect("create");
-    let pid = read_pid(&bundle.join("init.pid"));
-    let state = rt.state(&id).expect("state");
-    assert_eq!(state.status, "created");
-    assert_eq!(state.pid, pid);
-
-    rt.start(&id).expect("start");
-    let mut line = [0u8; 16];
-    let mut reader = std::fs::File::from(out_r);
-    reader.read_exact(&mut line).unwrap();
-    assert_eq!(&line, b"hello from runc\n");
-    assert_eq!(rt.state(&id).unwrap().status, "running");
-    assert_eq!(rt.ps(&id).expect("ps"), vec![pid]);
+    start_greeter(&rt, tmp.path(), &id, &cgroup_path, "hello from runc");
 
     // Deleting a running container without force is refused with runc's own words.
     let err = rt.delete(&id, &DeleteOptions::default()).unwrap_err();
@@ -106,22 +75,7 @@ fn create_of_a_missing_binary_fails_with_runcs_message() {
 #[test]
 fn update_applies_resources() {
     let tmp = TempDir::new("rd-upd").unwrap();
-    let id = id("upd");
-    let (cgroup, _parent) = cgroup_parent(&id);
-    let bundle = busybox_bundle(&tmp.path().join("bundle"), &["sleep", "30"], &cgroup).unwrap();
-    let rt = runtime(tmp.path());
-    rt.create(&id, &bundle, &CreateOptions::default(), Stdio3::default())
-        .expect("create");
-    rt.start(&id).expect("start");
-    let result = rt.update(&id, br#"{"memory":{"limit":67108864}}"#);
-    let limit = std::fs::read_to_string(format!(
-        "/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes"
-    ))
-    .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup{cgroup}/memory.max")));
-    rt.delete(&id, &DeleteOptions { force: true })
-        .expect("delete");
-    result.expect("update");
-    assert_eq!(limit.expect("memory limit file").trim(), "67108864");
+    update_applies_a_memory_limit(&runtime(tmp.path()), tmp.path(), &id("upd"));
 }
 
 #[test]

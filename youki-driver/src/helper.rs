@@ -11,8 +11,8 @@
 //! exits.
 
 use runc_driver::{Error, Result};
-use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 
 /// Runs `work` in a forked child and returns its outcome: `Err` carries the message the
 /// child wrote before exiting non-zero.
@@ -20,7 +20,9 @@ pub(crate) fn in_child(
     command: &'static str,
     work: impl FnOnce() -> std::result::Result<(), String>,
 ) -> Result<()> {
-    let (reader, writer) = pipe().map_err(|e| io_error(command, "creating a pipe", e))?;
+    // Close-on-exec: the container's process must not keep the write end open.
+    let (reader, mut writer) =
+        std::io::pipe().map_err(|e| io_error(command, "creating a pipe", e))?;
     // SAFETY: fork(2); the child only runs `work` and then _exit(2)s, never returning
     // into the caller's stack frames.
     let pid = unsafe { libc::fork() };
@@ -40,7 +42,7 @@ pub(crate) fn in_child(
         let code = match outcome {
             Ok(()) => 0,
             Err(message) => {
-                write_all(&writer, message.as_bytes());
+                let _ = writer.write_all(message.as_bytes());
                 1
             }
         };
@@ -56,7 +58,7 @@ pub(crate) fn in_child(
     let mut message = String::new();
     // SAFETY: fcntl on the pipe end we own.
     unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
-    let _ = std::fs::File::from(reader).read_to_string(&mut message);
+    let _ = (&reader).read_to_string(&mut message);
     if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
         return Ok(());
     }
@@ -68,30 +70,6 @@ pub(crate) fn in_child(
         };
     }
     Err(crate::failed(command, message))
-}
-
-fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two fds that we then own.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: both fds were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-fn write_all(fd: &OwnedFd, mut bytes: &[u8]) {
-    while !bytes.is_empty() {
-        // SAFETY: writes from a live slice to an fd we own.
-        let n = unsafe { libc::write(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) };
-        if n <= 0 {
-            if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return;
-        }
-        bytes = &bytes[n as usize..];
-    }
 }
 
 /// The shim blocks SIGCHLD (it reads it from a signalfd) and ignores SIGPIPE; a signal

@@ -35,17 +35,35 @@ impl Libcontainer {
         self
     }
 
+    /// What a created or exec'd process shares: the state root, the executor, the pid
+    /// file, the console socket and the streams.
     fn builder(
         &self,
         id: &str,
         command: &'static str,
+        pid_file: Option<&PathBuf>,
+        console_socket: Option<&PathBuf>,
+        stdio: Stdio3,
     ) -> std::result::Result<ContainerBuilder, String> {
         std::fs::create_dir_all(&self.root)
             .map_err(|e| format!("creating the state root {}: {e}", self.root.display()))?;
-        ContainerBuilder::new(id.to_string(), SyscallType::default())
+        let mut b = ContainerBuilder::new(id.to_string(), SyscallType::default())
             .with_executor(crate::executor::ProcessExecutor)
             .with_root_path(&self.root)
-            .map_err(|e| format!("{command}: {}", describe(&e)))
+            .map_err(|e| format!("{command}: {}", describe(&e)))?
+            .with_pid_file(pid_file)
+            .map_err(|e| describe(&e))?
+            .with_console_socket(console_socket);
+        if let Some(fd) = stdio.stdin {
+            b = b.with_stdin(fd);
+        }
+        if let Some(fd) = stdio.stdout {
+            b = b.with_stdout(fd);
+        }
+        if let Some(fd) = stdio.stderr {
+            b = b.with_stderr(fd);
+        }
+        Ok(b)
     }
 
     /// The container's saved state, refreshed from its init process.
@@ -95,58 +113,28 @@ fn lib_error(command: &'static str, id: &str, e: LibcontainerError) -> Error {
     }
 }
 
-fn stdio_into(mut b: ContainerBuilder, stdio: Stdio3) -> ContainerBuilder {
-    if let Some(fd) = stdio.stdin {
-        b = b.with_stdin(fd);
-    }
-    if let Some(fd) = stdio.stdout {
-        b = b.with_stdout(fd);
-    }
-    if let Some(fd) = stdio.stderr {
-        b = b.with_stderr(fd);
-    }
-    b
-}
-
-/// The pid file and console socket both kinds of process take.
-fn common(
-    b: ContainerBuilder,
-    pid_file: Option<&PathBuf>,
-    console_socket: Option<&PathBuf>,
-) -> std::result::Result<ContainerBuilder, String> {
-    let b = b
-        .with_pid_file(pid_file)
-        .map_err(|e| describe(&e))?
-        .with_console_socket(console_socket);
-    Ok(b)
-}
-
 impl OciRuntime for Libcontainer {
-    fn name(&self) -> &str {
-        NAME
-    }
-
     fn create(&self, id: &str, bundle: &Path, opts: &CreateOptions, stdio: Stdio3) -> Result<()> {
         if let Some(reason) = &self.refused {
-            return Err(Error::Unsupported {
-                runtime: NAME.into(),
-                command: "create",
-                reason: reason.clone(),
-            });
+            return Err(unsupported("create", reason));
         }
         helper::in_child("create", || {
-            let b = self.builder(id, "create")?;
-            let b = common(b, opts.pid_file.as_ref(), opts.console_socket.as_ref())?;
-            stdio_into(b, stdio)
-                .validate_id()
-                .map_err(|e| describe(&e))?
-                .as_init(bundle)
-                .with_systemd(false)
-                .with_detach(true)
-                .with_no_pivot(opts.no_pivot)
-                .build()
-                .map(drop)
-                .map_err(|e| describe(&e))
+            self.builder(
+                id,
+                "create",
+                opts.pid_file.as_ref(),
+                opts.console_socket.as_ref(),
+                stdio,
+            )?
+            .validate_id()
+            .map_err(|e| describe(&e))?
+            .as_init(bundle)
+            .with_systemd(false)
+            .with_detach(true)
+            .with_no_pivot(opts.no_pivot)
+            .build()
+            .map(drop)
+            .map_err(|e| describe(&e))
         })
     }
 
@@ -166,15 +154,19 @@ impl OciRuntime for Libcontainer {
             ));
         }
         helper::in_child("exec", || {
-            let b = self.builder(id, "exec")?;
-            let b = common(b, opts.pid_file.as_ref(), opts.console_socket.as_ref())?;
-            stdio_into(b, stdio)
-                .as_tenant()
-                .with_process(Some(&opts.process_file))
-                .with_detach(true)
-                .build()
-                .map(drop)
-                .map_err(|e| describe(&e))
+            self.builder(
+                id,
+                "exec",
+                opts.pid_file.as_ref(),
+                opts.console_socket.as_ref(),
+                stdio,
+            )?
+            .as_tenant()
+            .with_process(Some(&opts.process_file))
+            .with_detach(true)
+            .build()
+            .map(drop)
+            .map_err(|e| describe(&e))
         })
     }
 
@@ -237,7 +229,7 @@ impl OciRuntime for Libcontainer {
     }
 
     fn checkpoint(&self, _id: &str, _opts: &CheckpointOptions) -> Result<()> {
-        Err(unsupported("checkpoint"))
+        Err(unsupported("checkpoint", NO_CRIU))
     }
 
     fn restore(
@@ -248,16 +240,17 @@ impl OciRuntime for Libcontainer {
         _create: &CreateOptions,
         _stdio: Stdio3,
     ) -> Result<()> {
-        Err(unsupported("restore"))
+        Err(unsupported("restore", NO_CRIU))
     }
 }
 
-fn unsupported(command: &'static str) -> Error {
+const NO_CRIU: &str = "this build of the libcontainer driver has no CRIU support; use the \
+                       runc shim (io.containerd.skiff.v2) to checkpoint and restore";
+
+fn unsupported(command: &'static str, reason: &str) -> Error {
     Error::Unsupported {
         runtime: NAME.into(),
         command,
-        reason: "this build of the libcontainer driver has no CRIU support; use the runc shim \
-                 (io.containerd.skiff.v2) to checkpoint and restore"
-            .into(),
+        reason: reason.into(),
     }
 }
