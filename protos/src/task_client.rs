@@ -49,6 +49,31 @@ pub fn parse_bootstrap(out: &str) -> Result<Bootstrap, String> {
     Ok(Bootstrap { address, version })
 }
 
+/// What a shim's `start` printed, in any generation's form: a bare address, 2.x's JSON,
+/// or 2.3's `BootstrapResult` protobuf (what containerd 2.3's own shims always print).
+pub fn parse_start_reply(out: &[u8]) -> Result<Bootstrap, String> {
+    // The text forms are printable; a protobuf starts with a field tag, a control byte.
+    let text = std::str::from_utf8(out).ok().map(str::trim);
+    if let Some(text) = text.filter(|t| !t.is_empty() && !t.chars().any(char::is_control)) {
+        return parse_bootstrap(text);
+    }
+    let result = crate::bootstrap::BootstrapResult::parse_from_bytes(out)
+        .map_err(|e| format!("start printed neither an address nor a BootstrapResult: {e}"))?;
+    if result.address.is_empty() {
+        return Err("start's BootstrapResult names no address".into());
+    }
+    if !result.protocol.is_empty() && result.protocol != "ttrpc" {
+        return Err(format!(
+            "start offers protocol {:?}; only ttrpc is spoken",
+            result.protocol
+        ));
+    }
+    Ok(Bootstrap {
+        address: result.address,
+        version: u32::try_from(result.version).unwrap_or(2).max(2),
+    })
+}
+
 /// Who launches a shim and where its events go: what containerd passes every shim.
 pub struct Launch<'a> {
     /// The manager's own API socket; the shim derives its socket name from it.
@@ -85,6 +110,39 @@ impl Launch<'_> {
             .env("MAX_SHIM_VERSION", "2")
             .process_group(0);
         cmd
+    }
+}
+
+impl Launch<'_> {
+    /// What containerd 2.3 writes on `start`'s stdin: a `BootstrapParams` naming the
+    /// instance again, the addresses, the runtime options as an extension, and where the
+    /// socket goes when `socket_dir` is given.
+    pub fn bootstrap_params(
+        &self,
+        namespace: &str,
+        id: &str,
+        options: Option<protobuf::well_known_types::any::Any>,
+        socket_dir: Option<&std::path::Path>,
+    ) -> Vec<u8> {
+        use crate::bootstrap::{BootstrapParams, Extension};
+        let params = BootstrapParams {
+            instance_id: id.to_string(),
+            namespace: namespace.to_string(),
+            containerd_version: "v2.3.4".into(),
+            containerd_ttrpc_address: self.ttrpc_address.to_string_lossy().into_owned(),
+            containerd_grpc_address: self.address.to_string_lossy().into_owned(),
+            containerd_binary: self.publish_binary.to_string_lossy().into_owned(),
+            extensions: options
+                .into_iter()
+                .map(|any| Extension {
+                    value: protobuf::MessageField::some(any),
+                    ..Default::default()
+                })
+                .collect(),
+            socket_dir: socket_dir.map(|d| d.to_string_lossy().into_owned()),
+            ..Default::default()
+        };
+        params.write_to_bytes().unwrap_or_default()
     }
 }
 
@@ -161,6 +219,20 @@ mod tests {
                 .contains("grpc")
         );
         assert!(parse_bootstrap("").is_err());
+        let result = crate::bootstrap::BootstrapResult {
+            version: 3,
+            address: "unix:///run/s/y".into(),
+            protocol: "ttrpc".into(),
+            ..Default::default()
+        };
+        let b = parse_start_reply(&result.write_to_bytes().unwrap()).unwrap();
+        assert_eq!(b.address, "unix:///run/s/y");
+        assert_eq!(b.version, 3);
+        assert_eq!(
+            parse_start_reply(b"unix:///run/s/z").unwrap().address,
+            "unix:///run/s/z"
+        );
+        assert!(parse_start_reply(&[0xff, 0x01]).is_err());
         assert_eq!(socket_path("unix:///a/b"), std::path::PathBuf::from("/a/b"));
     }
 }
