@@ -23,6 +23,9 @@ pub trait OciRuntime: Send + Sync + std::fmt::Debug {
     /// Applies an OCI `LinuxResources` JSON document to a running container.
     fn update(&self, id: &str, resources_json: &[u8]) -> Result<()>;
     fn checkpoint(&self, id: &str, opts: &CheckpointOptions) -> Result<()>;
+    /// The runtime's features document (JSON, the runtime-spec's `features.md`): what
+    /// it recognizes in a config.json.
+    fn features(&self) -> Result<Vec<u8>>;
     /// Recreates a checkpointed container, detached, with `stdio` as its streams.
     fn restore(
         &self,

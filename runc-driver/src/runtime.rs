@@ -226,6 +226,48 @@ impl OciRuntime for Runtime {
         Ok(list.unwrap_or_default())
     }
 
+    fn features(&self) -> Result<Vec<u8>> {
+        // Asked with no global options: it concerns no container, no root and no log.
+        let binary = self.binary.to_string_lossy().into_owned();
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("features")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self
+            .monitor
+            .spawn(&mut cmd)
+            .map_err(|source| Error::Spawn {
+                binary: binary.clone(),
+                source,
+            })?;
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        if let Some(mut out) = child.stdout.take() {
+            out.read_to_end(&mut stdout)
+                .map_err(|e| Error::io(format!("reading {binary} features"), e))?;
+        }
+        if let Some(mut err) = child.stderr.take() {
+            let _ = err.read_to_end(&mut stderr);
+        }
+        let status = self
+            .monitor
+            .wait(&mut child)
+            .map_err(|e| Error::io(format!("waiting for {binary} features"), e))?;
+        if !status.success() {
+            return Err(Error::Failed {
+                binary,
+                command: "features",
+                message: String::from_utf8_lossy(&stderr).trim().to_string(),
+                status: status.code(),
+            });
+        }
+        serde_json::from_slice::<serde_json::Value>(&stdout).map_err(|e| Error::Parse {
+            command: "features",
+            message: e.to_string(),
+        })?;
+        Ok(stdout)
+    }
+
     fn update(&self, id: &str, resources_json: &[u8]) -> Result<()> {
         self.run(
             "update",

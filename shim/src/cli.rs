@@ -13,6 +13,8 @@ pub enum Action {
     Serve,
     /// Print the version and exit.
     Version,
+    /// Print a RuntimeInfo (name, version, options, the OCI runtime's features).
+    Info,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +81,7 @@ impl Flags {
                 "socket" => flags.socket = value(name)?,
                 "debug" => flags.debug = inline.as_deref() != Some("false"),
                 "v" | "version" => flags.action = Action::Version,
+                "info" => flags.action = Action::Info,
                 other => {
                     return Err(UsageError(format!(
                         "flag provided but not defined: -{other}"
@@ -102,7 +105,7 @@ impl Flags {
                 )))
             }
         }
-        if flags.action != Action::Version && flags.namespace.is_empty() {
+        if !matches!(flags.action, Action::Version | Action::Info) && flags.namespace.is_empty() {
             return Err(UsageError(
                 "shim namespace cannot be empty (-namespace)".into(),
             ));
@@ -129,8 +132,12 @@ pub fn main(driver: &'static crate::driver::Driver) -> std::process::ExitCode {
             println!("{name} version {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        Action::Start => crate::start::run(&flags).map(|addr| {
-            print!("{addr}");
+        Action::Info => crate::info::run().map(|bytes| {
+            let _ = std::io::stdout().write_all(&bytes);
+            let _ = std::io::stdout().flush();
+        }),
+        Action::Start => crate::start::run(&flags).map(|reply| {
+            let _ = std::io::stdout().write_all(&reply);
             let _ = std::io::stdout().flush();
         }),
         Action::Delete => crate::delete::run(&flags).map(|bytes| {
@@ -197,5 +204,6 @@ mod tests {
         );
         assert!(parse("-id x start").unwrap_err().0.contains("namespace"));
         assert_eq!(parse("-v").unwrap().action, Action::Version);
+        assert_eq!(parse("-info").unwrap().action, Action::Info);
     }
 }

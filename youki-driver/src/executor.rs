@@ -1,36 +1,116 @@
-//! How the container's process is exec'd. libcontainer's default executor refuses a
-//! process without a PATH variable, even one named by an absolute path; runc runs it
-//! (`ctr run --rootfs DIR id /bin/true` sends no environment at all), so this executor
-//! asks for PATH only where a search needs it.
+//! How the container's process is exec'd, as runc does it. libcontainer's default
+//! executor differs twice: it refuses a process without a PATH variable, even one named
+//! by an absolute path (runc runs it: `ctr run --rootfs DIR id /bin/true` sends no
+//! environment at all), and it calls execvp(3), which runs a file that is not an
+//! executable format through /bin/sh. runc looks the name up itself and calls execve(2),
+//! so such a file fails with "exec format error"; so does this executor.
 
 use libcontainer::workload::default::DefaultExecutor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use oci_spec::runtime::Spec;
+use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Clone)]
-pub(crate) struct ProcessExecutor;
+pub(crate) struct ProcessExecutor {
+    /// The kernel runs formats of its binfmt_misc table too: then only execve itself can
+    /// tell whether a file runs.
+    foreign_formats: bool,
+}
+
+impl ProcessExecutor {
+    /// Read in the shim, before a container's namespaces hide the host's binfmt_misc.
+    pub(crate) fn new() -> Self {
+        let foreign_formats = std::fs::read_dir("/proc/sys/fs/binfmt_misc").is_ok_and(|d| {
+            d.flatten()
+                .any(|e| !matches!(e.file_name().to_str(), Some("register" | "status")))
+        });
+        ProcessExecutor { foreign_formats }
+    }
+}
 
 impl Executor for ProcessExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        // execvp: a name with a slash is exec'd as is, without a search.
-        DefaultExecutor {}.exec(spec)
+        let args = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.args().as_ref())
+            .filter(|a| !a.is_empty())
+            .ok_or(ExecutorError::InvalidArg)?;
+        // The environment is the container's by now: libcontainer set it.
+        let path = resolve(&args[0], std::env::var("PATH").ok().as_deref())
+            .ok_or_else(|| ExecutorError::Other(format!("exec: {:?}: not found", args[0])))?;
+        let argv: Vec<CString> = args
+            .iter()
+            .map(|a| CString::new(a.as_bytes()))
+            .collect::<Result<_, _>>()
+            .map_err(|_| ExecutorError::InvalidArg)?;
+        let file = CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(|_| ExecutorError::InvalidArg)?;
+        // execv(3) is execve(2) with this environment: no shell fallback on ENOEXEC.
+        let err = nix::unistd::execv(&file, &argv).unwrap_err();
+        let reason = std::io::Error::from_raw_os_error(err as i32).to_string();
+        let reason = reason.split(" (os error").next().unwrap_or(&reason);
+        Err(ExecutorError::Other(format!(
+            "exec {}: {}",
+            path.display(),
+            reason.to_lowercase()
+        )))
     }
 
+    /// Runs in the container before Start: what fails here is the Create's or Exec's
+    /// error, as runc reports it; what fails at execve only ends the process.
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
         let process = spec.process().as_ref();
-        let has_path = process
+        let path_var = process
             .and_then(|p| p.env().as_ref())
-            .is_some_and(|env| env.iter().any(|v| v.starts_with("PATH=")));
+            .and_then(|env| env.iter().find_map(|v| v.strip_prefix("PATH=")));
         let first = process
             .and_then(|p| p.args().as_ref())
             .and_then(|a| a.first());
         match first {
-            Some(name) if !has_path => check_without_search(name),
-            _ => DefaultExecutor {}.validate(spec),
+            Some(name) if path_var.is_none() => check_without_search(name)?,
+            _ => DefaultExecutor {}.validate(spec)?,
+        }
+        match first.and_then(|name| resolve(name, path_var)) {
+            Some(file) if !self.foreign_formats => check_format(&file),
+            _ => Ok(()),
         }
     }
+}
+
+/// The kernel's own formats: ELF and `#!` scripts. Anything else fails execve with
+/// ENOEXEC, which runc reports as "exec format error" before the process starts.
+fn check_format(file: &Path) -> Result<(), ExecutorValidationError> {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    let n = std::fs::File::open(file)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    if head[..n].starts_with(b"\x7fELF") || head[..n].starts_with(b"#!") {
+        return Ok(());
+    }
+    Err(ExecutorValidationError::ArgValidationError(format!(
+        "exec {}: exec format error",
+        file.display()
+    )))
+}
+
+/// The file to exec for `name`: itself when it has a slash, else the first executable
+/// file of that name in `path` (the process's PATH).
+fn resolve(name: &str, path: Option<&str>) -> Option<PathBuf> {
+    if name.contains('/') {
+        return Some(PathBuf::from(name));
+    }
+    path?
+        .split(':')
+        .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(name))
+        .find(|candidate| {
+            candidate
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// With no PATH, only a name with a slash can be run: it must be an executable file.
@@ -51,6 +131,35 @@ fn check_without_search(name: &str) -> Result<(), ExecutorValidationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_kernels_own_formats_pass() {
+        assert!(check_format(Path::new("/bin/sh")).is_ok());
+        let dir = std::env::temp_dir().join(format!("skiff-fmt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("script");
+        std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+        assert!(check_format(&script).is_ok());
+        let text = dir.join("text");
+        std::fs::write(&text, "echo hi\n").unwrap();
+        let err = check_format(&text).unwrap_err().to_string();
+        assert!(err.ends_with("exec format error"), "{err}");
+        let empty = dir.join("empty");
+        std::fs::write(&empty, "").unwrap();
+        assert!(check_format(&empty).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn names_are_looked_up_in_path_and_paths_taken_as_they_are() {
+        assert_eq!(
+            resolve("sh", Some("/nonexistent:/bin")),
+            Some("/bin/sh".into())
+        );
+        assert_eq!(resolve("./x", None), Some("./x".into()));
+        assert_eq!(resolve("no-such-program-here", Some("/bin")), None);
+        assert_eq!(resolve("sh", None), None);
+    }
 
     #[test]
     fn without_path_an_absolute_executable_is_accepted() {

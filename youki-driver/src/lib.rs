@@ -8,6 +8,7 @@
 //! Checkpoint and restore are refused: libcontainer's CRIU support is not built in.
 
 mod executor;
+mod features;
 mod helper;
 mod ops;
 

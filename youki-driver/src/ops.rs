@@ -48,7 +48,7 @@ impl Libcontainer {
         std::fs::create_dir_all(&self.root)
             .map_err(|e| format!("creating the state root {}: {e}", self.root.display()))?;
         let mut b = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_executor(crate::executor::ProcessExecutor)
+            .with_executor(crate::executor::ProcessExecutor::new())
             .with_root_path(&self.root)
             .map_err(|e| format!("{command}: {}", describe(&e)))?
             .with_pid_file(pid_file)
@@ -226,6 +226,10 @@ impl OciRuntime for Libcontainer {
                 freezer_state: None,
             })
             .map_err(|e| failed("update", describe(&e)))
+    }
+
+    fn features(&self) -> Result<Vec<u8>> {
+        Ok(crate::features::document())
     }
 
     fn checkpoint(&self, _id: &str, _opts: &CheckpointOptions) -> Result<()> {
