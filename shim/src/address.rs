@@ -11,10 +11,25 @@ pub const SOCKET_DIR: &str = "/run/containerd/s";
 /// The socket path for a shim serving `grouping` in `namespace` for the containerd at
 /// `containerd_address`.
 pub fn socket_path(containerd_address: &str, namespace: &str, grouping: &str) -> PathBuf {
+    socket_path_in(
+        Path::new(SOCKET_DIR),
+        containerd_address,
+        namespace,
+        grouping,
+    )
+}
+
+/// The same name in another directory (containerd 2.3's configurable `socket_dir`).
+pub fn socket_path_in(
+    dir: &Path,
+    containerd_address: &str,
+    namespace: &str,
+    grouping: &str,
+) -> PathBuf {
     let joined = Path::new(containerd_address).join(namespace).join(grouping);
     let digest = Sha256::digest(joined.as_os_str().as_encoded_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    Path::new(SOCKET_DIR).join(hex)
+    dir.join(hex)
 }
 
 /// The ttrpc address form of a socket path.

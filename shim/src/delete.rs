@@ -32,8 +32,14 @@ pub fn run(flags: &Flags) -> Result<Vec<u8>, String> {
     if let Err(e) = crate::mount::unmount_all(&bundle.join("rootfs")) {
         eprintln!("warning: {e}");
     }
-    let grouping = crate::start::grouping_id(&bundle, &flags.id);
-    let socket = address::socket_path(&flags.address, &flags.namespace, &grouping);
+    // The address `start` wrote names the socket wherever it is (2.3's socket_dir too).
+    let socket = match std::fs::read_to_string(bundle.join("address")) {
+        Ok(addr) if !addr.trim().is_empty() => PathBuf::from(address::path_of(addr.trim())),
+        _ => {
+            let grouping = crate::start::grouping_id(&bundle, &flags.id);
+            address::socket_path(&flags.address, &flags.namespace, &grouping)
+        }
+    };
     if socket.exists() && UnixStream::connect(&socket).is_err() {
         let _ = std::fs::remove_file(&socket);
     }

@@ -4,12 +4,14 @@
 
 pub mod address;
 pub mod attach_warmup;
+pub mod bootstrap;
 pub mod cli;
 pub mod container;
 pub mod delete;
 pub mod driver;
 pub mod error;
 pub mod events;
+pub mod info;
 pub mod logging;
 pub mod mount;
 pub mod oom;
@@ -23,6 +25,7 @@ pub mod serve;
 pub mod server;
 pub mod service;
 pub mod shim_cgroup;
+pub mod spec;
 pub mod start;
 pub mod stdio;
 pub mod validate;

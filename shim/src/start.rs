@@ -4,6 +4,7 @@
 //! address is valid the moment it is printed.
 
 use crate::address;
+use crate::bootstrap::{self, StartInput};
 use crate::cli::Flags;
 use std::fs;
 use std::io;
@@ -11,20 +12,28 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The environment variable naming the inherited listening socket's fd.
 pub const LISTEN_FD_ENV: &str = "SKIFF_SHIM_LISTEN_FD";
-/// The annotation that puts the containers of one Kubernetes pod under one shim.
-pub const SANDBOX_ANNOTATION: &str = "io.kubernetes.cri.sandbox-id";
+/// The kernel's highest OOM score adjustment.
+const OOM_SCORE_ADJ_MAX: i32 = 1000;
 
-pub fn run(flags: &Flags) -> Result<String, String> {
+/// Starts (or finds) the serving shim; returns what to print: the address, in the form
+/// the caller asked in ([`bootstrap`]).
+pub fn run(flags: &Flags) -> Result<Vec<u8>, String> {
     let bundle =
         std::env::current_dir().map_err(|e| format!("reading the bundle directory: {e}"))?;
     crate::validate::id("container id", &flags.id)?;
+    let input = bootstrap::parse(&read_stdin()?, flags)?;
+    let options = crate::options::decode(input.options.as_ref()).map_err(|e| e.to_string())?;
     let grouping = grouping_id(&bundle, &flags.id);
-    let path = address::socket_path(&flags.address, &flags.namespace, &grouping);
+    let dir = input
+        .socket_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(address::SOCKET_DIR));
+    let path = address::socket_path_in(&dir, &flags.address, &flags.namespace, &grouping);
     let addr = address::unix_address(&path);
 
     let listener = match bind(&path) {
@@ -33,7 +42,7 @@ pub fn run(flags: &Flags) -> Result<String, String> {
             if UnixStream::connect(&path).is_ok() {
                 // A live shim already serves this pod (or this container): use it.
                 write_address(&bundle, &addr)?;
-                return Ok(addr);
+                return Ok(bootstrap::reply(input.reply, &addr));
             }
             let _ = fs::remove_file(&path);
             bind(&path).map_err(|e| format!("listening on {}: {e}", path.display()))?
@@ -41,8 +50,7 @@ pub fn run(flags: &Flags) -> Result<String, String> {
         Err(e) => return Err(format!("listening on {}: {e}", path.display())),
     };
 
-    let options = read_options_from_stdin()?;
-    let pid = match spawn_server(flags, &bundle, &listener) {
+    let pid = match spawn_server(flags, &input, &bundle, &listener) {
         Ok(pid) => pid,
         Err(e) => {
             let _ = fs::remove_file(&path);
@@ -50,50 +58,75 @@ pub fn run(flags: &Flags) -> Result<String, String> {
         }
     };
     let _ = fs::write(bundle.join("shim.pid"), pid.to_string());
-    if !options.shim_cgroup.is_empty() {
-        if let Err(e) = crate::shim_cgroup::join(&options.shim_cgroup, pid) {
-            // SAFETY: kill(2) on the server we just started.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
-            }
-            let _ = fs::remove_file(&path);
-            return Err(e);
+    if let Err(e) = settle_server(pid, &options, &bundle, &addr) {
+        // SAFETY: kill(2) on the server we just started.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGKILL);
         }
-    }
-    if let Err(e) = write_address(&bundle, &addr) {
         let _ = fs::remove_file(&path);
         return Err(e);
     }
-    Ok(addr)
+    Ok(bootstrap::reply(input.reply, &addr))
 }
 
-/// containerd writes the runtime options (an Any) to `start`'s stdin.
-fn read_options_from_stdin() -> Result<skiff_protos::options::Options, String> {
-    use protobuf::Message;
+/// What is done to the new server before containerd hears of it: its cgroup, its OOM
+/// score, and the address file `delete` reads.
+fn settle_server(
+    pid: u32,
+    options: &skiff_protos::options::Options,
+    bundle: &Path,
+    addr: &str,
+) -> Result<(), String> {
+    if !options.shim_cgroup.is_empty() {
+        crate::shim_cgroup::join(&options.shim_cgroup, pid)?;
+    }
+    adjust_oom_score(pid)?;
+    write_address(bundle, addr)
+}
+
+/// The shim's OOM score is its manager's plus one, as containerd's shims set it: under
+/// memory pressure the kernel then kills a shim before the containerd that manages it.
+/// Raising a score needs no privilege.
+fn adjust_oom_score(pid: u32) -> Result<(), String> {
+    // SAFETY: getppid(2) cannot fail.
+    let parent = unsafe { libc::getppid() };
+    let path = format!("/proc/{parent}/oom_score_adj");
+    let text = fs::read_to_string(&path).map_err(|e| format!("reading {path}: {e}"))?;
+    let score: i32 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{path} holds {text:?}, not a score"))?;
+    let own = format!("/proc/{pid}/oom_score_adj");
+    fs::write(&own, (score + 1).min(OOM_SCORE_ADJ_MAX).to_string())
+        .map_err(|e| format!("setting the shim's OOM score in {own}: {e}"))
+}
+
+/// What containerd wrote on stdin (nothing when it is a terminal), at most
+/// [`bootstrap::MAX_INPUT`] bytes.
+fn read_stdin() -> Result<Vec<u8>, String> {
     use std::io::Read;
     // SAFETY: isatty on fd 0.
     if unsafe { libc::isatty(0) } == 1 {
-        return Ok(Default::default());
+        return Ok(Vec::new());
     }
     let mut data = Vec::new();
-    if std::io::stdin().read_to_end(&mut data).is_err() || data.is_empty() {
-        return Ok(Default::default());
+    let limit = bootstrap::MAX_INPUT as u64 + 1;
+    if std::io::stdin().take(limit).read_to_end(&mut data).is_err() {
+        return Ok(Vec::new());
     }
-    let any = protobuf::well_known_types::any::Any::parse_from_bytes(&data)
-        .map_err(|e| format!("reading the runtime options on stdin: {e}"))?;
-    crate::options::decode(Some(&any)).map_err(|e| e.to_string())
+    if data.len() > bootstrap::MAX_INPUT {
+        return Err(format!(
+            "more than {} bytes on stdin: not what containerd writes",
+            bootstrap::MAX_INPUT
+        ));
+    }
+    Ok(data)
 }
 
 /// The id whose shim serves this container: its pod's sandbox id when it has one.
 pub fn grouping_id(bundle: &Path, id: &str) -> String {
-    let Ok(text) = fs::read(bundle.join("config.json")) else {
-        return id.to_string();
-    };
-    let Ok(spec) = serde_json::from_slice::<serde_json::Value>(&text) else {
-        return id.to_string();
-    };
-    match spec["annotations"][SANDBOX_ANNOTATION].as_str() {
-        Some(sandbox) if crate::validate::id("sandbox id", sandbox).is_ok() => sandbox.to_string(),
+    match crate::spec::sandbox_id(bundle) {
+        Some(sandbox) if crate::validate::id("sandbox id", &sandbox).is_ok() => sandbox,
         _ => id.to_string(),
     }
 }
@@ -110,7 +143,12 @@ fn bind(path: &Path) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
-fn spawn_server(flags: &Flags, bundle: &Path, listener: &UnixListener) -> Result<u32, String> {
+fn spawn_server(
+    flags: &Flags,
+    input: &StartInput,
+    bundle: &Path,
+    listener: &UnixListener,
+) -> Result<u32, String> {
     let exe = std::env::current_exe().map_err(|e| format!("finding the shim binary: {e}"))?;
     let mut cmd = Command::new(exe);
     cmd.args([
@@ -124,8 +162,11 @@ fn spawn_server(flags: &Flags, bundle: &Path, listener: &UnixListener) -> Result
     if !flags.publish_binary.is_empty() {
         cmd.args(["-publish-binary", &flags.publish_binary]);
     }
-    if flags.debug {
+    if flags.debug || input.debug {
         cmd.arg("-debug");
+    }
+    if let Some(events) = &input.ttrpc_address {
+        cmd.env("TTRPC_ADDRESS", events);
     }
     let fd = listener.as_raw_fd();
     cmd.current_dir(bundle)
