@@ -16,6 +16,9 @@ pub struct Container {
     pub io_owner: (u32, u32),
     /// The container's cgroup, found from its init when it was created.
     pub cgroup: Option<skiff_cgroups::Cgroup>,
+    /// Its processes are in a PID namespace it does not own (the host's, a pod's): when
+    /// its init exits, the rest are killed (the kernel does that only for an own one).
+    pub shares_pid_namespace: bool,
     pub processes: Mutex<Processes>,
     /// Signalled whenever a process of the container exits.
     pub exited: Condvar,

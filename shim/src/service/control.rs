@@ -338,20 +338,17 @@ impl TaskService {
         Ok(Empty::new())
     }
 
+    /// A process without a terminal has no window size: resizing it is a no-op that
+    /// succeeds, as with containerd's shims (clients resize every task they attach to).
     pub fn resize_pty(&self, req: ResizePtyRequest) -> Result<Empty> {
         let c = self.container(&req.id)?;
         let procs = c.processes.lock().unwrap();
         let p = procs.get(&req.exec_id)?;
-        let io = p.io.as_ref().ok_or_else(|| {
-            ShimError::FailedPrecondition(format!("{} has no terminal open", p.name()))
-        })?;
+        let Some(io) = p.io.as_ref().filter(|io| io.has_terminal()) else {
+            return Ok(Empty::new());
+        };
         io.resize(req.width, req.height)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::Unsupported => {
-                    ShimError::FailedPrecondition(format!("{} has no terminal", p.name()))
-                }
-                _ => ShimError::internal("resizing the terminal", e),
-            })?;
+            .map_err(|e| ShimError::internal("resizing the terminal", e))?;
         Ok(Empty::new())
     }
 

@@ -157,6 +157,7 @@ impl TaskService {
             rootfs: guard.disarm(),
             io_owner: (opts.io_uid, opts.io_gid),
             cgroup,
+            shares_pid_namespace: crate::spec::shares_pid_namespace(&bundle),
             processes: Mutex::new(Processes {
                 init: Process::init(pid, io),
                 execs: HashMap::new(),
@@ -209,6 +210,7 @@ impl TaskService {
         opts: &skiff_protos::options::Options,
     ) -> Result<CreateTaskResponse> {
         let owner = self.owner(&req.id, opts.io_uid, opts.io_gid);
+        let shares_pid_namespace = crate::spec::shares_pid_namespace(&bundle);
         let (io, stdio) = ProcessIo::pipes(paths, &owner, &self.pumps)
             .map_err(|e| ShimError::internal("setting up stdio", e))?;
         let mut init = Process::init(0, io);
@@ -223,6 +225,7 @@ impl TaskService {
             rootfs: guard.disarm(),
             io_owner: (opts.io_uid, opts.io_gid),
             cgroup: None,
+            shares_pid_namespace,
             processes: Mutex::new(Processes {
                 init,
                 execs: HashMap::new(),

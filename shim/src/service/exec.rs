@@ -21,14 +21,12 @@ impl TaskService {
         let spec = req
             .spec
             .as_ref()
-            .map(|s| s.value.clone())
+            .map(|s| s.value.as_slice())
             .filter(|v| !v.is_empty())
             .ok_or_else(|| {
                 ShimError::InvalidArgument("exec request carries no process spec".into())
             })?;
-        serde_json::from_slice::<serde_json::Value>(&spec).map_err(|e| {
-            ShimError::InvalidArgument(format!("exec process spec is not JSON: {e}"))
-        })?;
+        let spec = with_terminal(spec, req.terminal)?;
         let mut procs = c.processes.lock().unwrap();
         if procs.init.status != Status::Running {
             return Err(ShimError::FailedPrecondition(format!(
@@ -126,5 +124,38 @@ impl TaskService {
             },
         );
         Ok(pid)
+    }
+}
+
+/// The exec's process document with `terminal` as the request says: the request decides
+/// whether the shim gives the process a pty, and the runtime must agree with it (runc
+/// refuses a console socket for a process without a terminal), as containerd's shims do.
+fn with_terminal(spec: &[u8], terminal: bool) -> Result<Vec<u8>> {
+    let mut doc: serde_json::Value = serde_json::from_slice(spec)
+        .map_err(|e| ShimError::InvalidArgument(format!("exec process spec is not JSON: {e}")))?;
+    let Some(process) = doc.as_object_mut() else {
+        return Err(ShimError::InvalidArgument(
+            "exec process spec is not a JSON object".into(),
+        ));
+    };
+    process.insert("terminal".into(), serde_json::Value::Bool(terminal));
+    serde_json::to_vec(&doc).map_err(|e| ShimError::internal("encoding the exec spec", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_terminal;
+
+    #[test]
+    fn the_request_decides_the_terminal() {
+        let on = with_terminal(br#"{"args":["sh"],"terminal":false}"#, true).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&on).unwrap();
+        assert_eq!(doc["terminal"], true);
+        assert_eq!(doc["args"][0], "sh");
+        let off = with_terminal(br#"{"args":["sh"],"terminal":true}"#, false).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&off).unwrap();
+        assert_eq!(doc["terminal"], false);
+        assert!(with_terminal(b"[1]", true).is_err());
+        assert!(with_terminal(b"nope", true).is_err());
     }
 }

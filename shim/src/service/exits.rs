@@ -44,6 +44,9 @@ impl TaskService {
             }
         };
         let (container_id, exec_id) = owner;
+        if exec_id.is_empty() {
+            self.kill_remaining(&container_id);
+        }
         // The exit is reported once the output has drained: a user reading the exit
         // has then read everything the process wrote.
         self.pending_exits.lock().unwrap().push(PendingExit {
@@ -52,6 +55,22 @@ impl TaskService {
             exec_id,
             deadline: Instant::now() + OUTPUT_DRAIN_TIMEOUT,
         });
+    }
+
+    /// A container without a PID namespace of its own keeps its other processes when its
+    /// init exits (a worker that forked, an exec): they are killed now, as containerd's
+    /// shims do, so that none outlives its container and holds its output open.
+    fn kill_remaining(&self, container_id: &str) {
+        let Ok(c) = self.container(container_id) else {
+            return;
+        };
+        if !c.shares_pid_namespace {
+            return;
+        }
+        let all = runc_driver::KillOptions { all: true };
+        if let Err(e) = c.runtime.kill(container_id, libc::SIGKILL as u32, &all) {
+            log::warn!("{container_id}: killing what its init left running: {e}");
+        }
     }
 
     /// Reports the exits whose output has drained, or that have waited long enough.

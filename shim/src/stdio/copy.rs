@@ -66,15 +66,23 @@ impl ProcessIo {
         let mut io = ProcessIo::empty(paths, pumps);
         let mut stdio = Stdio3::default();
 
-        if let Output::Binary { path, args } = &stdout {
+        if let Output::Binary {
+            path,
+            args,
+            strict_ready,
+        } = &stdout
+        {
             // A logging binary takes both streams.
             let (out_r, out_w) = pipe()?;
             let (err_r, err_w) = pipe()?;
             chown(&out_w, owner.io_ids)?;
             chown(&err_w, owner.io_ids)?;
             logger::start(
-                path,
-                args,
+                &logger::Logger {
+                    path,
+                    args,
+                    strict_ready: *strict_ready,
+                },
                 owner.container_id,
                 owner.namespace,
                 out_r,
@@ -171,6 +179,11 @@ impl ProcessIo {
         if let Some(id) = self.stdin.take() {
             self.pumps.finish(id);
         }
+    }
+
+    /// Whether the process has a terminal (a pty master the shim holds).
+    pub fn has_terminal(&self) -> bool {
+        self.console.is_some()
     }
 
     /// Sets the terminal's window size.

@@ -1,5 +1,7 @@
-//! `binary://` log URIs: a logging program gets the container's stdout on fd 3, its
-//! stderr on fd 4, and closes fd 5 when it is ready to read them.
+//! `binary://` and `binary-v2://` log URIs: a logging program gets the container's stdout
+//! on fd 3, its stderr on fd 4, and fd 5 (containerd's `CONTAINER_WAIT`) to say it is
+//! ready: `binary://` closes it (or exits), `binary-v2://` writes a byte first, so that a
+//! logger that dies at start is not taken for a ready one.
 
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -9,9 +11,15 @@ use std::process::{Command, Stdio};
 
 const READY_TIMEOUT_MS: i32 = 10_000;
 
+/// The program a log URI names.
+pub struct Logger<'a> {
+    pub path: &'a Path,
+    pub args: &'a [String],
+    pub strict_ready: bool,
+}
+
 pub fn start(
-    path: &Path,
-    args: &[String],
+    logger: &Logger,
     container_id: &str,
     namespace: &str,
     stdout: OwnedFd,
@@ -20,8 +28,9 @@ pub fn start(
     let (ready_r, ready_w) = std::io::pipe()?;
     let ready_w: OwnedFd = ready_w.into();
     let sources = [stdout.as_raw_fd(), stderr.as_raw_fd(), ready_w.as_raw_fd()];
+    let path = logger.path;
     let mut cmd = Command::new(path);
-    cmd.args(args)
+    cmd.args(logger.args)
         .env("CONTAINER_ID", container_id)
         .env("CONTAINER_NAMESPACE", namespace)
         .stdin(Stdio::null())
@@ -82,6 +91,17 @@ pub fn start(
     }
     let mut ready_r = ready_r;
     let mut buf = [0u8; 1];
-    let _ = ready_r.read(&mut buf);
+    let said_ready = matches!(ready_r.read(&mut buf), Ok(1));
+    if logger.strict_ready && !said_ready {
+        // SAFETY: kill(2) on the logger we just started.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGKILL);
+        }
+        return Err(io::Error::other(format!(
+            "log binary {} closed fd 5 without writing to it: a binary-v2 logger says it \
+             is ready by writing a byte (it may have failed to start)",
+            path.display()
+        )));
+    }
     Ok(child.id())
 }

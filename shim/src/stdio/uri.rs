@@ -1,5 +1,5 @@
 //! Where a process's output goes, as containerd names it: a FIFO path, or a log URI
-//! (`file:///path`, `binary:///path?arg=value`, `fifo:///path`).
+//! (`file:///path`, `binary:///path?arg=value`, `binary-v2:///...`, `fifo:///path`).
 
 use std::path::PathBuf;
 
@@ -14,6 +14,9 @@ pub enum Output {
     Binary {
         path: PathBuf,
         args: Vec<String>,
+        /// `binary-v2://`: the binary says it is ready by writing a byte to fd 5 before
+        /// closing it; `binary://` only closes it (or exits).
+        strict_ready: bool,
     },
 }
 
@@ -24,7 +27,7 @@ pub fn parse(s: &str) -> Result<Output, String> {
     let Some((scheme, rest)) = s.split_once("://") else {
         return Ok(Output::Fifo(PathBuf::from(s)));
     };
-    if !matches!(scheme, "fifo" | "file" | "binary") {
+    if !matches!(scheme, "fifo" | "file" | "binary" | "binary-v2") {
         return Err(format!("unsupported log URI scheme {scheme:?} in {s:?}"));
     }
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -36,7 +39,7 @@ pub fn parse(s: &str) -> Result<Output, String> {
     match scheme {
         "fifo" => Ok(Output::Fifo(path)),
         "file" => Ok(Output::File(path)),
-        "binary" => {
+        "binary" | "binary-v2" => {
             let mut args = Vec::new();
             for pair in query.split('&').filter(|p| !p.is_empty()) {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -45,7 +48,11 @@ pub fn parse(s: &str) -> Result<Output, String> {
                     args.push(percent_decode(v)?);
                 }
             }
-            Ok(Output::Binary { path, args })
+            Ok(Output::Binary {
+                path,
+                args,
+                strict_ready: scheme == "binary-v2",
+            })
         }
         _ => unreachable!("scheme checked above"),
     }
@@ -102,7 +109,16 @@ mod tests {
             parse("binary:///usr/bin/logger?id=web&verbose").unwrap(),
             Output::Binary {
                 path: "/usr/bin/logger".into(),
-                args: vec!["id".into(), "web".into(), "verbose".into()]
+                args: vec!["id".into(), "web".into(), "verbose".into()],
+                strict_ready: false,
+            }
+        );
+        assert_eq!(
+            parse("binary-v2:///usr/bin/logger").unwrap(),
+            Output::Binary {
+                path: "/usr/bin/logger".into(),
+                args: vec![],
+                strict_ready: true,
             }
         );
     }
