@@ -4,7 +4,7 @@
 
 use super::api::{RpcError, TaskApi, Timings};
 use super::events::{Event, EventLog};
-use super::launch::{socket_path, Manager, ShimLog};
+use super::launch::{socket_path, Manager, ShimLog, StartProtocol};
 use super::stdio::{open_stdin, Capture};
 use crate::bundle::{busybox_rootfs, oci_spec, TempDir};
 use crate::containerd::{cgroups_of, remove_cgroup_tree};
@@ -89,8 +89,12 @@ pub struct Setup {
     pub memory_limit: Option<i64>,
     /// The pod this container belongs to (`io.kubernetes.cri.sandbox-id`).
     pub sandbox: Option<String>,
-    /// Runtime options, sent on `start`'s stdin and in Create, as containerd does.
-    pub options: Option<skiff_protos::options::Options>,
+    /// Runtime options as packed for the wire, sent on `start`'s stdin and in Create, as
+    /// containerd does.
+    pub options: Option<Any>,
+    /// What an exec's process spec says of a terminal, when it is not what the request
+    /// says (a client may set only the request's).
+    pub spec_terminal: Option<bool>,
 }
 
 /// `sh -c SCRIPT` as process `id`, with stdout and stderr.
@@ -108,6 +112,7 @@ pub fn cmd(id: &str, args: &[&str]) -> Setup {
         memory_limit: None,
         sandbox: None,
         options: None,
+        spec_terminal: None,
     }
 }
 
@@ -133,6 +138,15 @@ impl Setup {
         self
     }
     pub fn options(mut self, options: skiff_protos::options::Options) -> Setup {
+        self.options = Some(options_any(&options));
+        self
+    }
+    pub fn spec_terminal(mut self, terminal: bool) -> Setup {
+        self.spec_terminal = Some(terminal);
+        self
+    }
+    /// Options of any type, as a client other than containerd's runc path sends them.
+    pub fn raw_options(mut self, options: Any) -> Setup {
         self.options = Some(options);
         self
     }
@@ -316,6 +330,8 @@ pub struct Target {
     /// Where the shim keeps container state without a Root option (runc's root, or
     /// another runtime's): checked for leftovers after each scenario.
     pub state_root: PathBuf,
+    /// How `start` is spoken to: as containerd up to 2.2 does, or 2.3's bootstrap.
+    pub protocol: StartProtocol,
     pub timings: Timings,
 }
 
@@ -386,7 +402,9 @@ impl<'r> Ctx<'r> {
         Ok(path)
     }
 
-    fn rootfs_source(&self, id: &str) -> PathBuf {
+    /// The directory a container's rootfs is bound from: files put there are the
+    /// container's.
+    pub fn rootfs_source(&self, id: &str) -> PathBuf {
         self.dir.path().join("rootfs").join(id)
     }
 
@@ -399,14 +417,14 @@ impl<'r> Ctx<'r> {
     pub fn launch(&mut self, id: &str, bundle: &Path, setup: &Setup) -> Outcome<usize> {
         self.logs
             .push(ShimLog::open(bundle).map_err(|e| format!("log FIFO: {e}"))?);
-        let options = setup.options.as_ref().map(options_any);
-        let bytes = options
-            .as_ref()
-            .map(|a| a.write_to_bytes().unwrap_or_default());
         let began = Instant::now();
-        let boot = self
-            .manager
-            .start(&self.target.path, &self.ns, id, bundle, bytes.as_deref())?;
+        let boot = self.manager.start(
+            &self.target.path,
+            self.target.protocol,
+            (&self.ns, id),
+            bundle,
+            setup.options.clone(),
+        )?;
         self.target
             .timings
             .record("(binary) start", began.elapsed());
@@ -464,7 +482,7 @@ impl<'r> Ctx<'r> {
             stdin: stdin_uri.clone(),
             stdout: stdout_uri.clone(),
             stderr: stderr_uri.clone(),
-            options: setup.options.as_ref().map(options_any).into(),
+            options: setup.options.clone().into(),
             ..Default::default()
         };
         let process = Process {
@@ -538,7 +556,7 @@ impl<'r> Ctx<'r> {
             "args": setup.args,
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
             "cwd": "/",
-            "terminal": setup.terminal,
+            "terminal": setup.spec_terminal.unwrap_or(setup.terminal),
             "user": {"uid": 0, "gid": 0},
         });
         container.api.exec(&ExecProcessRequest {

@@ -12,36 +12,64 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// What every launch of one run shares: the (never dialled) containerd address the
-/// shim's socket name derives from, the events endpoint, and the publish binary.
+/// shim's socket name derives from, the events endpoint, the publish binary, and the
+/// socket directory a 2.3 bootstrap names.
 #[derive(Clone)]
 pub struct Manager {
     pub address: PathBuf,
     pub ttrpc_address: String,
     pub publish_binary: PathBuf,
+    pub socket_dir: PathBuf,
 }
 
-pub use skiff_protos::task_client::{parse_bootstrap, socket_path, Bootstrap};
+/// How `start` hears what it is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StartProtocol {
+    /// containerd 1.6 to 2.2: the runtime options (an Any) on stdin, flags and
+    /// environment for the rest; any form of reply.
+    #[default]
+    Legacy,
+    /// containerd 2.3: a `BootstrapParams` protobuf on stdin, the options among its
+    /// extensions, a private socket directory; a `BootstrapResult` expected back.
+    Bootstrap,
+}
+
+pub use skiff_protos::task_client::{parse_start_reply, socket_path, Bootstrap};
 
 impl Manager {
-    fn command(&self, shim: &Path, namespace: &str, id: &str, bundle: &Path) -> Command {
-        let launch = skiff_protos::task_client::Launch {
+    fn launch(&self) -> skiff_protos::task_client::Launch<'_> {
+        skiff_protos::task_client::Launch {
             address: &self.address,
             publish_binary: &self.publish_binary,
             ttrpc_address: self.ttrpc_address.as_ref(),
-        };
-        launch.command(shim, namespace, id, bundle)
+        }
     }
 
-    /// `SHIM ... -id ID start` in the bundle, with `options` (a marshalled Any, as
-    /// containerd sends runtime options) on stdin.
+    fn command(&self, shim: &Path, namespace: &str, id: &str, bundle: &Path) -> Command {
+        self.launch().command(shim, namespace, id, bundle)
+    }
+
+    /// `SHIM ... -id ID start` in the bundle, told what it is asked by `protocol`, with
+    /// the runtime options `options` as containerd sends them.
     pub fn start(
         &self,
         shim: &Path,
-        namespace: &str,
-        id: &str,
+        protocol: StartProtocol,
+        (namespace, id): (&str, &str),
         bundle: &Path,
-        options: Option<&[u8]>,
+        options: Option<protobuf::well_known_types::any::Any>,
     ) -> Result<Bootstrap, String> {
+        use protobuf::Message;
+        let input = match protocol {
+            StartProtocol::Legacy => options.map(|a| a.write_to_bytes().unwrap_or_default()),
+            StartProtocol::Bootstrap => {
+                Some(
+                    self.launch()
+                        .bootstrap_params(namespace, id, options, Some(&self.socket_dir)),
+                )
+            }
+        };
+        let options = input.as_deref();
         let mut cmd = self.command(shim, namespace, id, bundle);
         cmd.arg("start")
             .stdout(Stdio::piped())
@@ -70,7 +98,17 @@ impl Manager {
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
         }
-        parse_bootstrap(&String::from_utf8_lossy(&out.stdout))
+        let boot = parse_start_reply(&out.stdout)?;
+        if protocol == StartProtocol::Bootstrap
+            && !socket_path(&boot.address).starts_with(&self.socket_dir)
+        {
+            return Err(format!(
+                "the bootstrap named socket_dir {}, start answered {}",
+                self.socket_dir.display(),
+                boot.address
+            ));
+        }
+        Ok(boot)
     }
 
     /// `SHIM ... -id ID -bundle BUNDLE delete`: (exit status, stdout, stderr).

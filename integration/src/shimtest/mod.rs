@@ -20,8 +20,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 const USAGE: &str =
-    "usage: shimtest --shim [NAME=]PATH [--shim ...] [--filter PATTERN]... [--skip PATTERN]...
-                [--state-root DIR] [--json OUT] [--markdown OUT] [--list] [--lifecycle N]
+    "usage: shimtest --shim [NAME=]PATH [--state-root DIR] [--bootstrap] [--shim ...]
+                [--filter PATTERN]... [--skip PATTERN]... [--json OUT] [--markdown OUT]
+                [--list] [--lifecycle N]
 
 Runs every scenario against each shim binary, as containerd would drive it, and prints
 a matrix of verdicts, a summary line per shim and the median latency of each RPC.
@@ -32,14 +33,18 @@ exit, Delete, Shutdown, shim exit), interleaved, and prints the medians.
 --filter keeps the scenarios whose name contains PATTERN; --skip leaves them out (for
 what a shim documents as unsupported).
 --state-root DIR names where the --shim before it keeps container state when no Root
-option is given (default /run/containerd/runc), for the checks that nothing is left.";
+option is given (default /run/containerd/runc), for the checks that nothing is left.
+--bootstrap has the --shim before it started as containerd 2.3 starts shims: a
+BootstrapParams protobuf on stdin (the options among its extensions, a private
+socket_dir), a BootstrapResult protobuf expected back.";
 
-/// One `--shim [NAME=]PATH`, and the `--state-root` given after it.
+/// One `--shim [NAME=]PATH`, and the `--state-root` and `--bootstrap` given after it.
 #[derive(Debug)]
 struct ShimArg {
     name: Option<String>,
     path: PathBuf,
     state_root: PathBuf,
+    protocol: launch::StartProtocol,
 }
 
 /// Where runc, and so containerd's Go shim, keeps container state by default.
@@ -86,6 +91,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                     name,
                     path,
                     state_root: PathBuf::from(RUNC_STATE_ROOT),
+                    protocol: launch::StartProtocol::Legacy,
                 });
             }
             "--state-root" => {
@@ -98,6 +104,10 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                     None => return Err("--state-root follows the --shim it is for".into()),
                 }
             }
+            "--bootstrap" => match out.shims.last_mut() {
+                Some(shim) => shim.protocol = launch::StartProtocol::Bootstrap,
+                None => return Err("--bootstrap follows the --shim it is for".into()),
+            },
             "--filter" => out.filters.push(value("--filter")?),
             "--skip" => out.skips.push(value("--skip")?),
             "--json" => out.json = Some(PathBuf::from(value("--json")?)),
@@ -192,10 +202,17 @@ fn run(args: &Args, selected: &[&scenarios::Scenario]) -> Result<i32, String> {
     for shim in &args.shims {
         let path = std::fs::canonicalize(&shim.path)
             .map_err(|e| format!("shim {}: {e}", shim.path.display()))?;
+        let bootstrap = shim.protocol == launch::StartProtocol::Bootstrap;
+        let label = shim.name.clone().unwrap_or_else(|| label_of(&path));
         targets.push(Target {
-            label: shim.name.clone().unwrap_or_else(|| label_of(&path)),
+            label: if bootstrap && shim.name.is_none() {
+                format!("{label} (2.3 start)")
+            } else {
+                label
+            },
             path,
             state_root: shim.state_root.clone(),
+            protocol: shim.protocol,
             timings: Default::default(),
         });
     }
@@ -206,6 +223,7 @@ fn run(args: &Args, selected: &[&scenarios::Scenario]) -> Result<i32, String> {
         address: base.path().join("containerd.sock"),
         ttrpc_address: server.address.clone(),
         publish_binary: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("shimtest")),
+        socket_dir: base.path().join("s"),
     };
     if args.lifecycle > 0 {
         return lifecycles(&targets, &manager, &server, args.lifecycle);
@@ -361,6 +379,10 @@ mod tests {
         assert!(parse_args(&early)
             .unwrap_err()
             .contains("follows the --shim"));
+        let boot = ["--shim", "/a", "--bootstrap", "--shim", "/b"].map(String::from);
+        let a = parse_args(&boot).unwrap();
+        assert_eq!(a.shims[0].protocol, launch::StartProtocol::Bootstrap);
+        assert_eq!(a.shims[1].protocol, launch::StartProtocol::Legacy);
         let relative = ["--shim", "/a", "--state-root", "x"].map(String::from);
         assert!(parse_args(&relative).unwrap_err().contains("absolute"));
         assert!(parse_args(&["--bogus".to_string()])

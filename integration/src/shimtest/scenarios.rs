@@ -1118,6 +1118,118 @@ fn poll_file(path: &Path, done: impl Fn(&str) -> bool) -> String {
     }
 }
 
+/// A `binary-v2://` logger writes a byte to fd 5 (CONTAINER_WAIT) when it is ready.
+fn binary_v2_logger(ctx: &mut Ctx) -> Outcome {
+    let dir = ctx.dir.path().join("logger");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{e}"))?;
+    let script = dir.join("logger.sh");
+    let body = format!(
+        "#!/bin/sh\ncat <&3 5>&- > {d}/out &\ncat <&4 5>&- > /dev/null &\nprintf r >&5\nexec 5>&-\nwait\ntouch {d}/done\n",
+        d = dir.display()
+    );
+    write_executable(&script, &body)?;
+    let (mut c, mut req) = ctx.prepare(&sh("c", "echo logged"))?;
+    req.stdout = format!("binary-v2://{}", script.display());
+    req.stderr = req.stdout.clone();
+    c.pid = c.api.create(&req)?.pid;
+    ctx.track(&[c.pid]);
+    c.start()?;
+    c.wait()?;
+    poll_file(&dir.join("done"), |_| true);
+    let out = std::fs::read_to_string(dir.join("out")).unwrap_or_default();
+    ensure!(out == "logged\n", "logger got stdout {out:?}");
+    Ok(())
+}
+
+/// A `binary-v2://` logger that closes fd 5 without writing has not said it is ready
+/// (it may have died at start): Create fails and leaves no task.
+fn binary_v2_logger_not_ready(ctx: &mut Ctx) -> Outcome {
+    let script = ctx.dir.path().join("silent-logger.sh");
+    write_executable(&script, "#!/bin/sh\nexec 5>&-\nexec sleep 1\n")?;
+    let (c, mut req) = ctx.prepare(&sh("c", "echo never"))?;
+    req.stdout = format!("binary-v2://{}", script.display());
+    req.stderr = req.stdout.clone();
+    expect_error(c.api.create(&req))?;
+    expect_code(c.state(), Code::NOT_FOUND)?;
+    Ok(())
+}
+
+/// containerd's shims treat ResizePty of a process without a terminal as a no-op:
+/// clients that resize every task they attach to rely on it.
+fn resize_without_a_terminal_succeeds(ctx: &mut Ctx) -> Outcome {
+    let c = sleeper(ctx)?;
+    c.resize(80, 24)?;
+    let s = c.state()?;
+    ensure!(status(&s) == RUNNING, "the task is {:?}", s.status);
+    Ok(())
+}
+
+/// The Exec request's `terminal` decides: a client may leave the process spec's at false.
+fn exec_terminal_from_the_request(ctx: &mut Ctx) -> Outcome {
+    let c = sleeper(ctx)?;
+    let e = ctx.run_exec(&c, &cmd("e", &["tty"]).terminal().spec_terminal(false))?;
+    let out = e.output()?;
+    ensure!(
+        out.starts_with("/dev/pts/") && out.ends_with("\r\n"),
+        "tty printed {out:?}"
+    );
+    Ok(())
+}
+
+/// A file that is no executable format fails as execve(2) fails it ("exec format error",
+/// from Start or on the exec's stderr with a failing exit), never run by a shell.
+fn exec_of_a_file_in_no_executable_format(ctx: &mut Ctx) -> Outcome {
+    let c = sleeper(ctx)?;
+    write_executable(
+        &ctx.rootfs_source(&c.container_id).join("not-a-program"),
+        "echo run by a shell\n",
+    )?;
+    let mut bad = ctx.exec(&c, &cmd("bad", &["/not-a-program"]))?;
+    match bad.start() {
+        Ok(pid) => {
+            ctx.track(&[pid]);
+            let code = bad.wait()?;
+            let out = bad.output().unwrap_or_default();
+            let err = bad.errors().unwrap_or_default();
+            ensure!(
+                code != 0 && !out.contains("run by a shell") && err.contains("exec format error"),
+                "the exec exited {code}, printed {out:?}, stderr {err:?}"
+            );
+        }
+        Err(Verdict::Fail(reason)) => ensure!(
+            reason.contains("exec format error"),
+            "the error is not execve's: {reason}"
+        ),
+        Err(v) => return Err(v),
+    }
+    Ok(())
+}
+
+/// containerd's Go client sends `containerd.linux.runc.CreateOptions` to every runtime
+/// not named io.containerd.runc.v2 (WithUIDOwner, WithNoPivotRoot...): they are read.
+fn legacy_create_options(ctx: &mut Ctx) -> Outcome {
+    let legacy = skiff_protos::runctypes::CreateOptions {
+        io_uid: 1000,
+        io_gid: 1001,
+        ..Default::default()
+    };
+    let options = Any {
+        type_url: "containerd.linux.runc.CreateOptions".into(),
+        value: legacy.write_to_bytes().map_err(|e| e.to_string())?,
+        ..Default::default()
+    };
+    let c =
+        ctx.run(&cmd("c", &["stat", "-L", "-c", "%u:%g", "/proc/self/fd/1"]).raw_options(options))?;
+    // runc gives the pipes to the process's own user (here root) and keeps their group:
+    // the group shows the options were read (without them it is 0).
+    let out = c.output()?;
+    ensure!(
+        out.trim_end().ends_with(":1001"),
+        "the stdout pipe is owned by {out:?}, not group 1001"
+    );
+    Ok(())
+}
+
 fn write_executable(path: &Path, body: &str) -> Outcome {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, body).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -1149,13 +1261,18 @@ scenarios! {
     "stdio/null-io" => null_io_runs: "a task without stdio runs and exits",
     "stdio/file-uri" => file_uri_stdout: "file:// stdout and stderr go to the file",
     "stdio/binary-logger" => binary_uri_logger: "binary:// starts the logger with the streams and its environment",
+    "stdio/binary-v2-logger" => binary_v2_logger: "binary-v2:// waits for the logger's ready byte",
+    "stdio/binary-v2-not-ready" => binary_v2_logger_not_ready: "a binary-v2:// logger that never says ready fails Create",
     "terminal/output" => terminal_output: "a terminal task has a pty and CRLF output",
     "terminal/resize" => terminal_resize: "ResizePty reaches the task's terminal",
     "terminal/stdin" => terminal_stdin: "typed input reaches a terminal task",
+    "terminal/resize-none" => resize_without_a_terminal_succeeds: "ResizePty of a task without a terminal succeeds, a no-op",
     "exec/output-and-exit" => exec_output_and_exit: "an exec's stdout, stderr and exit code",
     "exec/events" => exec_events: "exec-added, exec-started and exit events name the exec",
     "exec/stdin" => exec_stdin: "stdin and CloseIO for an exec",
     "exec/terminal" => exec_terminal: "an exec with a terminal",
+    "exec/terminal-by-request" => exec_terminal_from_the_request: "the Exec request's terminal decides over the process spec's",
+    "exec/no-executable-format" => exec_of_a_file_in_no_executable_format: "exec of a file in no executable format fails with exec format error",
     "exec/resize" => exec_resize: "ResizePty of an exec's terminal",
     "exec/kill" => exec_kill: "Kill of an exec leaves the container running",
     "exec/state" => exec_state: "State of an exec through created, running, stopped",
@@ -1191,5 +1308,6 @@ scenarios! {
     "bad/escaping-id" => create_with_an_escaping_id: "Create with id ../escape fails",
     "bad/resize-no-terminal" => resize_without_a_terminal: "ResizePty without a terminal does not harm the task",
     "options/runtime-binary" => runtime_binary_from_options: "the runtime binary named in the options is used",
+    "options/legacy-create-options" => legacy_create_options: "containerd.linux.runc.CreateOptions are read (IoUid, IoGid)",
     "checkpoint/image" => checkpoint_writes_an_image: "Checkpoint writes a CRIU image",
 }
