@@ -87,7 +87,8 @@ fn containerd_bin(name: &str) -> PathBuf {
     }
 }
 
-/// The version of the containerd the tests use, as it prints it ("1.6.20~ds1").
+/// The version of the containerd the tests use, as it prints it without a leading `v`
+/// ("1.6.20~ds1", "2.3.4").
 pub fn version_string() -> String {
     Command::new(containerd_bin("containerd"))
         .arg("--version")
@@ -97,9 +98,18 @@ pub fn version_string() -> String {
             String::from_utf8_lossy(&o.stdout)
                 .split_whitespace()
                 .nth(2)
-                .map(str::to_string)
+                .map(|v| v.trim_start_matches('v').to_string())
         })
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// containerd's (major, minor) version.
+pub fn version() -> (u32, u32) {
+    let version = version_string();
+    let mut parts = version.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (major, minor)
 }
 
 /// The busybox OCI archive, built once per test process.
@@ -167,7 +177,7 @@ impl Containerd {
         let root = dir.path();
         let socket = root.join("containerd.sock");
         // containerd 2.x reads configuration version 3, and its CRI is three plugins.
-        let v3 = version_string().starts_with(|c: char| c.is_ascii_digit() && c >= '2');
+        let v3 = version().0 >= 2;
         let base = format!(
             r#"version = {version}
 root = "{root}/root"
@@ -256,21 +266,16 @@ state = "{root}/state"
 
     /// containerd's (major, minor) version, from `containerd --version`.
     pub fn version(&self) -> (u32, u32) {
-        let out = Command::new(containerd_bin("containerd"))
-            .arg("--version")
-            .output()
-            .expect("containerd --version");
-        let text = String::from_utf8_lossy(&out.stdout);
-        // "containerd github.com/containerd/containerd 1.6.20~ds1 ..."
-        let version = text.split_whitespace().nth(2).unwrap_or("0.0");
-        let mut parts = version.split(|c: char| !c.is_ascii_digit());
-        let major = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        let minor = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        (major, minor)
+        version()
     }
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The containerd process's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn log(&self) -> String {
@@ -743,8 +748,21 @@ pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// What a command wrote on stderr, without the one warning ctr of containerd 2.2 and
+/// later prints before every command on a cgroup v1 host (it is ctr's, not the task's).
 pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    without_cgroup_v1_warning(&String::from_utf8_lossy(&o.stderr))
+}
+
+/// The text without ctr's cgroup v1 deprecation warning lines.
+pub fn without_cgroup_v1_warning(text: &str) -> String {
+    const WARNING: &str = "msg=\"DEPRECATION: The support for cgroup v1 is deprecated";
+    if !text.contains(WARNING) {
+        return text.to_string();
+    }
+    text.split_inclusive('\n')
+        .filter(|line| !line.contains(WARNING))
+        .collect()
 }
 
 /// Waits for a child at most `timeout`; kills it and fails if it does not end.

@@ -82,6 +82,29 @@ pub fn pids_of(exe: &str) -> Vec<u32> {
     pids
 }
 
+/// Every process below `pid`: its children, theirs, and so on.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut todo = children(pid);
+    while let Some(p) = todo.pop() {
+        todo.extend(children(p));
+        out.push(p);
+    }
+    out
+}
+
+/// A process's command line, its arguments joined by spaces ("" once it is gone).
+pub fn cmdline(pid: u32) -> String {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .replace('\0', " ")
+                .trim()
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
 /// Children of `pid` (from /proc/PID/task/*/children).
 pub fn children(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();

@@ -313,3 +313,118 @@ fn pod_of_two_containers_runs_in_one_skiff_shim() {
         assert!(left.is_empty(), "cgroups of the pod are left: {left:?}");
     }
 }
+
+/// A pod whose containers share a PID namespace they do not own (the pod's, or the
+/// node's): when a container's init is stopped, a child it forked lives on in that
+/// namespace, holding the container's output open. containerd waits for that output to
+/// end before it finishes the stop, so the shim must kill what the init left (as
+/// containerd's shims do); else the pod can never be stopped.
+fn pod_stops_although_a_child_holds_stdout(pid_mode: i32, name: &str) {
+    let (cd, cri) = start_cri();
+    let parent = format!("/skiff-cri-{name}-{}", std::process::id());
+    let _cgroups = CgroupCleanup(parent.clone());
+    let logs = TempDir::new("skiff-cri-logs").unwrap();
+    let sandbox = PodSandboxConfig {
+        metadata: Some(PodSandboxMetadata {
+            name: name.into(),
+            uid: format!("uid-{name}-{}", std::process::id()),
+            namespace: "skiff-test".into(),
+            attempt: 0,
+        }),
+        log_directory: logs.path().to_string_lossy().into_owned(),
+        linux: Some(LinuxPodSandboxConfig {
+            cgroup_parent: parent.clone(),
+            security_context: Some(LinuxSandboxSecurityContext {
+                namespace_options: Some(NamespaceOption {
+                    network: NAMESPACE_NODE,
+                    pid: pid_mode,
+                    ipc: NAMESPACE_POD,
+                }),
+            }),
+        }),
+        ..Default::default()
+    };
+    let pod = cri
+        .run_pod_sandbox(&sandbox, "skiff")
+        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.log()));
+    // The worker sleeps with the container's stdout; the init is a sleep of its own.
+    let mut config = container(
+        "worker",
+        "sleep 3001 & echo worker started; exec sleep 3000",
+        "worker.log",
+    );
+    config.linux = Some(LinuxContainerConfig {
+        security_context: Some(LinuxContainerSecurityContext {
+            namespace_options: Some(NamespaceOption {
+                network: NAMESPACE_NODE,
+                pid: pid_mode,
+                ipc: NAMESPACE_POD,
+            }),
+        }),
+        ..Default::default()
+    });
+    let worker = cri
+        .create_container(&pod, &config, &sandbox)
+        .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", cd.log()));
+    cri.start_container(&worker).expect("StartContainer");
+    log_lines(&logs.path().join("worker.log"), 1);
+    let shim = cd.shim_pids()[0];
+    // The forked shell may not have exec'd the sleep yet.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let child = loop {
+        let found = proc::descendants(shim)
+            .into_iter()
+            .find(|p| proc::cmdline(*p) == "sleep 3001");
+        match found {
+            Some(pid) => break pid,
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            None => panic!("the worker's child never ran under the shim"),
+        }
+    };
+
+    let begun = Instant::now();
+    cri.stop_pod_sandbox(&pod)
+        .unwrap_or_else(|e| panic!("StopPodSandbox: {e}\n{}", cd.log()));
+    cri.remove_pod_sandbox(&pod)
+        .unwrap_or_else(|e| panic!("RemovePodSandbox: {e}\n{}", cd.log()));
+    while proc::alive(shim) && begun.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let took = begun.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "stopping and removing the pod took {took:?}"
+    );
+    assert!(
+        !proc::alive(child),
+        "the worker's child {child} outlived its pod"
+    );
+    assert!(!proc::alive(shim), "the pod's shim {shim} is still running");
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mountinfo.contains(pod.as_str()),
+        "a mount of the pod is left"
+    );
+    for base in cgroup_bases() {
+        let dir = base.join(parent.trim_start_matches('/'));
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .map(|e| {
+                e.flatten()
+                    .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(left.is_empty(), "cgroups of the pod are left: {left:?}");
+    }
+}
+
+#[test]
+fn a_pod_sharing_its_pid_namespace_stops_although_a_child_holds_stdout() {
+    pod_stops_although_a_child_holds_stdout(NAMESPACE_POD, "shared-pid");
+}
+
+#[test]
+fn a_pod_in_the_hosts_pid_namespace_stops_although_a_child_holds_stdout() {
+    pod_stops_although_a_child_holds_stdout(NAMESPACE_NODE, "host-pid");
+}

@@ -136,7 +136,7 @@ fn bad_requests_get_clear_errors_and_leave_nothing() {
     });
     assert_eq!(
         status_of(c.create(ctx(), &req)),
-        (Code::INVALID_ARGUMENT, "unsupported runtime options type \"example.com/NotOptions\": expected containerd.runc.v1.Options or runtimeoptions.v1.Options".into())
+        (Code::INVALID_ARGUMENT, "unsupported runtime options type \"example.com/NotOptions\": expected containerd.runc.v1.Options, runtimeoptions.v1.Options or containerd.linux.runc.CreateOptions".into())
     );
     // A rootfs mount that fails.
     let mut req = create("badmount");

@@ -146,9 +146,17 @@ pub struct LinuxContainerResources {
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
+pub struct LinuxContainerSecurityContext {
+    #[prost(message, optional, tag = "3")]
+    pub namespace_options: Option<NamespaceOption>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
 pub struct LinuxContainerConfig {
     #[prost(message, optional, tag = "1")]
     pub resources: Option<LinuxContainerResources>,
+    #[prost(message, optional, tag = "2")]
+    pub security_context: Option<LinuxContainerSecurityContext>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
