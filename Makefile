@@ -27,31 +27,35 @@ install: build
 	install -D -m 0755 target/release/skiffd $(DESTDIR)$(PREFIX)/bin/skiffd
 	install -D -m 0755 target/release/skiff $(DESTDIR)$(PREFIX)/bin/skiff
 
-# containerd 1.7 and 2.x, unpacked (not installed) by ../shared/tools/containerd-releases.sh.
+# containerd 1.7, 2.1, 2.2 and 2.3, unpacked (not installed) by
+# ../shared/tools/containerd-releases.sh: trixie is 1.7, sid 2.1.
 RELEASES ?= /var/cache/containerd-releases
 RELEASES_SCRIPT ?= ../shared/tools/containerd-releases.sh
 # Docker's daemon and client for integration/tests/docker.rs (unpacked, not installed).
 DOCKER_RELEASE ?= /var/cache/docker-release
 # The integration tests that run under containerd, once per generation.
-CONTAINERD_TESTS := --test containerd_task --test task_api --test cgroups --test faults --test install --test cri
+CONTAINERD_TESTS := --test containerd_task --test task_api --test cgroups --test faults --test install --test cri --test go_client
 
 # Unit tests, then end-to-end tests with real runc and a private containerd per test:
 # the whole workspace under the system's containerd (1.6), then the containerd tests
-# again under 1.7 and 2.x. Needs root and the packages .ci/run installs.
+# again under 1.7, 2.1, 2.2 and 2.3 (and with the libcontainer shim under 1.6 and 2.3).
+# Needs root and the packages .ci/run installs.
 test: build-debug
 	@[ "$$(id -u)" = 0 ] || { echo "make test runs real containers: run it as root" >&2; exit 1; }
 	@rm -f target/skipped-tests.txt target/test-report.txt
-	@if [ ! -x $(RELEASES)/sid/usr/bin/containerd ] && [ -f $(RELEASES_SCRIPT) ]; then bash $(RELEASES_SCRIPT) $(RELEASES); fi
+	@if { [ ! -x $(RELEASES)/sid/usr/bin/containerd ] || [ ! -x $(RELEASES)/2.3/usr/bin/containerd ]; } && [ -f $(RELEASES_SCRIPT) ]; then bash $(RELEASES_SCRIPT) $(RELEASES); fi
 	@if [ ! -x $(DOCKER_RELEASE)/current/usr/sbin/dockerd ]; then bash scripts/docker-release.sh $(DOCKER_RELEASE); fi
 	@echo "== the workspace, under $$(containerd --version)"
 	$(CARGO) test --workspace
-	@echo "== shimtest: every scenario against our shim"
+	@echo "== shimtest: every scenario against our shim, started as containerd 1.6-2.2 start it"
 	target/debug/shimtest --shim target/debug/$(SHIM)
+	@echo "== shimtest: every scenario against our shim, started with containerd 2.3's bootstrap protocol"
+	target/debug/shimtest --shim target/debug/$(SHIM) --bootstrap
 	@echo "== shimtest: the libcontainer shim (BinaryName is unsupported there: README)"
 	target/debug/shimtest --shim target/debug/$(YOUKI_SHIM) --state-root /run/containerd/youki --skip options/runtime-binary
 	@echo "== the containerd tests with the libcontainer shim, under $$(containerd --version)"
 	SKIFF_SHIM=$(CURDIR)/target/debug/$(YOUKI_SHIM) $(CARGO) test -p skiff-integration $(CONTAINERD_TESTS) --test docker
-	@for gen in trixie sid; do \
+	@for gen in trixie sid 2.2 2.3; do \
 	  bin=$(RELEASES)/$$gen/usr/bin; \
 	  if [ -x $$bin/containerd ]; then \
 	    echo "== the containerd tests, under $$($$bin/containerd --version)"; \
@@ -60,6 +64,12 @@ test: build-debug
 	    echo "SKIPPED containerd from $$gen: not unpacked in $(RELEASES) (run $(RELEASES_SCRIPT))" >> target/skipped-tests.txt; \
 	  fi; \
 	done
+	@if [ -x $(RELEASES)/2.3/usr/bin/containerd ]; then \
+	  echo "== the containerd tests with the libcontainer shim, under $$($(RELEASES)/2.3/usr/bin/containerd --version)"; \
+	  SKIFF_SHIM=$(CURDIR)/target/debug/$(YOUKI_SHIM) SKIFF_CONTAINERD_BIN=$(RELEASES)/2.3/usr/bin $(CARGO) test -p skiff-integration $(CONTAINERD_TESTS) || exit 1; \
+	else \
+	  echo "SKIPPED the libcontainer shim under containerd 2.3: not unpacked in $(RELEASES) (run $(RELEASES_SCRIPT))" >> target/skipped-tests.txt; \
+	fi
 	@if [ -s target/test-report.txt ]; then echo "== measured:"; cat target/test-report.txt; fi
 	@if [ -s target/skipped-tests.txt ]; then echo "== skipped on this machine:"; cat target/skipped-tests.txt; fi
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: our shim against containerd's Go shim, side by side, under each containerd
-# generation present (../shared/bench/shimbench.py), written to BENCHMARKS.md.
+# generation present (1.6, 2.1, 2.2, 2.3: ../shared/bench/shimbench.py), written to
+# BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench=../shared/bench/shimbench.py
@@ -27,21 +28,29 @@ jsons=(1.6="$raw/1.6.json")
   echo
   python3 "$bench" --runtime "$ours" --runtime /usr/bin/containerd-shim-runc-v2 \
     --runtime "$youki" --json "$raw/1.6.json" | sed 's/^/    /'
-  if [ -x "$releases/sid/usr/bin/containerd" ]; then
+  # Each newer generation against its own Go shim (2.x's Go shim cannot run under 1.6).
+  for gen in sid 2.2 2.3; do
+    bin=$releases/$gen/usr/bin
+    [ -x "$bin/containerd" ] || { echo; echo "(containerd $gen is not unpacked in $releases: skipped)"; continue; }
+    version=$("$bin/containerd" --version | awk '{print $3}' | sed 's/^v//; s/[~+].*//')
+    label=${version%.*}
     echo
-    echo "## containerd 2.x ($releases/sid): skiff vs its containerd-shim-runc-v2"
+    echo "## containerd $version ($releases/$gen): skiff vs its containerd-shim-runc-v2"
     echo
-    echo "    python3 $bench --containerd $releases/sid/usr/bin --runtime $ours --runtime $releases/sid/usr/bin/containerd-shim-runc-v2"
+    echo "    python3 $bench --containerd $bin --runtime $ours --runtime $bin/containerd-shim-runc-v2"
     echo
-    python3 "$bench" --containerd "$releases/sid/usr/bin" --runtime "$ours" \
-      --runtime "$releases/sid/usr/bin/containerd-shim-runc-v2" --json "$raw/2.x.json" | sed 's/^/    /'
-    jsons+=(2.x="$raw/2.x.json")
-  fi
+    python3 "$bench" --containerd "$bin" --runtime "$ours" \
+      --runtime "$bin/containerd-shim-runc-v2" --json "$raw/$label.json" | sed 's/^/    /'
+    jsons+=("$label=$raw/$label.json")
+  done
   echo
   echo "## shimtest: the shim side alone (no containerd)"
   echo
   shims=(--shim "$ours" --shim /usr/bin/containerd-shim-runc-v2)
   [ -x "$releases/sid/usr/bin/containerd-shim-runc-v2" ] && shims+=(--shim "$releases/sid/usr/bin/containerd-shim-runc-v2")
+  [ -x "$releases/2.2/usr/bin/containerd-shim-runc-v2" ] && shims+=(--shim "$releases/2.2/usr/bin/containerd-shim-runc-v2")
+  # containerd 2.3's Go shim, started as its containerd starts it.
+  [ -x "$releases/2.3/usr/bin/containerd-shim-runc-v2" ] && shims+=(--shim "$releases/2.3/usr/bin/containerd-shim-runc-v2" --bootstrap)
   shims+=(--shim "$youki" --state-root /run/containerd/youki)
   echo "    target/release/shimtest ${shims[*]} --lifecycle 30"
   echo
