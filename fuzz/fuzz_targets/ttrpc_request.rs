@@ -9,11 +9,11 @@
 use libfuzzer_sys::fuzz_target;
 use protobuf::Message;
 use skiff_shim::events::EventPublisher;
-use skiff_shim::oom::OomWatcher;
-use skiff_shim::poller::Poller;
-use skiff_shim::reaper::Reaper;
-use skiff_shim::rpc::TaskRpc;
-use skiff_shim::service::{ShutdownSignal, TaskService};
+use skiff_shim::sys::oom::OomWatcher;
+use skiff_shim::sys::poller::Poller;
+use skiff_shim::sys::reaper::Reaper;
+use skiff_shim::server::dispatch::TaskRpc;
+use skiff_shim::task::{ShutdownSignal, TaskService};
 use skiff_shim::stdio::Pumps;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};

@@ -1,32 +1,22 @@
-//! containerd-shim-skiff-v2 as a library: the binary's `main` parses the command line
-//! and calls [`start::run`], [`delete::run`] or [`serve::run`]. The modules are public
-//! so that tests and fuzz targets reach the same request handling the binary uses.
+//! containerd-shim-skiff-v2 as a library: the binary's `main` calls [`cli::main`] with the
+//! driver of its OCI runtime. The folders are the layers a request goes down through:
+//!
+//! - [`cli`]: the command line (`start`, `delete`, `-info`, serving);
+//! - [`server`]: the ttrpc server, one event loop on the main thread;
+//! - [`task`]: the task model: the service, containers, processes, their state machine;
+//! - [`stdio`] and [`options`]: the containers' streams, and the runtime options;
+//! - [`events`]: publishing task events to the manager;
+//! - [`wire`]: ttrpc's framing, shared by the server and the events client;
+//! - [`sys`]: system helpers (the reaper, the poller, mounts, cgroups, the log).
+//!
+//! The modules are public so that tests and fuzz targets reach the same code the binary
+//! runs.
 
-pub mod address;
-pub mod attach_warmup;
-pub mod bootstrap;
 pub mod cli;
-pub mod container;
-pub mod delete;
-pub mod driver;
-pub mod error;
 pub mod events;
-pub mod info;
-pub mod logging;
-pub mod mount;
-pub mod oom;
 pub mod options;
-pub mod options_file;
-pub mod poller;
-pub mod process;
-pub mod reaper;
-pub mod rpc;
-pub mod serve;
 pub mod server;
-pub mod service;
-pub mod shim_cgroup;
-pub mod spec;
-pub mod start;
 pub mod stdio;
-pub mod validate;
+pub mod sys;
+pub mod task;
 pub mod wire;

@@ -2,5 +2,5 @@
 //! drives runc (or the runtime the options name).
 
 fn main() -> std::process::ExitCode {
-    skiff_shim::cli::main(&skiff_shim::driver::RUNC)
+    skiff_shim::cli::main(&skiff_shim::options::driver::RUNC)
 }

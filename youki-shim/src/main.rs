@@ -4,7 +4,7 @@
 //! the same shim.
 
 use runc_driver::{OciRuntime, ProcessMonitor};
-use skiff_shim::driver::Driver;
+use skiff_shim::options::driver::Driver;
 use skiff_shim::options::RuntimeSettings;
 use std::path::Path;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ static LIBCONTAINER: Driver = Driver {
     binary: "containerd-shim-skiff-youki-v2",
     runtime_name: "io.containerd.skiff-youki.v2",
     default_root: "/run/containerd/youki",
-    runtime: libcontainer_runtime,
+    make_runtime: libcontainer_runtime,
 };
 
 /// The options' Root applies; SystemdCgroup and a BinaryName other than runc's default

@@ -39,7 +39,7 @@ pub fn start(
     // SAFETY: only async-signal-safe calls (fcntl, dup2) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
-            crate::reaper::unblock_all_signals()?;
+            crate::sys::reaper::unblock_all_signals()?;
             // Move the sources out of the way first so that no dup2 below overwrites
             // one that is still to be moved.
             let mut high = [0; 3];

@@ -3,16 +3,24 @@
 //! container does not depend on the manager being there: its output waits in the shim
 //! while containerd restarts.
 
-mod copy;
 mod fifo;
 mod logger;
+mod process_io;
 mod pump;
+mod transfer;
 mod uri;
 
-pub use copy::{Owner, ProcessIo, StreamPaths};
+pub use process_io::{Owner, ProcessIo, StreamPaths};
 pub use pump::{Pumps, TOKEN as PUMP_TOKEN};
+pub use transfer::Transfer;
 
 /// Checks an output path or log URI as a Create or Exec names it.
 pub fn check_output(s: &str) -> Result<(), String> {
     uri::parse(s).map(drop)
+}
+
+/// An output FIFO opened as the shim opens one, for the pumps' tests.
+#[cfg(test)]
+pub(crate) fn fifo_output_for_tests(path: &std::path::Path) -> std::os::fd::OwnedFd {
+    fifo::open_output(path).unwrap().into()
 }

@@ -1,38 +1,37 @@
 //! Pumps: the copies between a container's stdio and the manager's, run by the shim's
 //! one event loop instead of a thread per stream. Every fd is non-blocking and
 //! registered edge-triggered; a pump moves bytes until its source is empty (it waits
-//! for the next edge), its target is full (it waits for the target to drain), or its
-//! source ends (it closes the target, which is how the manager learns the stream
-//! ended).
+//! for the next edge), its target is full (it waits for the target to drain), its budget
+//! is spent (it runs again before the loop sleeps, after the others), or its source ends
+//! (it closes the target, which is how the manager learns the stream ended).
 //!
 //! While a target is full, its source is not watched: the container's small writes then
 //! collect in the pipe instead of each waking the loop for a copy that cannot be made,
 //! and the copy resumes in one go when the target has room.
+//!
+//! A FIFO target the manager has not opened yet still holds what was copied into it (the
+//! shim opens FIFOs read-write, so its own end keeps the data): when the source ends
+//! with bytes unread there, the FIFO is kept open until they are read, or for
+//! [`LINGER`], so that a manager whose reader is slow to open still gets the output.
 
-use crate::poller::{Poller, EDGE, READABLE, WRITABLE};
-use std::collections::HashMap;
+use super::transfer::{unread, Ends, Step, Transfer};
+use crate::sys::poller::{Poller, EDGE, READABLE, WRITABLE};
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Tokens of pump registrations have this bit set; the server's own are plain fds.
 pub const TOKEN: u64 = 1 << 63;
 /// Set in the token of a pump's target registration.
 const TARGET: u64 = 1 << 62;
-const BUFFER: usize = 32 * 1024;
-const SPLICE_CHUNK: usize = 1 << 20;
 const HANGUP: u32 = (libc::EPOLLHUP | libc::EPOLLRDHUP | libc::EPOLLERR) as u32;
-
-/// How a pump moves bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Transfer {
-    /// splice(2) from a pipe, without copying through the shim.
-    Splice,
-    /// read and write through a buffer: for a pty master, whose splice holds data back
-    /// until more comes, and for targets splice refuses (files opened to append).
-    Buffered,
-}
+/// How long output nobody has read yet is kept in a FIFO after its source ended.
+pub const LINGER: Duration = Duration::from_secs(30);
+/// How often lingering FIFOs are looked at.
+const LINGER_CHECK: Duration = Duration::from_millis(50);
 
 /// One copy to run.
 pub struct Copy {
@@ -47,33 +46,23 @@ pub struct Copy {
 }
 
 struct Pump {
-    source: OwnedFd,
-    /// None once the target failed: the source is then drained and dropped, so that
-    /// the container never blocks on a full pipe.
-    target: Option<OwnedFd>,
+    ends: Ends,
     target_polled: bool,
+    /// The target is a FIFO: what is unread in it at the end is kept for its reader.
+    target_fifo: bool,
     /// The target was full: the source is unwatched, the target watched.
     blocked: bool,
-    /// The source reported a hang-up: its end is near, and no edge will follow.
-    hung_up: bool,
-    transfer: Transfer,
-    buf: Vec<u8>,
-    /// Bytes of `buf` read but not yet written.
-    pending: std::ops::Range<usize>,
     outputs: Option<Arc<AtomicUsize>>,
-    input: bool,
     /// The source has reported readiness at least once. Until then an input's FIFO
     /// has never had a writer and must not be read (it would read as ended), even
     /// when its target reports room.
     started: bool,
 }
 
-enum Step {
-    /// The source is empty for now.
-    Idle,
-    /// The target is full; the pump goes on when it drains.
-    Blocked,
-    Ended,
+/// A FIFO kept open after its copy ended, until its reader has taken what is in it.
+struct Linger {
+    fifo: OwnedFd,
+    until: Instant,
 }
 
 pub struct Pumps {
@@ -85,6 +74,9 @@ pub struct Pumps {
 struct Table {
     next: u64,
     pumps: HashMap<u64, Pump>,
+    /// Pumps that spent their budget with more to move.
+    again: VecDeque<u64>,
+    lingering: Vec<Linger>,
 }
 
 impl Pumps {
@@ -122,16 +114,11 @@ impl Pumps {
             outputs.fetch_add(1, Ordering::SeqCst);
         }
         let pump = Pump {
-            source: copy.source,
-            target: Some(copy.target),
+            target_fifo: !copy.input && is_fifo(&copy.target),
+            ends: Ends::new(copy.source, copy.target, copy.transfer, copy.input),
             target_polled,
             blocked: false,
-            hung_up: false,
-            transfer: copy.transfer,
-            buf: Vec::new(),
-            pending: 0..0,
             outputs: copy.outputs,
-            input: copy.input,
             started: !copy.input,
         };
         table.pumps.insert(id, pump);
@@ -150,12 +137,41 @@ impl Pumps {
             Some(pump) if token & TARGET == 0 => {
                 pump.started = true;
                 // The writers are gone: read on to the end, whatever a splice returns.
-                pump.hung_up |= events & HANGUP != 0;
+                pump.ends.hung_up |= events & HANGUP != 0;
             }
             Some(pump) if !pump.started => return false,
             _ => {}
         }
         self.run(&mut table, id)
+    }
+
+    /// Runs once each pump that spent its budget, and closes lingering FIFOs that were
+    /// read or waited long enough. True when a copy ended.
+    pub fn run_pending(&self) -> bool {
+        let mut table = self.table.lock().unwrap();
+        let now = Instant::now();
+        table
+            .lingering
+            .retain(|l| now < l.until && unread(&l.fifo) > 0);
+        let again: Vec<u64> = table.again.drain(..).collect();
+        let mut ended = false;
+        for id in again {
+            ended |= self.run(&mut table, id);
+        }
+        ended
+    }
+
+    /// When the loop must look again without an event: at once for pumps with more to
+    /// move, soon for lingering FIFOs.
+    pub fn next_run(&self) -> Option<Duration> {
+        let table = self.table.lock().unwrap();
+        if !table.again.is_empty() {
+            Some(Duration::ZERO)
+        } else if !table.lingering.is_empty() {
+            Some(LINGER_CHECK)
+        } else {
+            None
+        }
     }
 
     /// Passes on what the source holds now, then ends the copy: how an input copy is
@@ -164,7 +180,7 @@ impl Pumps {
         let mut table = self.table.lock().unwrap();
         if let Some(pump) = table.pumps.get_mut(&id) {
             // An input nobody ever wrote to reads as ended, which is what is wanted.
-            let _ = pump.step();
+            let _ = pump.ends.step();
         }
         self.end(&mut table, id);
     }
@@ -180,17 +196,23 @@ impl Pumps {
             return false;
         };
         let token = TOKEN | id;
-        match pump.step() {
+        match pump.ends.step() {
             Step::Ended => {
                 self.end(table, id);
                 return true;
             }
+            Step::Again => {
+                if !table.again.contains(&id) {
+                    table.again.push_back(id);
+                }
+            }
             Step::Blocked => {
                 if !pump.blocked {
-                    if let (Some(target), true) = (&pump.target, pump.target_polled) {
+                    if let (Some(target), true) = (&pump.ends.target, pump.target_polled) {
                         // Swap what is watched: room in the target, not data in the
                         // source. Arming reports the target at once if it has room.
-                        let _ = self.poller.modify(pump.source.as_raw_fd(), EDGE, token);
+                        let source = pump.ends.source.as_raw_fd();
+                        let _ = self.poller.modify(source, EDGE, token);
                         let _ =
                             self.poller
                                 .modify(target.as_raw_fd(), WRITABLE | EDGE, token | TARGET);
@@ -200,13 +222,12 @@ impl Pumps {
             }
             Step::Idle => {
                 if pump.blocked {
-                    if let Some(target) = &pump.target {
+                    if let Some(target) = &pump.ends.target {
                         let _ = self.poller.modify(target.as_raw_fd(), EDGE, token | TARGET);
                     }
                     // Re-watching reports the source at once if it already holds data.
-                    let _ = self
-                        .poller
-                        .modify(pump.source.as_raw_fd(), READABLE | EDGE, token);
+                    let source = pump.ends.source.as_raw_fd();
+                    let _ = self.poller.modify(source, READABLE | EDGE, token);
                     pump.blocked = false;
                 }
             }
@@ -215,178 +236,40 @@ impl Pumps {
     }
 
     fn end(&self, table: &mut Table, id: u64) {
-        let Some(pump) = table.pumps.remove(&id) else {
+        let Some(mut pump) = table.pumps.remove(&id) else {
             return;
         };
+        table.again.retain(|a| *a != id);
         // Deregister before closing: a dup of a pty master would keep the
         // registration alive after the close.
-        self.poller.remove(pump.source.as_raw_fd());
-        if let (Some(target), true) = (&pump.target, pump.target_polled) {
+        self.poller.remove(pump.ends.source.as_raw_fd());
+        if let (Some(target), true) = (&pump.ends.target, pump.target_polled) {
             self.poller.remove(target.as_raw_fd());
         }
         if let Some(outputs) = &pump.outputs {
             outputs.fetch_sub(1, Ordering::SeqCst);
         }
+        if let Some(target) = pump.ends.target.take().filter(|_| pump.target_fifo) {
+            if unread(&target) > 0 {
+                table.lingering.push(Linger {
+                    fifo: target,
+                    until: Instant::now() + LINGER,
+                });
+            }
+        }
     }
 }
 
-impl Pump {
-    fn step(&mut self) -> Step {
-        loop {
-            let step = match (self.target.as_ref(), self.transfer) {
-                (None, _) => return self.discard(),
-                (Some(_), Transfer::Splice) => self.splice(),
-                (Some(_), Transfer::Buffered) => self.buffered(),
-            };
-            match step {
-                Ok(step) => return step,
-                // The target failed: an input copy ends (the process will not read
-                // more); an output copy keeps draining its source.
-                Err(e) => {
-                    if e.raw_os_error() != Some(libc::EPIPE) {
-                        log::warn!("copying container stdio: {e}");
-                    }
-                    if self.input {
-                        return Step::Ended;
-                    }
-                    self.target = None;
-                }
-            }
-        }
-    }
-
-    /// Ok(step), or Err when the target failed.
-    fn splice(&mut self) -> io::Result<Step> {
-        let (source, target) = (self.source.as_raw_fd(), self.target_fd());
-        loop {
-            // SAFETY: splice between two open fds, no offsets.
-            let n = unsafe {
-                libc::splice(
-                    source,
-                    std::ptr::null_mut(),
-                    target,
-                    std::ptr::null_mut(),
-                    SPLICE_CHUNK,
-                    libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
-                )
-            };
-            if n > 0 {
-                // Less than asked: the source is empty, or the target full. (After a
-                // hang-up, ask again: the end is only seen as a splice of 0.)
-                if (n as usize) < SPLICE_CHUNK && !self.hung_up {
-                    return Ok(self.empty_or_blocked());
-                }
-                continue;
-            }
-            if n == 0 {
-                return Ok(Step::Ended);
-            }
-            let err = io::Error::last_os_error();
-            match err.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                // Either side would block: the source is empty, or the target full.
-                Some(libc::EAGAIN) => return Ok(self.empty_or_blocked()),
-                Some(libc::EINVAL) => {
-                    self.transfer = Transfer::Buffered;
-                    return self.buffered();
-                }
-                _ => return Err(err),
-            }
-        }
-    }
-
-    /// After a splice that stopped short: data left in the source means the target is
-    /// full. So does EAGAIN from a source whose writers are gone: at its end, splice
-    /// still asks the target for room before it can return 0.
-    fn empty_or_blocked(&self) -> Step {
-        let mut n: libc::c_int = 0;
-        // SAFETY: FIONREAD into a local int.
-        let rc = unsafe { libc::ioctl(self.source.as_raw_fd(), libc::FIONREAD, &mut n) };
-        if self.hung_up || (rc == 0 && n > 0) {
-            Step::Blocked
-        } else {
-            Step::Idle
-        }
-    }
-
-    fn buffered(&mut self) -> io::Result<Step> {
-        let target = self.target_fd();
-        if self.buf.is_empty() {
-            self.buf = vec![0; BUFFER];
-        }
-        loop {
-            if !self.pending.is_empty() {
-                let chunk = &self.buf[self.pending.clone()];
-                // SAFETY: writes from our buffer to an open fd.
-                let n = unsafe { libc::write(target, chunk.as_ptr().cast(), chunk.len()) };
-                if n >= 0 {
-                    self.pending.start += n as usize;
-                    continue;
-                }
-                let err = io::Error::last_os_error();
-                match err.raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    Some(libc::EAGAIN) => return Ok(Step::Blocked),
-                    _ => return Err(err),
-                }
-            }
-            match read(self.source.as_raw_fd(), &mut self.buf) {
-                Ok(0) => return Ok(Step::Ended),
-                Ok(n) => self.pending = 0..n,
-                Err(step) => return Ok(step),
-            }
-        }
-    }
-
-    fn discard(&mut self) -> Step {
-        let mut scratch = [0u8; 8192];
-        loop {
-            match read(self.source.as_raw_fd(), &mut scratch) {
-                Ok(0) => return Step::Ended,
-                Ok(_) => continue,
-                Err(step) => return step,
-            }
-        }
-    }
-
-    fn target_fd(&self) -> RawFd {
-        self.target.as_ref().map_or(-1, |t| t.as_raw_fd())
-    }
-}
-
-/// Reads what is there: Ok(0) at the end, Err(Idle) when empty for now.
-fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, Step> {
-    loop {
-        // SAFETY: reads into the caller's buffer from an open fd.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        match io::Error::last_os_error().raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EAGAIN) => return Err(Step::Idle),
-            // A pty master whose every slave closed reports EIO.
-            Some(libc::EIO) => return Ok(0),
-            Some(e) => {
-                log::warn!(
-                    "reading container stdio: {}",
-                    io::Error::from_raw_os_error(e)
-                );
-                return Ok(0);
-            }
-            None => return Ok(0),
-        }
-    }
+fn is_fifo(fd: &OwnedFd) -> bool {
+    nix::sys::stat::fstat(fd.as_raw_fd())
+        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFIFO)
+        .unwrap_or(false)
 }
 
 fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: reading and setting file status flags of an open fd.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
     Ok(())
 }
 
@@ -474,5 +357,55 @@ mod tests {
         });
         assert!(writer.join().unwrap(), "every byte was taken off the pipe");
         assert_eq!(pumps.running(), 0);
+    }
+
+    #[test]
+    fn output_left_in_a_fifo_nobody_opened_yet_waits_for_its_reader() {
+        let poller = Arc::new(Poller::new().unwrap());
+        let pumps = Pumps::new(poller.clone());
+        let dir = std::env::temp_dir().join(format!("skiff-linger-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stdout");
+        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo on a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let fifo = crate::stdio::fifo_output_for_tests(&path);
+        let (src_r, mut src_w) = pipe();
+        pumps
+            .add(Copy {
+                source: src_r.into(),
+                target: fifo,
+                transfer: Transfer::Splice,
+                outputs: None,
+                input: false,
+            })
+            .unwrap();
+        // The process writes and ends before the manager has opened its reader.
+        src_w.write_all(b"early words").unwrap();
+        drop(src_w);
+        spin(&poller, &pumps, || pumps.running() == 0);
+        assert_eq!(pumps.running(), 0);
+        assert!(pumps.next_run().is_some(), "the FIFO lingers");
+        let fifo_path = path.clone();
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            std::fs::File::open(&fifo_path)
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
+            text
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !reader.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            pumps.run_pending();
+        }
+        if !reader.is_finished() {
+            // No writer is left to wake the reader's open: be that writer.
+            let _ = std::fs::OpenOptions::new().write(true).open(&path);
+        }
+        assert_eq!(reader.join().unwrap(), "early words");
+        assert!(pumps.next_run().is_none(), "the FIFO is closed once read");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,0 +1,62 @@
+//! `delete`: containerd runs the binary with `delete` when a shim is gone (killed,
+//! crashed) or its start failed. It removes what the shim would have: the runtime's
+//! container (killing what is left of it), the rootfs mount, a stale socket; and prints a
+//! DeleteResponse saying the task was killed.
+
+use crate::cli::address;
+use crate::cli::flags::Flags;
+use crate::events::timestamp;
+use protobuf::{Message, MessageField};
+use runc_driver::DeleteOptions;
+use skiff_protos::shim::DeleteResponse;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+pub fn run(flags: &Flags) -> Result<Vec<u8>, String> {
+    let bundle = if flags.bundle.is_empty() {
+        std::env::current_dir().map_err(|e| format!("reading the bundle directory: {e}"))?
+    } else {
+        PathBuf::from(&flags.bundle)
+    };
+    crate::task::validate::id("container id", &flags.id)?;
+    let driver = crate::options::driver::current();
+    let settings = driver.saved_settings(&bundle, &flags.namespace);
+    let runtime = driver.runtime(
+        &settings,
+        &bundle,
+        std::sync::Arc::new(runc_driver::DirectMonitor),
+    );
+    if let Err(e) = runtime.delete(&flags.id, &DeleteOptions { force: true }) {
+        let gone = e.runtime_message().is_some_and(|m| m.contains("not exist"));
+        if !gone {
+            eprintln!("warning: {e}");
+        }
+    }
+    if let Err(e) = crate::sys::mount::unmount_all(&bundle.join("rootfs")) {
+        eprintln!("warning: {e}");
+    }
+    // The address `start` wrote names the socket wherever it is (2.3's socket_dir too).
+    let socket = match std::fs::read_to_string(bundle.join("address")) {
+        Ok(addr) if !addr.trim().is_empty() => PathBuf::from(address::path_of(addr.trim())),
+        _ => {
+            let grouping = crate::cli::start::grouping_id(&bundle, &flags.id);
+            address::socket_path(&flags.address, &flags.namespace, &grouping)
+        }
+    };
+    if socket.exists() && UnixStream::connect(&socket).is_err() {
+        let _ = std::fs::remove_file(&socket);
+    }
+    let pid = std::fs::read_to_string(bundle.join("init.pid"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let resp = DeleteResponse {
+        pid,
+        exit_status: 128 + libc::SIGKILL as u32,
+        exited_at: MessageField::some(timestamp(SystemTime::now())),
+        ..Default::default()
+    };
+    resp.write_to_bytes()
+        .map_err(|e| format!("encoding the DeleteResponse: {e}"))
+}

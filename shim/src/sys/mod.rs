@@ -1,0 +1,10 @@
+//! System helpers beneath the task model: the subreaper, the epoll poller, rootfs mounts,
+//! cgroup joining and OOM watches, the shim's own log.
+
+pub mod attach_warmup;
+pub mod logging;
+pub mod mount;
+pub mod oom;
+pub mod poller;
+pub mod reaper;
+pub mod shim_cgroup;

@@ -1,0 +1,3 @@
+//! The ttrpc wire format the shim speaks itself: framing.
+
+pub mod frame;
