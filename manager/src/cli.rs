@@ -429,7 +429,13 @@ fn content(c: &Conn, cmd: &str) -> Result<(), String> {
     match cmd {
         "ls" | "list" => {
             let r = api
-                .list_content(ctx(SHORT), &ListContentRequest::default())
+                .list_content(
+                    ctx(SHORT),
+                    &ListContentRequest {
+                        namespace: c.ns.clone(),
+                        ..Default::default()
+                    },
+                )
                 .map_err(rpc_err)?;
             println!("{:<73} {:>10} MEDIA TYPE", "DIGEST", "SIZE");
             for b in r.blobs {

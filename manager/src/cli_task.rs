@@ -51,20 +51,6 @@ fn force_kill(c: &Conn, tasks: &TasksClient, id: &str) {
     );
 }
 
-/// "64m" → bytes (k, m, g suffixes, powers of 1024).
-pub fn parse_size(s: &str) -> Result<i64, String> {
-    let lower = s.to_ascii_lowercase();
-    let (num, mul) = match lower.trim_end_matches('b').chars().last() {
-        Some('k') => (&lower[..lower.trim_end_matches('b').len() - 1], 1 << 10),
-        Some('m') => (&lower[..lower.trim_end_matches('b').len() - 1], 1 << 20),
-        Some('g') => (&lower[..lower.trim_end_matches('b').len() - 1], 1 << 30),
-        _ => (lower.as_str(), 1),
-    };
-    num.parse::<i64>()
-        .map(|n| n * mul)
-        .map_err(|_| format!("{s:?} is not a size like 64m"))
-}
-
 /// "TERM", "SIGTERM" or "15".
 pub fn parse_signal(s: &str) -> Result<u32, String> {
     if let Ok(n) = s.parse() {
@@ -170,7 +156,7 @@ pub fn run(c: &Conn, args: &[String]) -> Result<i32, String> {
             "--runtime" => r.runtime_name = value()?,
             "--env" | "-e" => r.env.push(value()?),
             "--mount" | "-v" => r.mounts.push(value()?),
-            "--memory" | "-m" => r.memory_limit = parse_size(&value()?)?,
+            "--memory" | "-m" => r.memory_limit = crate::units::parse_size(&value()?)? as i64,
             "--name" => r.id = value()?,
             "--label" => {
                 let v = value()?;
@@ -527,6 +513,7 @@ pub fn events(c: &Conn) -> Result<i32, String> {
             .poll_events(
                 ctx(Duration::from_secs(30)),
                 &PollEventsRequest {
+                    namespace: c.ns.clone(),
                     after,
                     timeout_ms: 10_000,
                     ..Default::default()
@@ -557,11 +544,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_and_signals_parse() {
-        assert_eq!(parse_size("64m"), Ok(64 << 20));
-        assert_eq!(parse_size("1G"), Ok(1 << 30));
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert!(parse_size("lots").is_err());
+    fn signals_parse() {
         assert_eq!(parse_signal("SIGKILL"), Ok(9));
         assert_eq!(parse_signal("TERM"), Ok(15));
         assert_eq!(parse_signal("2"), Ok(2));

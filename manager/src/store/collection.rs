@@ -5,16 +5,29 @@ use super::Store;
 use crate::error::Result;
 use rusqlite::{params, Transaction};
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::TryLockError;
 
 impl Store {
-    /// Deletes, in one transaction, the rows of content no image references and of
-    /// committed snapshots no image or container needs; then their files.
+    /// Collects now, or, while an import runs, as soon as it is done (see
+    /// [`Store::import`]): never waits for an import.
     pub fn collect(&self) -> Result<(usize, usize)> {
-        let _gc = self.gc_lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.collect_locked()
+        // Asked for first, so that an import that ends right now sees it.
+        self.collect_after_import.store(true, Ordering::SeqCst);
+        match self.import_lock.try_lock() {
+            Ok(_none_running) => {
+                self.collect_after_import.store(false, Ordering::SeqCst);
+                self.collect_now()
+            }
+            Err(TryLockError::WouldBlock) => Ok((0, 0)),
+            Err(TryLockError::Poisoned(_)) => self.collect_now(),
+        }
     }
 
-    pub(super) fn collect_locked(&self) -> Result<(usize, usize)> {
+    /// Deletes, in one transaction, the rows of content no image references and of
+    /// committed snapshots no image or container needs; then their files. Only with no
+    /// import running.
+    pub(super) fn collect_now(&self) -> Result<(usize, usize)> {
         let (blobs, dirs) = self.db.tx(|tx| {
             let mut stmt = tx.prepare(
                 "SELECT digest FROM content WHERE digest NOT IN (SELECT digest FROM content_refs)",

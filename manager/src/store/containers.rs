@@ -26,33 +26,43 @@ impl Store {
         let now = now();
         let key = c.id.clone();
         let snapshotter = self.snapshots.driver.name();
-        let _gc = self.gc_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let dir = std::cell::RefCell::new(None);
-        let result = self.db.tx(|tx| {
+        let container_row = |tx: &rusqlite::Transaction| {
             ensure_namespace(tx, ns)?;
-            let exists = tx
-                .query_row("SELECT 1 FROM containers WHERE namespace = ?1 AND id = ?2", params![ns, c.id], |_| Ok(()))
-                .optional()?
-                .is_some();
-            if exists {
-                return Err(Error::AlreadyExists(format!("container {:?} already exists", c.id)));
-            }
-            let d = self.snapshots.make(tx, ns, &key, Some(&image.snapshot_key))?;
-            *dir.borrow_mut() = Some(d.clone());
-            self.snapshots.record(tx, ns, &key, Some(&image.snapshot_key), Kind::Active, &d)?;
             tx.execute(
                 "INSERT INTO containers (namespace, id, labels, image, runtime_name, runtime_options, spec, snapshotter, snapshot_key, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
                 params![ns, c.id, labels_json(&c.labels), c.image, runtime, c.runtime_options, spec, snapshotter, key, now],
             )?;
             Ok(())
-        });
-        if let Err(e) = result {
-            if let Some(d) = dir.into_inner() {
-                self.snapshots.remove_dir(&d);
+        };
+        self.db.tx(|tx| self.check_no_container(tx, ns, &c.id))?;
+        self.new_snapshot(ns, &key, Some(&image.snapshot_key), Kind::Active, |tx| {
+            self.check_no_container(tx, ns, &c.id)?;
+            container_row(tx)
+        })
+        .map_err(|e| match e {
+            Error::AlreadyExists(_) => {
+                Error::AlreadyExists(format!("container {:?} already exists", c.id))
             }
-            return Err(e);
-        }
+            other => other,
+        })?;
         self.get_container(ns, &c.id)
+    }
+
+    fn check_no_container(&self, tx: &rusqlite::Transaction, ns: &str, id: &str) -> Result<()> {
+        let exists = tx
+            .query_row(
+                "SELECT 1 FROM containers WHERE namespace = ?1 AND id = ?2",
+                params![ns, id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if exists {
+            return Err(Error::AlreadyExists(format!(
+                "container {id:?} already exists"
+            )));
+        }
+        Ok(())
     }
 
     fn container_row(r: &rusqlite::Row) -> rusqlite::Result<ContainerRecord> {
@@ -144,7 +154,6 @@ impl Store {
     /// Removes the container and its snapshot.
     pub fn delete_container(&self, ns: &str, id: &str) -> Result<()> {
         let ns = namespace(ns)?;
-        let _gc = self.gc_lock.lock().unwrap_or_else(|p| p.into_inner());
         let dir = self.db.tx(|tx| {
             let key: String = tx
                 .query_row(
@@ -175,7 +184,7 @@ impl Store {
         })?;
         self.snapshots.remove_dir(&dir);
         // The image may be gone already: its layers go with its last container.
-        self.collect_locked()?;
+        self.collect()?;
         Ok(())
     }
 }

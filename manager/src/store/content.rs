@@ -1,19 +1,25 @@
-//! Content rows: what the content store holds, as the API reports it.
+//! Content rows: what the content store holds, as the API reports it: per namespace,
+//! the blobs its images reference (the store keeps one copy of each for all).
 
-use super::Store;
+use super::{namespace, Store};
 use crate::error::{Error, Result};
 use rusqlite::{params, OptionalExtension};
-use std::collections::HashSet;
+
+/// (digest, size, media type, created at)
+pub type ContentRow = (String, i64, String, i64);
+
+const IN_NAMESPACE: &str = "SELECT digest, size, media_type, created_at FROM content WHERE digest IN (SELECT digest FROM content_refs WHERE namespace = ?1)";
 
 impl Store {
-    pub fn content_info(&self, digest: &str) -> Result<(String, i64, String, i64)> {
+    pub fn content_info(&self, ns: &str, digest: &str) -> Result<ContentRow> {
+        let ns = namespace(ns)?;
         crate::content::parse_digest(digest)?;
         self.db
             .tx(|tx| {
                 Ok(tx
                     .query_row(
-                        "SELECT digest, size, media_type, created_at FROM content WHERE digest = ?1",
-                        params![digest],
+                        &format!("{IN_NAMESPACE} AND digest = ?2"),
+                        params![ns, digest],
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                     )
                     .optional()?)
@@ -21,21 +27,48 @@ impl Store {
             .ok_or_else(|| Error::NotFound(format!("blob {digest} is not in the content store")))
     }
 
-    pub fn list_content(&self) -> Result<Vec<(String, i64, String, i64)>> {
+    pub fn list_content(&self, ns: &str) -> Result<Vec<ContentRow>> {
+        let ns = namespace(ns)?;
         self.db.tx(|tx| {
-            let mut stmt = tx.prepare(
-                "SELECT digest, size, media_type, created_at FROM content ORDER BY digest",
-            )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            let mut stmt = tx.prepare(&format!("{IN_NAMESPACE} ORDER BY digest"))?;
+            let rows = stmt.query_map(params![ns], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
             Ok(rows.collect::<std::result::Result<_, _>>()?)
         })
     }
 
-    pub(super) fn referenced_digests(&self) -> Result<HashSet<String>> {
+    /// Whether an image of namespace `ns` references `digest`.
+    pub(super) fn namespace_has(&self, ns: &str, digest: &str) -> Result<bool> {
         self.db.tx(|tx| {
-            let mut stmt = tx.prepare("SELECT DISTINCT digest FROM content_refs")?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-            Ok(rows.collect::<std::result::Result<_, _>>()?)
+            Ok(tx
+                .query_row(
+                    "SELECT 1 FROM content_refs WHERE namespace = ?1 AND digest = ?2",
+                    params![ns, digest],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some())
         })
+    }
+
+    /// Removes the blobs of `digests` that have no row (what an import brought and no
+    /// image it recorded names).
+    pub(super) fn remove_unrecorded(&self, digests: &[String]) {
+        for d in digests {
+            let recorded = self.db.tx(|tx| {
+                Ok(tx
+                    .query_row(
+                        "SELECT 1 FROM content WHERE digest = ?1",
+                        params![d],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some())
+            });
+            if let Ok(false) = recorded {
+                let _ = self.content.remove(d);
+            }
+        }
     }
 }

@@ -2,9 +2,9 @@
 //! one by its name or docker's short name, listing, removing, and its config.
 
 use super::{namespace, parse_labels, ImageRecord, Store};
+use crate::archive::{self, ArchiveImage};
 use crate::db::{ensure_namespace, now};
 use crate::error::{Error, Result};
-use crate::import::{self, ArchiveImage};
 use rusqlite::{params, OptionalExtension};
 
 impl Store {
@@ -68,7 +68,7 @@ impl Store {
                 } else {
                     format!("{name}:latest")
                 };
-                self.get_image(ns, &import::normalize_name(&tagged))
+                self.get_image(ns, &archive::normalize_name(&tagged))
                     .map_err(|_| Error::NotFound(m))
             }
             other => other,
@@ -104,7 +104,6 @@ impl Store {
     /// Removes the image; its content and snapshots go once no container uses them.
     pub fn delete_image(&self, ns: &str, name: &str) -> Result<()> {
         let ns = namespace(ns)?;
-        let _gc = self.gc_lock.lock().unwrap_or_else(|p| p.into_inner());
         let n = self.db.tx(|tx| {
             Ok(tx.execute(
                 "DELETE FROM images WHERE namespace = ?1 AND name = ?2",
@@ -114,7 +113,7 @@ impl Store {
         if n == 0 {
             return Err(Error::NotFound(format!("image {name:?} does not exist")));
         }
-        self.collect_locked()?;
+        self.collect()?;
         Ok(())
     }
 

@@ -1,10 +1,15 @@
 //! Importing an archive: its blobs into the content store, its layers unpacked, an
-//! image row per image; on failure, what it brought and nothing references goes again.
+//! image row per image, all within the import limits. One import runs at a time;
+//! collections asked for meanwhile run after it. Whatever way it ends, the blobs it
+//! brought that no row names are taken out again, and on failure so is every layer
+//! snapshot it made that no image uses.
 
 use super::{namespace, ImageRecord, Store};
+use crate::archive::{ArchiveImage, Reader};
 use crate::error::{check_name, Error, Result};
-use crate::import;
+use crate::limits::Budget;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 
 impl Store {
     pub fn import(&self, ns: &str, path: &Path, name: Option<&str>) -> Result<Vec<ImageRecord>> {
@@ -12,16 +17,20 @@ impl Store {
         if let Some(n) = name {
             check_name("image name", n, 512)?;
         }
-        let _gc = self.gc_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let archive_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let budget = Budget::new(self.limits.clone(), archive_size);
         let mut ingested = Vec::new();
-        let result = self.import_locked(ns, path, name, &mut ingested);
-        if result.is_err() {
-            // Take out what this import brought and nothing references, rows and files.
-            let _ = self.collect_locked();
-            let referenced = self.referenced_digests().unwrap_or_default();
-            for d in ingested.iter().filter(|d| !referenced.contains(*d)) {
-                let _ = self.content.remove(d);
+        let result = {
+            let _one_at_a_time = self.import_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let result = self.import_locked(ns, path, name, &budget, &mut ingested);
+            if result.is_err() {
+                let _ = self.collect_now();
             }
+            self.remove_unrecorded(&ingested);
+            result
+        };
+        if self.collect_after_import.load(Ordering::SeqCst) {
+            let _ = self.collect();
         }
         result
     }
@@ -31,9 +40,16 @@ impl Store {
         ns: &str,
         path: &Path,
         name: Option<&str>,
+        budget: &Budget,
         ingested: &mut Vec<String>,
     ) -> Result<Vec<ImageRecord>> {
-        let images = import::read(path, &self.content, ingested)?;
+        let known = |digest: &str| self.namespace_has(ns, digest).unwrap_or(false);
+        let reader = Reader {
+            store: &self.content,
+            budget,
+            known: &known,
+        };
+        let images = reader.read(path, ingested)?;
         if name.is_some() && images.len() > 1 {
             return Err(Error::InvalidArgument(format!(
                 "{} holds {} images: --name applies to one",
@@ -43,18 +59,22 @@ impl Store {
         }
         let mut out = Vec::new();
         for image in images {
-            let name = name
-                .map(str::to_string)
-                .or_else(|| image.name.clone())
-                .ok_or_else(|| {
-                    Error::InvalidArgument(
-                        "the archive names no image: give one with --name".into(),
-                    )
-                })?;
-            check_name("image name", &name, 512)?;
-            let top = self.unpack(ns, &image)?;
+            let name = image_name(name, &image)?;
+            let top = self.unpack(ns, &image, budget)?;
+            self.content.sync()?;
             out.push(self.record_image(ns, &name, &image, &top)?);
         }
         Ok(out)
     }
+}
+
+fn image_name(given: Option<&str>, image: &ArchiveImage) -> Result<String> {
+    let name = given
+        .map(str::to_string)
+        .or_else(|| image.name.clone())
+        .ok_or_else(|| {
+            Error::InvalidArgument("the archive names no image: give one with --name".into())
+        })?;
+    check_name("image name", &name, 512)?;
+    Ok(name)
 }

@@ -19,9 +19,11 @@ mod snapshots;
 use crate::content::ContentStore;
 use crate::db::Db;
 use crate::error::{check_id, Result};
+use crate::limits::Limits;
 use crate::snapshots::Snapshotter;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
 pub type Labels = BTreeMap<String, String>;
@@ -73,9 +75,12 @@ pub struct Store {
     pub snapshots: Snapshotter,
     /// Where imports mount the snapshots they unpack into.
     mnt: PathBuf,
-    /// Held by imports and collections: a collection must not take the snapshots and
-    /// blobs an import made before the import recorded its image.
-    gc_lock: Mutex<()>,
+    /// One import at a time. Creates and deletes never wait for it: a collection asked
+    /// for meanwhile waits instead, and runs when the import is done (it could take the
+    /// layers and blobs the import has made but not yet recorded).
+    import_lock: Mutex<()>,
+    collect_after_import: AtomicBool,
+    pub limits: Limits,
     /// Containers' cgroups go to PARENT/NAMESPACE/ID.
     pub cgroup_parent: String,
 }
@@ -109,7 +114,9 @@ impl Store {
             content: ContentStore::open(&root.join("content"))?,
             snapshots: Snapshotter::open(&root.join("snapshots"), force_native)?,
             mnt,
-            gc_lock: Mutex::new(()),
+            import_lock: Mutex::new(()),
+            collect_after_import: AtomicBool::new(false),
+            limits: Limits::default(),
             cgroup_parent: "/skiff".into(),
         })
     }

@@ -9,7 +9,6 @@ impl Store {
     /// At start: unmounts what a crashed import left mounted, drops its unfinished
     /// snapshots, collects, and removes files and directories without rows.
     pub fn recover(&self) -> Result<Vec<String>> {
-        let _gc = self.gc_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut done = Vec::new();
         for m in crate::mount::mounts_under(&self.mnt) {
             let _ = crate::mount::unmount(&m);
@@ -31,7 +30,7 @@ impl Store {
                 done.push(format!("dropped unfinished snapshot {key}"));
             }
         }
-        let (blobs, dirs) = self.collect_locked()?;
+        let (blobs, dirs) = self.collect_now()?;
         if blobs + dirs > 0 {
             done.push(format!("collected {blobs} blob(s) and {dirs} snapshot(s)"));
         }

@@ -3,25 +3,44 @@
 use super::{namespace, Store};
 use crate::error::Result;
 use crate::snapshots::{Info, Kind};
+use rusqlite::Transaction;
 use skiff_protos::mount::Mount;
 
 impl Store {
     pub fn prepare(&self, ns: &str, key: &str, parent: &str, kind: Kind) -> Result<Vec<Mount>> {
         let ns = namespace(ns)?;
         let parent = (!parent.is_empty()).then_some(parent);
-        let dir = std::cell::RefCell::new(None);
-        let result = self.db.tx(|tx| {
-            let d = self.snapshots.make(tx, ns, key, parent)?;
-            *dir.borrow_mut() = Some(d.clone());
-            self.snapshots.record(tx, ns, key, parent, kind, &d)?;
-            self.snapshots.mounts(tx, ns, key)
+        self.new_snapshot(ns, key, parent, kind, |_| Ok(()))?;
+        self.db.tx(|tx| self.snapshots.mounts(tx, ns, key))
+    }
+
+    /// A new snapshot: checked in one transaction, its directory made (and, natively,
+    /// the parent copied) outside any, then recorded in a second that checks again and
+    /// runs `also` (a container's row); the directory goes again if that fails.
+    pub(super) fn new_snapshot(
+        &self,
+        ns: &str,
+        key: &str,
+        parent: Option<&str>,
+        kind: Kind,
+        also: impl FnOnce(&Transaction) -> Result<()>,
+    ) -> Result<String> {
+        let parent_dir = self
+            .db
+            .tx(|tx| self.snapshots.check_new(tx, ns, key, parent))?;
+        let dir = self.snapshots.make_dir(parent_dir.as_deref())?;
+        let recorded = self.db.tx(|tx| {
+            self.snapshots.check_new(tx, ns, key, parent)?;
+            self.snapshots.record(tx, ns, key, parent, kind, &dir)?;
+            also(tx)
         });
-        if result.is_err() {
-            if let Some(d) = dir.into_inner() {
-                self.snapshots.remove_dir(&d);
+        match recorded {
+            Ok(()) => Ok(dir),
+            Err(e) => {
+                self.snapshots.remove_dir(&dir);
+                Err(e)
             }
         }
-        result
     }
 
     pub fn commit(&self, ns: &str, name: &str, key: &str) -> Result<()> {
@@ -31,7 +50,6 @@ impl Store {
 
     pub fn remove_snapshot(&self, ns: &str, key: &str) -> Result<()> {
         let ns = namespace(ns)?;
-        let _gc = self.gc_lock.lock().unwrap_or_else(|p| p.into_inner());
         let dir = self.db.tx(|tx| self.snapshots.delete_row(tx, ns, key))?;
         self.snapshots.remove_dir(&dir);
         Ok(())

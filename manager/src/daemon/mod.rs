@@ -1,87 +1,23 @@
 //! `skiffd`: opens the store under --root, recovers from a crash, serves skiff.v1 on
 //! --address (a unix socket private to root) until SIGTERM or SIGINT.
 
-use crate::store::Store;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+mod args;
+mod dirs;
+
+pub use args::{Args, DEFAULT_ADDRESS, DEFAULT_ROOT, DEFAULT_STATE};
+use clap::Parser;
+use dirs::private_dir;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::sync::Arc;
 
-pub const DEFAULT_ROOT: &str = "/var/lib/skiff";
-pub const DEFAULT_STATE: &str = "/run/skiff";
-pub const DEFAULT_ADDRESS: &str = "/run/skiff/skiffd.sock";
-
-const USAGE: &str = "usage: skiffd [--root DIR] [--state DIR] [--address SOCK] [--log-level error|warn|info|debug] [--native-snapshots]
-              [--cgroup-parent PATH]
-
-  --root      metadata, content and snapshots (default /var/lib/skiff)
-  --state     runtime state (default /run/skiff)
-  --address   the API socket (default /run/skiff/skiffd.sock)
-  --native-snapshots  copy trees instead of using overlayfs
-  --cgroup-parent     containers' cgroups go under PARENT/NAMESPACE/ID (default /skiff)";
-
-struct Args {
-    root: PathBuf,
-    state: PathBuf,
-    address: PathBuf,
-    native: bool,
-    cgroup_parent: String,
-}
-
-fn parse(args: &[String]) -> Result<Args, String> {
-    let mut a = Args {
-        root: DEFAULT_ROOT.into(),
-        state: DEFAULT_STATE.into(),
-        address: DEFAULT_ADDRESS.into(),
-        native: false,
-        cgroup_parent: "/skiff".into(),
-    };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        match flag.as_str() {
-            "--root" => a.root = value()?.into(),
-            "--state" => a.state = value()?.into(),
-            "--address" => a.address = value()?.into(),
-            "--log-level" => crate::log::set_level(&value()?)?,
-            "--native-snapshots" => a.native = true,
-            "--cgroup-parent" => {
-                let v = value()?;
-                if !v.starts_with('/') || v.split('/').any(|p| p == "..") {
-                    return Err(format!(
-                        "--cgroup-parent {v:?} must be an absolute cgroup path without '..'"
-                    ));
-                }
-                a.cgroup_parent = v.trim_end_matches('/').to_string();
-            }
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
-        }
-    }
-    Ok(a)
-}
-
-fn private_dir(dir: &Path) -> Result<(), String> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| format!("securing {}: {e}", dir.display()))
-}
-
 pub fn main() -> i32 {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    if argv.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return 0;
+    let args = Args::parse();
+    if let Err(e) = crate::log::set_level(&args.log_level) {
+        crate::log::error(&e);
+        return 2;
     }
-    match parse(&argv).and_then(|a| run(&a)) {
+    match run(&args) {
         Ok(()) => 0,
         Err(e) => {
             crate::log::error(&e);
@@ -104,14 +40,15 @@ fn run(a: &Args) -> Result<(), String> {
     };
     private_dir(&a.root)?;
     private_dir(&a.state)?;
+    raise_open_files();
     let lock =
         std::fs::File::create(a.root.join("skiffd.lock")).map_err(|e| format!("lock file: {e}"))?;
-    // SAFETY: flock on a descriptor we own.
-    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(format!("another skiffd is using {}", a.root.display()));
-    }
-    let mut store = Store::open(&a.root, a.native).map_err(|e| e.to_string())?;
+    let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|_| format!("another skiffd is using {}", a.root.display()))?;
+    let mut store =
+        crate::store::Store::open(&a.root, a.native_snapshots).map_err(|e| e.to_string())?;
     store.cgroup_parent = a.cgroup_parent.clone();
+    store.limits = a.limits.limits();
     let store = Arc::new(store);
     for line in store
         .recover()
@@ -130,7 +67,7 @@ fn run(a: &Args) -> Result<(), String> {
             events_address: events_address.clone(),
         },
         &a.state,
-        Arc::new(crate::events::EventLog::default()),
+        Arc::new(crate::event_log::EventLog::default()),
     ));
     // Shims deliver events here; it listens before tasks are recovered, so events a
     // shim held while skiffd was down arrive.
@@ -158,6 +95,15 @@ fn run(a: &Args) -> Result<(), String> {
     let _ = std::fs::remove_file(&a.address);
     let _ = std::fs::remove_file(&events_address);
     Ok(())
+}
+
+/// Unpacking holds a descriptor per directory level and per directory whose times are
+/// pending: the soft limit goes up to the hard one, as containerd does.
+fn raise_open_files() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
 }
 
 /// A ttrpc server on a unix socket private to root (a stale socket is replaced).
