@@ -5,8 +5,7 @@
 use skiff_integration::bundle::{busybox_rootfs, TempDir};
 use skiff_integration::containerd::{busybox_archive, stderr, stdout};
 use skiff_integration::proc;
-use skiff_integration::skiffd::{build_image, Skiffd};
-use std::collections::HashSet;
+use skiff_integration::skiffd::{assert_consistent, assert_empty, build_image, files, Skiffd};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -193,104 +192,6 @@ fn whiteouts_and_opaque_directories_hide_lower_layers() {
         assert_eq!(fs::read_to_string(root.join("added")).unwrap(), "new");
         assert!(!root.join("data/.wh..wh..opq").exists() && !root.join("etc/.wh.motd").exists());
     }
-}
-
-/// Rows of a table, read from skiffd's database.
-fn rows(d: &Skiffd, sql: &str) -> Vec<String> {
-    let conn = rusqlite::Connection::open(d.root().join("meta.db")).unwrap();
-    let mut stmt = conn.prepare(sql).unwrap();
-    let out = stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    out
-}
-
-fn files(dir: &Path) -> HashSet<String> {
-    fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Rows against files, both ways: every blob and snapshot row has its file or
-/// directory, and every file or directory has its row; nothing half-made remains.
-fn assert_consistent(d: &Skiffd) {
-    let blob_rows: HashSet<String> = rows(d, "SELECT digest FROM content")
-        .into_iter()
-        .map(|x| x.trim_start_matches("sha256:").to_string())
-        .collect();
-    let blob_files = files(&d.root().join("content/blobs/sha256"));
-    assert_eq!(blob_rows, blob_files, "content rows and blob files differ");
-    for hex in &blob_files {
-        let size: i64 = rusqlite::Connection::open(d.root().join("meta.db"))
-            .unwrap()
-            .query_row(
-                "SELECT size FROM content WHERE digest = ?1",
-                [format!("sha256:{hex}")],
-                |r| r.get(0),
-            )
-            .unwrap();
-        let on_disk = fs::metadata(d.root().join("content/blobs/sha256").join(hex))
-            .unwrap()
-            .len();
-        assert_eq!(
-            size as u64, on_disk,
-            "blob {hex}: row says {size} bytes, file has {on_disk}"
-        );
-    }
-    let dir_rows: HashSet<String> = rows(d, "SELECT dir FROM snapshots").into_iter().collect();
-    assert_eq!(
-        dir_rows,
-        files(&d.root().join("snapshots")),
-        "snapshot rows and directories differ"
-    );
-    assert!(
-        rows(d, "SELECT key FROM snapshots WHERE key LIKE 'extract-%'").is_empty(),
-        "an unfinished unpack survived"
-    );
-    assert!(
-        files(&d.root().join("content/ingest")).is_empty(),
-        "partial ingest files survived"
-    );
-    assert!(
-        proc::mounts_under(&d.root()).is_empty(),
-        "mounts left under the root"
-    );
-    for target in rows(d, "SELECT target_digest FROM images") {
-        assert!(
-            blob_files.contains(target.trim_start_matches("sha256:")),
-            "an image's manifest is missing"
-        );
-    }
-}
-
-fn assert_empty(d: &Skiffd, what: &str) {
-    assert!(
-        rows(d, "SELECT digest FROM content").is_empty(),
-        "{what}: content rows left"
-    );
-    assert!(
-        rows(d, "SELECT key FROM snapshots").is_empty(),
-        "{what}: snapshot rows left"
-    );
-    assert!(
-        rows(d, "SELECT name FROM images").is_empty(),
-        "{what}: image rows left"
-    );
-    assert!(
-        files(&d.root().join("content/blobs/sha256")).is_empty(),
-        "{what}: blobs left"
-    );
-    assert!(
-        files(&d.root().join("snapshots")).is_empty(),
-        "{what}: snapshot directories left"
-    );
-    assert_consistent(d);
 }
 
 /// A copy of the busybox OCI archive with one byte of its layer blob changed.
