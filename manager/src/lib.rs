@@ -18,6 +18,7 @@ pub mod db;
 pub mod error;
 pub mod event_log;
 pub mod events;
+pub mod layer_tar;
 pub mod limits;
 pub mod log;
 pub mod mount;

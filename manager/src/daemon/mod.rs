@@ -4,9 +4,12 @@
 mod args;
 mod dirs;
 
+use crate::store::Store;
+use crate::tasks::Tasks;
 pub use args::{Args, DEFAULT_ADDRESS, DEFAULT_ROOT, DEFAULT_STATE};
 use clap::Parser;
 use dirs::private_dir;
+use signal_hook::consts::{SIGINT, SIGTERM};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -27,17 +30,11 @@ pub fn main() -> i32 {
 }
 
 fn run(a: &Args) -> Result<(), String> {
-    // Signals are taken by sigwait below; every thread started later inherits the mask.
-    // SAFETY: plain signal-mask calls on a local set.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        libc::umask(0o077);
-        set
-    };
+    // Before any thread starts: SIGTERM and SIGINT go to this iterator (signal-hook's
+    // handler writes them to a pipe it reads), so no thread is ever killed by them.
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+        .map_err(|e| format!("handling signals: {e}"))?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     private_dir(&a.root)?;
     private_dir(&a.state)?;
     raise_open_files();
@@ -45,32 +42,53 @@ fn run(a: &Args) -> Result<(), String> {
         std::fs::File::create(a.root.join("skiffd.lock")).map_err(|e| format!("lock file: {e}"))?;
     let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock)
         .map_err(|_| format!("another skiffd is using {}", a.root.display()))?;
-    let mut store =
-        crate::store::Store::open(&a.root, a.native_snapshots).map_err(|e| e.to_string())?;
+    let store = open_store(a)?;
+    if let Some(parent) = a.address.parent() {
+        private_dir(parent)?;
+    }
+    let (server, events_server) = start_serving(a, &store)?;
+    crate::log::info(&format!(
+        "skiffd serving on {} (root {}, {} snapshots)",
+        a.address.display(),
+        a.root.display(),
+        store.snapshots.driver.name()
+    ));
+    let sig = signals.forever().next().unwrap_or(SIGTERM);
+    crate::log::info(&format!("signal {sig}: shutting down"));
+    server.shutdown();
+    events_server.shutdown();
+    let _ = std::fs::remove_file(&a.address);
+    let _ = std::fs::remove_file(a.state.join(EVENTS_SOCKET));
+    Ok(())
+}
+
+/// Where shims deliver events (their TTRPC_ADDRESS), in the state directory.
+const EVENTS_SOCKET: &str = "events.sock";
+
+fn open_store(a: &Args) -> Result<Arc<Store>, String> {
+    let mut store = Store::open(&a.root, a.native_snapshots).map_err(|e| e.to_string())?;
     store.cgroup_parent = a.cgroup_parent.clone();
     store.limits = a.limits.limits();
-    let store = Arc::new(store);
     for line in store
         .recover()
         .map_err(|e| format!("recovering the store: {e}"))?
     {
         crate::log::info(&format!("recovery: {line}"));
     }
-    if let Some(parent) = a.address.parent() {
-        private_dir(parent)?;
-    }
-    let events_address = a.state.join("events.sock");
-    let tasks = Arc::new(crate::tasks::Tasks::new(
-        store.clone(),
-        crate::shim::Launcher {
-            address: a.address.clone(),
-            events_address: events_address.clone(),
-        },
-        &a.state,
-        Arc::new(crate::event_log::EventLog::default()),
-    ));
-    // Shims deliver events here; it listens before tasks are recovered, so events a
-    // shim held while skiffd was down arrive.
+    Ok(Arc::new(store))
+}
+
+/// The events endpoint, the tasks recovered, then the API: (API server, events server).
+fn start_serving(a: &Args, store: &Arc<Store>) -> Result<(ttrpc::Server, ttrpc::Server), String> {
+    let events_address = a.state.join(EVENTS_SOCKET);
+    let launcher = crate::shim::Launcher {
+        address: a.address.clone(),
+        events_address: events_address.clone(),
+    };
+    let events = Arc::new(crate::event_log::EventLog::default());
+    let tasks = Arc::new(Tasks::new(store.clone(), launcher, &a.state, events));
+    // It listens before tasks are recovered, so events a shim held while skiffd was
+    // down arrive.
     let mut events_server = serve(&events_address, crate::events::service(tasks.clone()))?;
     for line in tasks.recover() {
         crate::log::info(&format!("recovery: {line}"));
@@ -80,21 +98,7 @@ fn run(a: &Args) -> Result<(), String> {
     events_server
         .start()
         .map_err(|e| format!("serving events: {e}"))?;
-    crate::log::info(&format!(
-        "skiffd serving on {} (root {}, {} snapshots)",
-        a.address.display(),
-        a.root.display(),
-        store.snapshots.driver.name()
-    ));
-    let mut sig: libc::c_int = 0;
-    // SAFETY: waits for one of the blocked signals.
-    unsafe { libc::sigwait(&set, &mut sig) };
-    crate::log::info(&format!("signal {sig}: shutting down"));
-    server.shutdown();
-    events_server.shutdown();
-    let _ = std::fs::remove_file(&a.address);
-    let _ = std::fs::remove_file(&events_address);
-    Ok(())
+    Ok((server, events_server))
 }
 
 /// Unpacking holds a descriptor per directory level and per directory whose times are

@@ -2,49 +2,14 @@
 //! the root that must stay byte- and mode-identical.
 
 use super::*;
+use crate::layer_tar::{layer, Entry};
 use crate::limits::{Budget, Limits};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use tar::EntryType::{self, *};
 
-struct E<'a> {
-    path: &'a str,
-    kind: EntryType,
-    data: &'a [u8],
-    link: &'a str,
-    mode: u32,
-    uid: u64,
-}
-
-fn e<'a>(path: &'a str, kind: EntryType, link: &'a str) -> E<'a> {
-    E {
-        path,
-        kind,
-        data: b"",
-        link,
-        mode: if kind.is_dir() { 0o755 } else { 0o644 },
-        uid: 0,
-    }
-}
-
-fn layer(entries: &[E]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for x in entries {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(x.kind);
-        h.set_mode(x.mode);
-        h.set_uid(x.uid);
-        h.set_size(x.data.len() as u64);
-        if !x.link.is_empty() {
-            h.set_link_name(x.link).unwrap();
-        }
-        // Raw names, so `..` and whiteouts go in as they are.
-        let name = x.path.as_bytes();
-        h.as_old_mut().name[..name.len()].copy_from_slice(name);
-        h.set_cksum();
-        b.append(&h, x.data).unwrap();
-    }
-    b.into_inner().unwrap()
+fn e<'a>(path: &'a str, kind: EntryType, link: &'a str) -> Entry<'a> {
+    Entry::new(path, kind).link(link)
 }
 
 struct Scene {
@@ -67,7 +32,7 @@ impl Scene {
         Scene { dir, root, victim }
     }
 
-    fn apply(&self, entries: &[E]) -> Result<u64> {
+    fn apply(&self, entries: &[Entry]) -> Result<u64> {
         apply(
             &self.root,
             &layer(entries)[..],
@@ -164,7 +129,7 @@ fn hostile_layers_leave_a_victim_outside_the_root_untouched() {
     (open_dir.mode, open_dir.uid) = (0o777, 1000);
     let mut link = e("h", Link, "s");
     link.mode = 0o777;
-    let layers: Vec<Vec<E>> = vec![
+    let layers: Vec<Vec<Entry>> = vec![
         vec![e("x", Symlink, &v), e("x/.wh..wh..opq", Regular, "")],
         vec![e("a/", Directory, ""), open_dir, e("a", Symlink, &v)],
         vec![e("s", Symlink, &shadow), link],
