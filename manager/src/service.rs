@@ -1,6 +1,7 @@
 //! skiff.v1 over ttrpc: each RPC is a thin call into [`Store`], logged when it fails.
 
 use crate::snapshots::Kind;
+use crate::spec::ProcessRequest;
 use crate::store::{ContainerRecord, ImageRecord, NewContainer, Store};
 use crate::tasks::{NewExec, NewTask, TaskInfo, Tasks};
 use skiff_protos::manager::*;
@@ -63,12 +64,14 @@ impl Containers for Api {
             image: r.image,
             runtime_name: r.runtime_name,
             runtime_options: r.runtime_options,
-            args: r.args,
-            env: r.env,
             labels: r.labels.into_iter().collect(),
-            terminal: r.terminal,
-            memory_limit: r.memory_limit,
-            mounts: r.mounts,
+            process: ProcessRequest {
+                args: r.args,
+                env: r.env,
+                terminal: r.terminal,
+                memory_limit: r.memory_limit,
+                mounts: r.mounts,
+            },
         };
         done(
             "create container",

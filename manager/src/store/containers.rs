@@ -14,7 +14,8 @@ impl Store {
         let image = self.resolve_image(ns, &c.image)?;
         let config = self.image_config(&image)?;
         let spec = crate::spec::generate(
-            &c,
+            &c.id,
+            &c.process,
             &config,
             &format!("{}/{ns}/{}", self.cgroup_parent, c.id),
         )?;

@@ -21,6 +21,7 @@ use crate::db::Db;
 use crate::error::{check_id, Result};
 use crate::limits::Limits;
 use crate::snapshots::Snapshotter;
+use crate::spec::ProcessRequest;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -60,13 +61,8 @@ pub struct NewContainer {
     pub image: String,
     pub runtime_name: String,
     pub runtime_options: Vec<u8>,
-    pub args: Vec<String>,
-    pub env: Vec<String>,
     pub labels: Labels,
-    pub terminal: bool,
-    pub memory_limit: i64,
-    /// Bind mounts, "SOURCE:DESTINATION[:ro]".
-    pub mounts: Vec<String>,
+    pub process: ProcessRequest,
 }
 
 pub struct Store {

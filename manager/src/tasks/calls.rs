@@ -52,47 +52,26 @@ impl Tasks {
     }
 
     pub fn exec(&self, ns: &str, id: &str, e: NewExec) -> Result<()> {
-        let NewExec {
-            exec_id,
-            args,
-            env,
-            terminal,
-            stdio,
-        } = e;
-        let exec_id = exec_id.as_str();
         let ns = namespace(ns)?;
-        crate::error::check_id("exec id", exec_id)?;
+        crate::error::check_id("exec id", &e.exec_id)?;
         let container = self.store.get_container(ns, id)?;
-        let spec: serde_json::Value = serde_json::from_slice(&container.spec)
-            .map_err(|e| Error::Corrupt(format!("the spec of {id}: {e}")))?;
-        let mut process = spec["process"].clone();
-        if args.is_empty() {
-            return Err(Error::InvalidArgument("exec needs a command".into()));
-        }
-        process["args"] = serde_json::json!(args);
-        process["terminal"] = serde_json::json!(terminal);
-        if let Some(all) = process["env"].as_array_mut() {
-            all.extend(env.into_iter().map(serde_json::Value::String));
-        }
-        let [stdin, stdout, stderr] = stdio;
+        let process = crate::spec::exec_process(&container.spec, e.args, e.env, e.terminal)?;
+        let [stdin, stdout, stderr] = e.stdio;
         let req = api::ExecProcessRequest {
             id: id.into(),
-            exec_id: exec_id.into(),
-            terminal,
+            exec_id: e.exec_id,
+            terminal: e.terminal,
             stdin,
             stdout,
             stderr,
             spec: MessageField::some(Any {
                 type_url: "types.containerd.io/opencontainers/runtime-spec/1/Process".into(),
-                value: serde_json::to_vec(&process).unwrap_or_default(),
+                value: process,
                 ..Default::default()
             }),
             ..Default::default()
         };
-        self.shim(ns, id)?
-            .call::<_, protobuf::well_known_types::empty::Empty>("Exec", &req, CALL)
-            .map_err(shim_err)?;
-        Ok(())
+        self.simple(ns, id, "Exec", &req)
     }
 
     fn simple<Req: Message>(&self, ns: &str, id: &str, method: &str, req: &Req) -> Result<()> {
@@ -157,12 +136,11 @@ impl Tasks {
     }
 
     pub fn update_memory(&self, ns: &str, id: &str, limit: i64) -> Result<()> {
-        let resources = serde_json::json!({ "memory": { "limit": limit } });
         let req = api::UpdateTaskRequest {
             id: id.into(),
             resources: MessageField::some(Any {
                 type_url: "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into(),
-                value: serde_json::to_vec(&resources).unwrap_or_default(),
+                value: crate::spec::memory_update(limit)?,
                 ..Default::default()
             }),
             ..Default::default()
