@@ -250,6 +250,30 @@ fn bad_archives_fail_clearly_and_leave_nothing() {
     assert_consistent(&d);
 }
 
+/// Imports `archive`, kills skiffd once `now()` says so (or the import ended), starts
+/// it again and checks the store; returns whether the image was complete.
+fn crash_import(d: &mut Skiffd, archive: &Path, now: &dyn Fn() -> bool) -> bool {
+    let mut import = d
+        .skiff_command()
+        .args(["image", "import"])
+        .arg(archive)
+        .spawn()
+        .unwrap();
+    while !now() && import.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    d.kill();
+    let _ = import.wait();
+    d.restart();
+    assert_consistent(d);
+    let done = ok(&d.skiff(&["image", "ls"])).contains("example.com/big:1");
+    if done {
+        ok(&d.skiff(&["image", "rm", "example.com/big:1"]));
+        assert_empty(d, "after removing the image");
+    }
+    done
+}
+
 #[test]
 fn a_crash_during_import_leaves_a_consistent_store() {
     let mut d = Skiffd::start();
@@ -282,25 +306,24 @@ fn a_crash_during_import_leaves_a_consistent_store() {
     ok(&d.skiff(&["image", "rm", "example.com/big:1"]));
     assert_empty(&d, "after the timing import");
     let mut outcomes = Vec::new();
+    // Once while a blob is being written, once while a layer is unpacked (whatever
+    // their share of the time), then spread over the whole import.
+    let (ingest, mnt) = (d.root().join("content/ingest"), d.root().join("mnt"));
+    let phases: [(&str, &dyn Fn() -> bool); 2] = [
+        ("ingest", &|| !files(&ingest).is_empty()),
+        ("unpack", &|| !proc::mounts_under(&mnt).is_empty()),
+    ];
+    for (phase, started) in phases {
+        outcomes.push((phase.to_string(), crash_import(&mut d, &archive, started)));
+    }
     for percent in [10u64, 30, 50, 60, 65, 70, 75, 80, 85, 90] {
         let delay_ms = whole * percent / 100;
-        let mut import = d
-            .skiff_command()
-            .args(["image", "import"])
-            .arg(&archive)
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        d.kill();
-        let _ = import.wait();
-        d.restart();
-        assert_consistent(&d);
-        let images = ok(&d.skiff(&["image", "ls"]));
-        outcomes.push((delay_ms, images.contains("example.com/big:1")));
-        if images.contains("example.com/big:1") {
-            ok(&d.skiff(&["image", "rm", "example.com/big:1"]));
-            assert_empty(&d, "after removing the image");
-        }
+        let began = std::time::Instant::now();
+        let after = || began.elapsed() >= Duration::from_millis(delay_ms);
+        outcomes.push((
+            format!("{delay_ms} ms"),
+            crash_import(&mut d, &archive, &after),
+        ));
     }
     let log = d.log();
     eprintln!("a whole import: {whole} ms; kill after (ms, image complete): {outcomes:?}\nskiffd log:\n{log}");
