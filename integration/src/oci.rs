@@ -1,73 +1,15 @@
 //! OCI image archives made in the test, entry by entry, for what the shell builder
 //! cannot express: hostile layers (raw names, symlinks before directories, links to
 //! links), many layers, indexes nested deep, blobs left out on purpose, and large
-//! entries of zeros written as holes so a multi-gigabyte archive costs no disk.
+//! entries of zeros written as holes so a multi-gigabyte archive costs no disk. Layers
+//! entry by entry come from the manager's `layer_tar`.
 
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
-use tar::EntryType;
 
-/// One tar entry of a layer, its name taken as it is (`..` and whiteouts included).
-pub struct Entry<'a> {
-    pub path: &'a str,
-    pub kind: EntryType,
-    pub data: &'a [u8],
-    pub link: &'a str,
-    pub mode: u32,
-    pub uid: u64,
-}
-
-impl<'a> Entry<'a> {
-    pub fn new(path: &'a str, kind: EntryType) -> Entry<'a> {
-        Entry {
-            path,
-            kind,
-            data: b"",
-            link: "",
-            mode: if kind.is_dir() { 0o755 } else { 0o644 },
-            uid: 0,
-        }
-    }
-    pub fn data(mut self, d: &'a [u8]) -> Self {
-        self.data = d;
-        self
-    }
-    pub fn link(mut self, l: &'a str) -> Self {
-        self.link = l;
-        self
-    }
-    pub fn mode(mut self, m: u32) -> Self {
-        self.mode = m;
-        self
-    }
-    pub fn uid(mut self, u: u64) -> Self {
-        self.uid = u;
-        self
-    }
-}
-
-/// A layer (an uncompressed tar) of these entries.
-pub fn layer(entries: &[Entry]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for e in entries {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(e.kind);
-        h.set_mode(e.mode);
-        h.set_uid(e.uid);
-        h.set_size(e.data.len() as u64);
-        h.set_mtime(0);
-        if !e.link.is_empty() {
-            h.set_link_name(e.link).unwrap();
-        }
-        let name = e.path.as_bytes();
-        h.as_old_mut().name[..name.len()].copy_from_slice(name);
-        h.set_cksum();
-        b.append(&h, e.data).unwrap();
-    }
-    b.into_inner().unwrap()
-}
+pub use skiff_manager::layer_tar::{layer, Entry};
 
 /// A layer holding a directory tree, as `tar -C dir .` would.
 pub fn layer_of_dir(dir: &Path) -> Vec<u8> {

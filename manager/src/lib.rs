@@ -10,7 +10,7 @@
 pub mod archive;
 pub mod attach;
 pub mod cli;
-pub mod cli_task;
+
 pub mod content;
 pub mod crash;
 pub mod daemon;
