@@ -243,6 +243,18 @@ impl Skiffd {
     }
 }
 
+/// The stdout of a skiff command that must succeed (else its status and output).
+pub fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "skiff failed ({:?}): {}{}",
+        o.status.code(),
+        crate::containerd::stdout(o),
+        crate::containerd::stderr(o)
+    );
+    crate::containerd::stdout(o)
+}
+
 /// Builds an image archive from layer directories with `integration/images/build-image.sh`.
 pub fn build_image(out: &Path, name: &str, docker: bool, layers: &[&Path]) {
     let script = crate::containerd::workspace_dir().join("integration/images/build-image.sh");

@@ -3,9 +3,9 @@
 //! and the collection of what they and their images leave.
 
 use skiff_integration::bundle::{busybox_rootfs, TempDir};
-use skiff_integration::containerd::{busybox_archive, stderr, stdout};
+use skiff_integration::containerd::{busybox_archive, stderr};
 use skiff_integration::proc;
-use skiff_integration::skiffd::{assert_consistent, assert_empty, build_image, files, Skiffd};
+use skiff_integration::skiffd::{assert_consistent, assert_empty, build_image, files, ok, Skiffd};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -13,16 +13,6 @@ use std::process::Command;
 use std::time::Duration;
 
 const BUSYBOX: &str = "docker.io/library/busybox:latest";
-
-fn ok(o: &std::process::Output) -> String {
-    assert!(
-        o.status.success(),
-        "skiff failed: {}{}",
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
-}
 
 /// The image's snapshot key, from `skiff image info`.
 fn image_snapshot(d: &Skiffd, name: &str) -> String {

@@ -6,23 +6,13 @@
 use skiff_integration::bundle::{busybox_rootfs, TempDir};
 use skiff_integration::containerd::{stderr, stdout};
 use skiff_integration::oci::{layer, layer_of_dir, Entry, Image};
-use skiff_integration::skiffd::{assert_consistent, assert_empty, files, Skiffd};
+use skiff_integration::skiffd::{assert_consistent, assert_empty, files, ok, Skiffd};
 use skiff_manager::tree_state;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use tar::EntryType::*;
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "skiff failed: {}{}",
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
-}
 
 fn import(d: &Skiffd, archive: &Path) -> Output {
     d.skiff(&["image", "import", &archive.to_string_lossy()])

@@ -7,22 +7,12 @@ use skiff_integration::bundle::{busybox_rootfs, TempDir};
 use skiff_integration::containerd::{busybox_archive, stderr, stdout};
 use skiff_integration::oci::{layer, layer_of_dir, Entry, Image};
 use skiff_integration::proc;
-use skiff_integration::skiffd::{built_binary, Skiffd};
+use skiff_integration::skiffd::{built_binary, ok, Skiffd};
 use skiff_protos::manager::{CreateTaskRequest, TaskRequest};
 use skiff_protos::manager_ttrpc::TasksClient;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "skiff failed: {}{}",
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
-}
 
 fn with_busybox(extra: &[&str], env: &[(&str, &str)]) -> Skiffd {
     let d = Skiffd::start_env(extra, env);

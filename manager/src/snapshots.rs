@@ -111,14 +111,11 @@ impl Snapshotter {
     }
 
     pub fn exists(&self, tx: &Transaction, ns: &str, key: &str) -> Result<bool> {
-        Ok(tx
-            .query_row(
-                "SELECT 1 FROM snapshots WHERE namespace = ?1 AND key = ?2",
-                params![ns, key],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
+        crate::db::exists(
+            tx,
+            "SELECT 1 FROM snapshots WHERE namespace = ?1 AND key = ?2",
+            params![ns, key],
+        )
     }
 
     /// A new directory for a snapshot, not yet recorded.

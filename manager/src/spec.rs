@@ -3,6 +3,7 @@
 //! request's overrides, with the namespaces, mounts and capabilities containerd's
 //! default spec gives; and the process spec of an exec, and the resources of an update.
 
+use crate::archive::string_list as strings;
 use crate::error::{Error, Result};
 use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder,
@@ -94,16 +95,6 @@ pub fn generate(
         .build()
         .map_err(spec_err)?;
     serde_json::to_vec_pretty(&spec).map_err(|e| Error::Io(e.to_string()))
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn process(req: &ProcessRequest, config: &Value) -> Result<Process> {

@@ -207,6 +207,17 @@ impl View<'_> {
     }
 }
 
+/// The strings of a JSON array in an image document (an absent one is empty).
+pub fn string_list(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn json(bytes: &[u8], what: &str) -> Result<Value> {
     serde_json::from_slice(bytes)
         .map_err(|e| Error::Corrupt(format!("{what} is not valid JSON: {e}")))

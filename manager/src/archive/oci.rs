@@ -20,16 +20,6 @@ fn host_arch() -> &'static str {
     }
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|d| d.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 impl View<'_> {
     pub(super) fn oci(&self, index: &[u8]) -> Result<Vec<ArchiveImage>> {
         let index = json(index, "index.json")?;
@@ -123,7 +113,7 @@ impl View<'_> {
             blobs.push((digest.clone(), size, media));
             layers.push(Layer { digest, size });
         }
-        let diff_ids = strings(&config["rootfs"]["diff_ids"]);
+        let diff_ids = super::string_list(&config["rootfs"]["diff_ids"]);
         if diff_ids.len() != layers.len() {
             return Err(Error::Corrupt(format!(
                 "the config lists {} layer diff ids for {} layers",

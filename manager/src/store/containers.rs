@@ -50,15 +50,8 @@ impl Store {
     }
 
     fn check_no_container(&self, tx: &rusqlite::Transaction, ns: &str, id: &str) -> Result<()> {
-        let exists = tx
-            .query_row(
-                "SELECT 1 FROM containers WHERE namespace = ?1 AND id = ?2",
-                params![ns, id],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
-        if exists {
+        let sql = "SELECT 1 FROM containers WHERE namespace = ?1 AND id = ?2";
+        if crate::db::exists(tx, sql, params![ns, id])? {
             return Err(Error::AlreadyExists(format!(
                 "container {id:?} already exists"
             )));
@@ -164,15 +157,8 @@ impl Store {
                 )
                 .optional()?
                 .ok_or_else(|| Error::NotFound(format!("container {id:?} does not exist")))?;
-            let has_task = tx
-                .query_row(
-                    "SELECT 1 FROM tasks WHERE namespace = ?1 AND container_id = ?2",
-                    params![ns, id],
-                    |_| Ok(()),
-                )
-                .optional()?
-                .is_some();
-            if has_task {
+            let has_task = "SELECT 1 FROM tasks WHERE namespace = ?1 AND container_id = ?2";
+            if crate::db::exists(tx, has_task, params![ns, id])? {
                 return Err(Error::FailedPrecondition(format!(
                     "container {id:?} has a task: delete the task first"
                 )));

@@ -40,16 +40,9 @@ impl Store {
 
     /// Whether an image of namespace `ns` references `digest`.
     pub(super) fn namespace_has(&self, ns: &str, digest: &str) -> Result<bool> {
-        self.db.tx(|tx| {
-            Ok(tx
-                .query_row(
-                    "SELECT 1 FROM content_refs WHERE namespace = ?1 AND digest = ?2",
-                    params![ns, digest],
-                    |_| Ok(()),
-                )
-                .optional()?
-                .is_some())
-        })
+        let sql = "SELECT 1 FROM content_refs WHERE namespace = ?1 AND digest = ?2";
+        self.db
+            .tx(|tx| crate::db::exists(tx, sql, params![ns, digest]))
     }
 
     /// Removes the blobs of `digests` that have no row (what an import brought and no

@@ -10,6 +10,7 @@ use crate::crash;
 use crate::error::{Error, Result};
 use crate::shim::resolve_runtime;
 use crate::store::{namespace, ContainerRecord};
+use skiff_protos::mount::Mount;
 use skiff_protos::shim as api;
 use skiff_protos::task_client::{Bootstrap, TaskClient};
 use std::path::Path;
@@ -50,16 +51,7 @@ impl Tasks {
         new: NewTask,
     ) -> Result<()> {
         let id = container.id.as_str();
-        let mounts = self.store.mounts(ns, &container.snapshot_key)?;
-        bundle::prepare(bundle, &container.spec)?;
-        // Mounts a shim cannot take in one mount(2) (many layers): skiffd mounts the
-        // rootfs itself, and the shim finds it in the bundle.
-        let rootfs = if crate::mount::fits_mount_data(&mounts) {
-            mounts
-        } else {
-            crate::mount::mount_all(&mounts, &bundle.join("rootfs"))?;
-            Vec::new()
-        };
+        let rootfs = self.prepare_bundle(ns, container, bundle)?;
         let [stdin, stdout, stderr] = self.task_stdio(ns, id, new.stdio, new.detach, new.terminal);
         let boot = self.launcher.start(runtime, ns, id, bundle)?;
         self.record_shim(ns, id, &boot)?;
@@ -84,6 +76,24 @@ impl Tasks {
             .unwrap()
             .insert((ns.to_string(), id.to_string()), client);
         Ok(())
+    }
+
+    /// The bundle with the container's spec; returns the rootfs mounts for Create.
+    /// Mounts a shim cannot take in one mount(2) (many layers): skiffd mounts the rootfs
+    /// itself, and the shim finds it in the bundle.
+    fn prepare_bundle(
+        &self,
+        ns: &str,
+        container: &ContainerRecord,
+        bundle: &Path,
+    ) -> Result<Vec<Mount>> {
+        let mounts = self.store.mounts(ns, &container.snapshot_key)?;
+        bundle::prepare(bundle, &container.spec)?;
+        if crate::mount::fits_mount_data(&mounts) {
+            return Ok(mounts);
+        }
+        crate::mount::mount_all(&mounts, &bundle.join("rootfs"))?;
+        Ok(Vec::new())
     }
 
     /// A detached task's output goes to its log file through the shim's file:// URI.

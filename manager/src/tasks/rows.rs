@@ -13,6 +13,9 @@ use std::path::Path;
 
 pub const CREATING: &str = "creating";
 
+/// Whether container (?1, ?2) has a task row.
+pub const HAS_TASK: &str = "SELECT 1 FROM tasks WHERE namespace = ?1 AND container_id = ?2";
+
 pub struct Row {
     pub runtime_path: String,
     pub address: String,
@@ -54,15 +57,7 @@ impl Tasks {
     /// The row of a task about to be created; refused if the container has one.
     pub(super) fn claim(&self, ns: &str, id: &str, runtime: &Path, bundle: &Path) -> Result<()> {
         self.store.db.tx(|tx| {
-            let exists = tx
-                .query_row(
-                    "SELECT 1 FROM tasks WHERE namespace = ?1 AND container_id = ?2",
-                    params![ns, id],
-                    |_| Ok(()),
-                )
-                .optional()?
-                .is_some();
-            if exists {
+            if crate::db::exists(tx, HAS_TASK, params![ns, id])? {
                 return Err(Error::AlreadyExists(format!(
                     "container {id:?} already has a task"
                 )));

@@ -13,12 +13,6 @@ impl Tasks {
     pub fn get(&self, ns: &str, id: &str, exec_id: &str) -> Result<TaskInfo> {
         let ns = namespace(ns)?;
         let row = self.row(ns, id)?;
-        let image = self
-            .store
-            .get_container(ns, id)
-            .map(|c| c.image)
-            .unwrap_or_default();
-        let runtime = row.runtime_path.clone();
         let recorded = TaskInfo {
             container_id: id.into(),
             exec_id: exec_id.into(),
@@ -26,31 +20,15 @@ impl Tasks {
             status: row.status.clone(),
             exit_status: row.exit_status,
             exited_at: row.exited_at,
-            runtime: runtime.clone(),
-            image: image.clone(),
+            runtime: row.runtime_path.clone(),
+            image: self
+                .store
+                .get_container(ns, id)
+                .map(|c| c.image)
+                .unwrap_or_default(),
         };
-        let Ok(c) = self.shim(ns, id) else {
-            return if exec_id.is_empty() {
-                Ok(recorded)
-            } else {
-                Err(Error::NotFound(format!(
-                    "exec {exec_id:?} is gone with its shim"
-                )))
-            };
-        };
-        let s: api::StateResponse = match c.call(
-            "State",
-            &api::StateRequest {
-                id: id.into(),
-                exec_id: exec_id.into(),
-                ..Default::default()
-            },
-            CALL,
-        ) {
-            Ok(s) => s,
-            Err(ttrpc::Error::RpcStatus(st)) => return Err(shim_err(ttrpc::Error::RpcStatus(st))),
-            Err(_) if exec_id.is_empty() => return Ok(recorded),
-            Err(e) => return Err(shim_err(e)),
+        let Some(s) = self.shim_state(ns, id, exec_id)? else {
+            return Ok(recorded);
         };
         let status = status_name(s.status.enum_value().unwrap_or(Status::UNKNOWN)).to_string();
         let exited_at = crate::db::timestamp_nanos(s.exited_at.as_ref());
@@ -59,15 +37,40 @@ impl Tasks {
             self.set_status(ns, id, &status, exit)?;
         }
         Ok(TaskInfo {
-            container_id: id.into(),
-            exec_id: exec_id.into(),
             pid: s.pid,
             status,
             exit_status: s.exit_status,
             exited_at,
-            runtime,
-            image,
+            ..recorded
         })
+    }
+
+    /// The shim's State of the task or exec; None (the recorded state stands) when the
+    /// shim is gone or unreachable, which loses an exec but not the task.
+    fn shim_state(&self, ns: &str, id: &str, exec_id: &str) -> Result<Option<api::StateResponse>> {
+        let gone = || {
+            if exec_id.is_empty() {
+                Ok(None)
+            } else {
+                Err(Error::NotFound(format!(
+                    "exec {exec_id:?} is gone with its shim"
+                )))
+            }
+        };
+        let Ok(c) = self.shim(ns, id) else {
+            return gone();
+        };
+        let req = api::StateRequest {
+            id: id.into(),
+            exec_id: exec_id.into(),
+            ..Default::default()
+        };
+        match c.call("State", &req, CALL) {
+            Ok(s) => Ok(Some(s)),
+            Err(e @ ttrpc::Error::RpcStatus(_)) => Err(shim_err(e)),
+            Err(_) if exec_id.is_empty() => Ok(None),
+            Err(e) => Err(shim_err(e)),
+        }
     }
 
     pub fn list(&self, ns: &str) -> Result<Vec<TaskInfo>> {
