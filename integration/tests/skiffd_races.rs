@@ -108,6 +108,51 @@ fn two_task_creations_for_one_container_one_fails_already_exists() {
     ok(&d.skiff(&["rm", "-f", "twice"]));
 }
 
+/// DeleteContainer while its task is being created, the delete sent at 0 to 60 ms into
+/// the creation (the shim starting, creating the task): one of them fails, and whichever
+/// wins, nothing of the other is left (no task without a container, no shim, no mount).
+#[test]
+fn deleting_a_container_while_its_task_is_created_leaves_one_consistent_outcome() {
+    let d = with_busybox(&[], &[]);
+    let address = format!("unix://{}", d.socket().display());
+    for delay in (0..=60).step_by(5) {
+        let id = format!("raced-{delay}");
+        ok(&d.skiff(&["container", "create", "busybox", &id, "sleep", "300"]));
+        let create = {
+            let (address, id) = (address.clone(), id.clone());
+            std::thread::spawn(move || {
+                let client = TasksClient::new(ttrpc::Client::connect(&address).unwrap());
+                let req = CreateTaskRequest {
+                    container_id: id,
+                    detach: true,
+                    ..Default::default()
+                };
+                client
+                    .create_task(ttrpc::context::with_timeout(60_000_000_000), &req)
+                    .is_ok()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(delay));
+        let deleted = d.skiff(&["container", "rm", &id]).status.success();
+        let created = create.join().unwrap();
+        assert!(
+            created != deleted,
+            "{id}: created {created}, deleted {deleted}"
+        );
+        if created {
+            assert_eq!(ps_status(&d, &id), "created", "{id}");
+            ok(&d.skiff(&["rm", "-f", &id]));
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !d.shim_pids_of(Some(&id)).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(d.shim_pids_of(Some(&id)).is_empty(), "{id}: a shim is left");
+        assert!(bundle_mounts(&d, &id).is_empty(), "{id}: mounts are left");
+        assert_eq!(ok(&d.skiff(&["ps"])).lines().count(), 1, "{id}");
+    }
+}
+
 #[test]
 fn two_skiff_run_d_of_one_name_one_fails_already_exists() {
     let d = with_busybox(&[], &[]);
