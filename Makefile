@@ -80,13 +80,18 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Fuzzes the shim's request decoding and dispatch (cargo-fuzz; stable Rust with
-# RUSTC_BOOTSTRAP for the sanitizer flags). New inputs go to a scratch copy of the corpus.
+# Fuzzes the shim's request decoding and dispatch (ttrpc_request) and skiffd's layer
+# unpacking against a victim directory outside the root (layer_unpack), each for
+# FUZZ_SECONDS (cargo-fuzz; stable Rust with RUSTC_BOOTSTRAP for the sanitizer flags).
+# New inputs go to a scratch copy of each corpus.
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := ttrpc_request layer_unpack
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	rm -rf target/fuzz-corpus && mkdir -p target/fuzz-corpus && cp fuzz/corpus/ttrpc_request/* target/fuzz-corpus/
-	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run ttrpc_request ../target/fuzz-corpus -- -max_total_time=$(FUZZ_SECONDS)
+	for t in $(FUZZ_TARGETS); do \
+	  rm -rf target/fuzz-corpus/$$t && mkdir -p target/fuzz-corpus/$$t && cp fuzz/corpus/$$t/* target/fuzz-corpus/$$t/ && \
+	  (cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t ../target/fuzz-corpus/$$t -- -max_total_time=$(FUZZ_SECONDS)) || exit 1; \
+	done
 
 # Our shim and containerd's Go shims side by side (../shared/bench), into BENCHMARKS.md.
 # shimtest against our shim and containerd's Go shims of 1.6, 1.7 and 2.x, side by side;

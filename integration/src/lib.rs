@@ -4,6 +4,7 @@
 pub mod bundle;
 pub mod containerd;
 pub mod cri;
+pub mod oci;
 pub mod proc;
 pub mod pty;
 pub mod shim_client;

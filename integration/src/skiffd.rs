@@ -2,6 +2,8 @@
 //! its pid; `skiff` pointed at it.
 
 use crate::bundle::TempDir;
+use std::collections::HashSet;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -26,6 +28,8 @@ pub struct Skiffd {
     pub dir: TempDir,
     child: Option<Child>,
     extra: Vec<String>,
+    /// Environment of the next start (e.g. SKIFFD_CRASH_AT), cleared by `restart`.
+    env: Vec<(String, String)>,
 }
 
 impl Skiffd {
@@ -34,13 +38,36 @@ impl Skiffd {
     }
 
     pub fn start_with(extra: &[&str]) -> Skiffd {
+        Skiffd::start_env(extra, &[])
+    }
+
+    pub fn start_env(extra: &[&str], env: &[(&str, &str)]) -> Skiffd {
         let mut d = Skiffd {
             dir: TempDir::new("skiffd").expect("temp dir"),
             child: None,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         d.spawn();
         d
+    }
+
+    /// Peak resident memory of the running skiffd (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Whether skiffd is still running (not crashed).
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
     }
 
     pub fn root(&self) -> PathBuf {
@@ -76,6 +103,7 @@ impl Skiffd {
             .arg("--cgroup-parent")
             .arg(self.cgroup_parent())
             .args(&self.extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -121,6 +149,17 @@ impl Skiffd {
 
     pub fn restart(&mut self) {
         self.kill();
+        self.env.clear();
+        self.spawn();
+    }
+
+    /// Waits for a skiffd that is to crash by itself (SKIFFD_CRASH_AT), then starts it
+    /// again without the crash.
+    pub fn restart_after_crash(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = crate::containerd::wait_with_timeout(&mut c, Duration::from_secs(30));
+        }
+        self.env.clear();
         self.spawn();
     }
 
@@ -204,6 +243,18 @@ impl Skiffd {
     }
 }
 
+/// The stdout of a skiff command that must succeed (else its status and output).
+pub fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "skiff failed ({:?}): {}{}",
+        o.status.code(),
+        crate::containerd::stdout(o),
+        crate::containerd::stderr(o)
+    );
+    crate::containerd::stdout(o)
+}
+
 /// Builds an image archive from layer directories with `integration/images/build-image.sh`.
 pub fn build_image(out: &Path, name: &str, docker: bool, layers: &[&Path]) {
     let script = crate::containerd::workspace_dir().join("integration/images/build-image.sh");
@@ -219,4 +270,102 @@ pub fn build_image(out: &Path, name: &str, docker: bool, layers: &[&Path]) {
         "build-image.sh: {}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+/// Rows of a table, read from skiffd's database.
+pub fn rows(d: &Skiffd, sql: &str) -> Vec<String> {
+    let conn = rusqlite::Connection::open(d.root().join("meta.db")).unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
+    let out = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    out
+}
+
+pub fn files(dir: &Path) -> HashSet<String> {
+    fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Rows against files, both ways: every blob and snapshot row has its file or
+/// directory, and every file or directory has its row; nothing half-made remains.
+pub fn assert_consistent(d: &Skiffd) {
+    let blob_rows: HashSet<String> = rows(d, "SELECT digest FROM content")
+        .into_iter()
+        .map(|x| x.trim_start_matches("sha256:").to_string())
+        .collect();
+    let blob_files = files(&d.root().join("content/blobs/sha256"));
+    assert_eq!(blob_rows, blob_files, "content rows and blob files differ");
+    for hex in &blob_files {
+        let size: i64 = rusqlite::Connection::open(d.root().join("meta.db"))
+            .unwrap()
+            .query_row(
+                "SELECT size FROM content WHERE digest = ?1",
+                [format!("sha256:{hex}")],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let on_disk = fs::metadata(d.root().join("content/blobs/sha256").join(hex))
+            .unwrap()
+            .len();
+        assert_eq!(
+            size as u64, on_disk,
+            "blob {hex}: row says {size} bytes, file has {on_disk}"
+        );
+    }
+    let dir_rows: HashSet<String> = rows(d, "SELECT dir FROM snapshots").into_iter().collect();
+    assert_eq!(
+        dir_rows,
+        files(&d.root().join("snapshots")),
+        "snapshot rows and directories differ"
+    );
+    assert!(
+        rows(d, "SELECT key FROM snapshots WHERE key LIKE 'extract-%'").is_empty(),
+        "an unfinished unpack survived"
+    );
+    assert!(
+        files(&d.root().join("content/ingest")).is_empty(),
+        "partial ingest files survived"
+    );
+    assert!(
+        crate::proc::mounts_under(&d.root()).is_empty(),
+        "mounts left under the root"
+    );
+    for target in rows(d, "SELECT target_digest FROM images") {
+        assert!(
+            blob_files.contains(target.trim_start_matches("sha256:")),
+            "an image's manifest is missing"
+        );
+    }
+}
+
+pub fn assert_empty(d: &Skiffd, what: &str) {
+    assert!(
+        rows(d, "SELECT digest FROM content").is_empty(),
+        "{what}: content rows left"
+    );
+    assert!(
+        rows(d, "SELECT key FROM snapshots").is_empty(),
+        "{what}: snapshot rows left"
+    );
+    assert!(
+        rows(d, "SELECT name FROM images").is_empty(),
+        "{what}: image rows left"
+    );
+    assert!(
+        files(&d.root().join("content/blobs/sha256")).is_empty(),
+        "{what}: blobs left"
+    );
+    assert!(
+        files(&d.root().join("snapshots")).is_empty(),
+        "{what}: snapshot directories left"
+    );
+    assert_consistent(d);
 }

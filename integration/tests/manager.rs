@@ -3,10 +3,9 @@
 //! and the collection of what they and their images leave.
 
 use skiff_integration::bundle::{busybox_rootfs, TempDir};
-use skiff_integration::containerd::{busybox_archive, stderr, stdout};
+use skiff_integration::containerd::{busybox_archive, stderr};
 use skiff_integration::proc;
-use skiff_integration::skiffd::{build_image, Skiffd};
-use std::collections::HashSet;
+use skiff_integration::skiffd::{assert_consistent, assert_empty, build_image, files, ok, Skiffd};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -14,16 +13,6 @@ use std::process::Command;
 use std::time::Duration;
 
 const BUSYBOX: &str = "docker.io/library/busybox:latest";
-
-fn ok(o: &std::process::Output) -> String {
-    assert!(
-        o.status.success(),
-        "skiff failed: {}{}",
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
-}
 
 /// The image's snapshot key, from `skiff image info`.
 fn image_snapshot(d: &Skiffd, name: &str) -> String {
@@ -195,104 +184,6 @@ fn whiteouts_and_opaque_directories_hide_lower_layers() {
     }
 }
 
-/// Rows of a table, read from skiffd's database.
-fn rows(d: &Skiffd, sql: &str) -> Vec<String> {
-    let conn = rusqlite::Connection::open(d.root().join("meta.db")).unwrap();
-    let mut stmt = conn.prepare(sql).unwrap();
-    let out = stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    out
-}
-
-fn files(dir: &Path) -> HashSet<String> {
-    fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Rows against files, both ways: every blob and snapshot row has its file or
-/// directory, and every file or directory has its row; nothing half-made remains.
-fn assert_consistent(d: &Skiffd) {
-    let blob_rows: HashSet<String> = rows(d, "SELECT digest FROM content")
-        .into_iter()
-        .map(|x| x.trim_start_matches("sha256:").to_string())
-        .collect();
-    let blob_files = files(&d.root().join("content/blobs/sha256"));
-    assert_eq!(blob_rows, blob_files, "content rows and blob files differ");
-    for hex in &blob_files {
-        let size: i64 = rusqlite::Connection::open(d.root().join("meta.db"))
-            .unwrap()
-            .query_row(
-                "SELECT size FROM content WHERE digest = ?1",
-                [format!("sha256:{hex}")],
-                |r| r.get(0),
-            )
-            .unwrap();
-        let on_disk = fs::metadata(d.root().join("content/blobs/sha256").join(hex))
-            .unwrap()
-            .len();
-        assert_eq!(
-            size as u64, on_disk,
-            "blob {hex}: row says {size} bytes, file has {on_disk}"
-        );
-    }
-    let dir_rows: HashSet<String> = rows(d, "SELECT dir FROM snapshots").into_iter().collect();
-    assert_eq!(
-        dir_rows,
-        files(&d.root().join("snapshots")),
-        "snapshot rows and directories differ"
-    );
-    assert!(
-        rows(d, "SELECT key FROM snapshots WHERE key LIKE 'extract-%'").is_empty(),
-        "an unfinished unpack survived"
-    );
-    assert!(
-        files(&d.root().join("content/ingest")).is_empty(),
-        "partial ingest files survived"
-    );
-    assert!(
-        proc::mounts_under(&d.root()).is_empty(),
-        "mounts left under the root"
-    );
-    for target in rows(d, "SELECT target_digest FROM images") {
-        assert!(
-            blob_files.contains(target.trim_start_matches("sha256:")),
-            "an image's manifest is missing"
-        );
-    }
-}
-
-fn assert_empty(d: &Skiffd, what: &str) {
-    assert!(
-        rows(d, "SELECT digest FROM content").is_empty(),
-        "{what}: content rows left"
-    );
-    assert!(
-        rows(d, "SELECT key FROM snapshots").is_empty(),
-        "{what}: snapshot rows left"
-    );
-    assert!(
-        rows(d, "SELECT name FROM images").is_empty(),
-        "{what}: image rows left"
-    );
-    assert!(
-        files(&d.root().join("content/blobs/sha256")).is_empty(),
-        "{what}: blobs left"
-    );
-    assert!(
-        files(&d.root().join("snapshots")).is_empty(),
-        "{what}: snapshot directories left"
-    );
-    assert_consistent(d);
-}
-
 /// A copy of the busybox OCI archive with one byte of its layer blob changed.
 fn corrupt_copy(out: &Path) {
     let mut archive = tar::Archive::new(fs::File::open(busybox_archive()).unwrap());
@@ -349,6 +240,30 @@ fn bad_archives_fail_clearly_and_leave_nothing() {
     assert_consistent(&d);
 }
 
+/// Imports `archive`, kills skiffd once `now()` says so (or the import ended), starts
+/// it again and checks the store; returns whether the image was complete.
+fn crash_import(d: &mut Skiffd, archive: &Path, now: &dyn Fn() -> bool) -> bool {
+    let mut import = d
+        .skiff_command()
+        .args(["image", "import"])
+        .arg(archive)
+        .spawn()
+        .unwrap();
+    while !now() && import.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    d.kill();
+    let _ = import.wait();
+    d.restart();
+    assert_consistent(d);
+    let done = ok(&d.skiff(&["image", "ls"])).contains("example.com/big:1");
+    if done {
+        ok(&d.skiff(&["image", "rm", "example.com/big:1"]));
+        assert_empty(d, "after removing the image");
+    }
+    done
+}
+
 #[test]
 fn a_crash_during_import_leaves_a_consistent_store() {
     let mut d = Skiffd::start();
@@ -381,25 +296,24 @@ fn a_crash_during_import_leaves_a_consistent_store() {
     ok(&d.skiff(&["image", "rm", "example.com/big:1"]));
     assert_empty(&d, "after the timing import");
     let mut outcomes = Vec::new();
+    // Once while a blob is being written, once while a layer is unpacked (whatever
+    // their share of the time), then spread over the whole import.
+    let (ingest, mnt) = (d.root().join("content/ingest"), d.root().join("mnt"));
+    let phases: [(&str, &dyn Fn() -> bool); 2] = [
+        ("ingest", &|| !files(&ingest).is_empty()),
+        ("unpack", &|| !proc::mounts_under(&mnt).is_empty()),
+    ];
+    for (phase, started) in phases {
+        outcomes.push((phase.to_string(), crash_import(&mut d, &archive, started)));
+    }
     for percent in [10u64, 30, 50, 60, 65, 70, 75, 80, 85, 90] {
         let delay_ms = whole * percent / 100;
-        let mut import = d
-            .skiff_command()
-            .args(["image", "import"])
-            .arg(&archive)
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        d.kill();
-        let _ = import.wait();
-        d.restart();
-        assert_consistent(&d);
-        let images = ok(&d.skiff(&["image", "ls"]));
-        outcomes.push((delay_ms, images.contains("example.com/big:1")));
-        if images.contains("example.com/big:1") {
-            ok(&d.skiff(&["image", "rm", "example.com/big:1"]));
-            assert_empty(&d, "after removing the image");
-        }
+        let began = std::time::Instant::now();
+        let after = || began.elapsed() >= Duration::from_millis(delay_ms);
+        outcomes.push((
+            format!("{delay_ms} ms"),
+            crash_import(&mut d, &archive, &after),
+        ));
     }
     let log = d.log();
     eprintln!("a whole import: {whole} ms; kill after (ms, image complete): {outcomes:?}\nskiffd log:\n{log}");

@@ -4,7 +4,7 @@
 use skiff_integration::bundle::TempDir;
 use skiff_integration::containerd::{busybox_archive, stderr, stdout, wait_with_timeout};
 use skiff_integration::proc;
-use skiff_integration::skiffd::{built_binary, Skiffd};
+use skiff_integration::skiffd::{built_binary, ok, Skiffd};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,17 +15,6 @@ fn with_busybox() -> Skiffd {
     let o = d.skiff(&["image", "import", &busybox_archive().to_string_lossy()]);
     assert!(o.status.success(), "{}", stderr(&o));
     d
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "skiff failed ({:?}): {}{}",
-        o.status.code(),
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
 }
 
 /// The `skiff ps` line of `id`, split in words.

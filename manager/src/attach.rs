@@ -3,6 +3,7 @@
 //! copied in; with a terminal, our own terminal in raw mode (so Ctrl-C reaches the
 //! container) and its size kept in step.
 
+use nix::sys::termios::{self, SetArg, Termios};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -19,17 +20,8 @@ pub struct Fifos {
 }
 
 fn mkfifo(p: &Path) -> Result<(), String> {
-    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
-        .map_err(|_| "bad FIFO path".to_string())?;
-    // SAFETY: a NUL-terminated path.
-    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
-        return Err(format!(
-            "creating {}: {}",
-            p.display(),
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
+    nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .map_err(|e| format!("creating {}: {}", p.display(), e.desc()))
 }
 
 impl Fifos {
@@ -112,46 +104,47 @@ pub fn copy_in(path: &Path, closed: impl FnOnce() + Send + 'static) -> JoinHandl
 }
 
 /// Our terminal in raw mode while this lives (when stdin is a terminal).
-pub struct RawTerminal(Option<libc::termios>);
+pub struct RawTerminal(Option<Termios>);
 
 impl RawTerminal {
     pub fn enter() -> RawTerminal {
-        let fd = std::io::stdin().as_raw_fd();
-        // SAFETY: termios calls on our own stdin with a zeroed struct they fill.
-        unsafe {
-            if libc::isatty(fd) != 1 {
-                return RawTerminal(None);
-            }
-            let mut old: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(fd, &mut old) != 0 {
-                return RawTerminal(None);
-            }
-            let mut raw = old;
-            libc::cfmakeraw(&mut raw);
-            libc::tcsetattr(fd, libc::TCSANOW, &raw);
-            RawTerminal(Some(old))
+        let stdin = std::io::stdin();
+        if !nix::unistd::isatty(&stdin).unwrap_or(false) {
+            return RawTerminal(None);
         }
+        let Ok(old) = termios::tcgetattr(&stdin) else {
+            return RawTerminal(None);
+        };
+        let mut raw = old.clone();
+        termios::cfmakeraw(&mut raw);
+        let _ = termios::tcsetattr(&stdin, SetArg::TCSANOW, &raw);
+        RawTerminal(Some(old))
     }
 }
 
 impl Drop for RawTerminal {
     fn drop(&mut self) {
-        if let Some(old) = self.0 {
-            // SAFETY: restores the settings read in enter().
-            unsafe { libc::tcsetattr(std::io::stdin().as_raw_fd(), libc::TCSANOW, &old) };
+        if let Some(old) = &self.0 {
+            let _ = termios::tcsetattr(std::io::stdin(), SetArg::TCSANOW, old);
         }
     }
 }
 
+// The TIOCGWINSZ ioctl, as nix generates it (an unsafe fn: nix cannot know what the
+// descriptor is).
+nix::ioctl_read_bad!(get_window_size, libc::TIOCGWINSZ, nix::pty::Winsize);
+
 /// Our terminal's (columns, rows), if stdout is one.
 pub fn window_size() -> Option<(u32, u32)> {
-    // SAFETY: TIOCGWINSZ fills a winsize.
-    unsafe {
-        let mut ws: libc::winsize = std::mem::zeroed();
-        (libc::ioctl(std::io::stdout().as_raw_fd(), libc::TIOCGWINSZ, &mut ws) == 0
-            && ws.ws_col > 0)
-            .then_some((ws.ws_col as u32, ws.ws_row as u32))
-    }
+    let mut ws = nix::pty::Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ on our stdout fills the Winsize it is given, nothing else.
+    let done = unsafe { get_window_size(std::io::stdout().as_raw_fd(), &mut ws) };
+    (done.is_ok() && ws.ws_col > 0).then_some((ws.ws_col as u32, ws.ws_row as u32))
 }
 
 /// Calls `resize` with our terminal's size now and whenever it changes.

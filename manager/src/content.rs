@@ -1,7 +1,9 @@
-//! Blobs on disk by sha256 digest. A blob is written to `ingest/`, synced, checked
-//! against the digest it claims, and only then renamed into `blobs/sha256/`: a blob in
-//! the store is always whole and correct. Rows in `content` are added after the file is
-//! there, so a crash leaves at most a file without a row, which recovery removes.
+//! Blobs on disk by sha256 digest. A blob is written to `ingest/`, checked against the
+//! digest it claims, and only then renamed into `blobs/sha256/` (a blob already there
+//! is kept, not replaced): a blob in the store is always whole and correct. Its row in
+//! `content` is added only after [`ContentStore::sync`] (one `syncfs` for a whole
+//! import, not one fsync per blob), so a crash leaves at most a file without a row,
+//! which recovery removes.
 
 use crate::error::{io, Error, Result};
 use sha2::{Digest, Sha256};
@@ -70,6 +72,21 @@ impl ContentStore {
         Ok(out)
     }
 
+    /// The blob's size on disk.
+    pub fn size(&self, digest: &str) -> Result<u64> {
+        let f = self.open_blob(digest)?;
+        f.metadata()
+            .map(|m| m.len())
+            .map_err(|e| io(format!("reading blob {digest}"), e))
+    }
+
+    /// Everything written into the store so far, to disk: before rows name it.
+    pub fn sync(&self) -> Result<()> {
+        let dir = File::open(&self.blobs).map_err(|e| io("opening the content store", e))?;
+        nix::unistd::syncfs(&dir)
+            .map_err(|e| Error::Io(format!("syncing the content store: {}", e.desc())))
+    }
+
     /// Writes `data` into the store. With `expected`, a blob whose bytes hash to
     /// anything else is refused and nothing is kept. Returns (digest, size).
     pub fn ingest(&self, mut data: impl Read, expected: Option<&str>) -> Result<(String, u64)> {
@@ -95,7 +112,6 @@ impl ContentStore {
                     .map_err(|e| io("writing an ingest file", e))?;
                 size += got as u64;
             }
-            f.sync_all().map_err(|e| io("syncing an ingest file", e))?;
             let digest = format!("sha256:{:x}", hasher.finalize());
             if let Some(e) = expected {
                 if e != digest {
@@ -105,8 +121,12 @@ impl ContentStore {
                 }
             }
             let dest = self.path(&digest)?;
-            fs::rename(&tmp, &dest).map_err(|e| io("committing a blob", e))?;
-            sync_dir(&self.blobs);
+            if dest.exists() {
+                // The same bytes are there, and already synced: keep those.
+                let _ = fs::remove_file(&tmp);
+            } else {
+                fs::rename(&tmp, &dest).map_err(|e| io("committing a blob", e))?;
+            }
             Ok((digest, size))
         })();
         if result.is_err() {
@@ -146,12 +166,6 @@ impl ContentStore {
             }
         }
         n
-    }
-}
-
-pub fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
     }
 }
 

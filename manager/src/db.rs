@@ -151,6 +151,12 @@ pub fn timestamp_nanos(t: Option<&protobuf::well_known_types::timestamp::Timesta
         .unwrap_or(0)
 }
 
+/// Whether `sql` (a `SELECT 1 ...`) finds a row.
+pub fn exists(tx: &Transaction, sql: &str, params: impl rusqlite::Params) -> Result<bool> {
+    use rusqlite::OptionalExtension;
+    Ok(tx.query_row(sql, params, |_| Ok(())).optional()?.is_some())
+}
+
 pub fn ensure_namespace(tx: &Transaction, ns: &str) -> Result<()> {
     tx.execute(
         "INSERT OR IGNORE INTO namespaces (name, created_at) VALUES (?1, ?2)",

@@ -2,37 +2,31 @@
 
 use std::fmt;
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
     AlreadyExists(String),
+    #[error("{0}")]
     InvalidArgument(String),
     /// The request is valid but the state forbids it (an image in use, a snapshot with
     /// children).
+    #[error("{0}")]
     FailedPrecondition(String),
     /// Content that does not match its digest, or an archive that cannot be read.
+    #[error("{0}")]
     Corrupt(String),
+    /// An import went over one of its limits (`crate::limits`).
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("{0}")]
     Io(String),
+    #[error("metadata database: {0}")]
     Db(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::NotFound(m)
-            | Error::AlreadyExists(m)
-            | Error::InvalidArgument(m)
-            | Error::FailedPrecondition(m)
-            | Error::Corrupt(m)
-            | Error::Io(m) => f.write_str(m),
-            Error::Db(m) => write!(f, "metadata database: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Error {
@@ -52,6 +46,7 @@ impl From<Error> for ttrpc::Error {
             Error::NotFound(_) => Code::NOT_FOUND,
             Error::AlreadyExists(_) => Code::ALREADY_EXISTS,
             Error::InvalidArgument(_) | Error::Corrupt(_) => Code::INVALID_ARGUMENT,
+            Error::LimitExceeded(_) => Code::RESOURCE_EXHAUSTED,
             Error::FailedPrecondition(_) => Code::FAILED_PRECONDITION,
             Error::Io(_) | Error::Db(_) => Code::INTERNAL,
         };

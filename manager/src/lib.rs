@@ -3,19 +3,23 @@
 //! not available), and serves them over ttrpc as skiff.v1; `skiff` is its CLI.
 //!
 //! One module per concern: `db` (schema and migrations), `content` (blobs),
-//! `snapshots` (trees and their mounts), `unpack` (applying a layer), `import`
-//! (reading archives), `spec` (a container's OCI spec), `store` (the rules tying them
+//! `snapshots` (trees and their mounts), `unpack` (applying a layer), `archive`
+//! (reading archives), `limits` (what one import may use), `spec` (a container's OCI spec), `store` (the rules tying them
 //! together: references, collection, recovery), `service` (the API), `daemon`.
 
+pub mod archive;
 pub mod attach;
 pub mod cli;
-pub mod cli_task;
+
 pub mod content;
+pub mod crash;
 pub mod daemon;
 pub mod db;
 pub mod error;
+pub mod event_log;
 pub mod events;
-pub mod import;
+pub mod layer_tar;
+pub mod limits;
 pub mod log;
 pub mod mount;
 pub mod service;
@@ -24,4 +28,6 @@ pub mod snapshots;
 pub mod spec;
 pub mod store;
 pub mod tasks;
+pub mod tree_state;
+pub mod units;
 pub mod unpack;

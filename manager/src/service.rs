@@ -1,8 +1,9 @@
 //! skiff.v1 over ttrpc: each RPC is a thin call into [`Store`], logged when it fails.
 
 use crate::snapshots::Kind;
+use crate::spec::ProcessRequest;
 use crate::store::{ContainerRecord, ImageRecord, NewContainer, Store};
-use crate::tasks::{NewExec, TaskInfo, Tasks};
+use crate::tasks::{NewExec, NewTask, TaskInfo, Tasks};
 use skiff_protos::manager::*;
 use skiff_protos::manager_ttrpc::*;
 use std::collections::HashMap;
@@ -63,12 +64,14 @@ impl Containers for Api {
             image: r.image,
             runtime_name: r.runtime_name,
             runtime_options: r.runtime_options,
-            args: r.args,
-            env: r.env,
             labels: r.labels.into_iter().collect(),
-            terminal: r.terminal,
-            memory_limit: r.memory_limit,
-            mounts: r.mounts,
+            process: ProcessRequest {
+                args: r.args,
+                env: r.env,
+                terminal: r.terminal,
+                memory_limit: r.memory_limit,
+                mounts: r.mounts,
+            },
         };
         done(
             "create container",
@@ -104,7 +107,7 @@ impl Containers for Api {
     fn delete_container(&self, _: &TtrpcContext, r: ContainerRequest) -> Res<Empty> {
         done(
             "delete container",
-            self.0.delete_container(&r.namespace, &r.id),
+            self.1.delete_container(&r.namespace, &r.id),
         )
         .map(|_| Empty::default())
     }
@@ -204,7 +207,7 @@ impl Snapshots for Api {
 impl Content for Api {
     fn info(&self, _: &TtrpcContext, r: ContentRequest) -> Res<ContentInfo> {
         let (digest, size, media_type, created_at) =
-            done("content info", self.0.content_info(&r.digest))?;
+            done("content info", self.0.content_info(&r.namespace, &r.digest))?;
         Ok(ContentInfo {
             digest,
             size,
@@ -213,8 +216,8 @@ impl Content for Api {
             ..Default::default()
         })
     }
-    fn list_content(&self, _: &TtrpcContext, _: ListContentRequest) -> Res<ListContentResponse> {
-        let all = done("list content", self.0.list_content())?;
+    fn list_content(&self, _: &TtrpcContext, r: ListContentRequest) -> Res<ListContentResponse> {
+        let all = done("list content", self.0.list_content(&r.namespace))?;
         Ok(ListContentResponse {
             blobs: all
                 .into_iter()
@@ -247,13 +250,12 @@ fn task_msg(t: TaskInfo) -> Task {
 
 impl skiff_protos::manager_ttrpc::Tasks for Api {
     fn create_task(&self, _: &TtrpcContext, r: CreateTaskRequest) -> Res<Task> {
-        let t = self.1.create(
-            &r.namespace,
-            &r.container_id,
-            [r.stdin, r.stdout, r.stderr],
-            r.terminal,
-            r.detach,
-        );
+        let new = NewTask {
+            stdio: [r.stdin, r.stdout, r.stderr],
+            terminal: r.terminal,
+            detach: r.detach,
+        };
+        let t = self.1.create(&r.namespace, &r.container_id, new);
         done("create task", t).map(task_msg)
     }
     fn start_task(&self, _: &TtrpcContext, r: TaskRequest) -> Res<Task> {
@@ -371,7 +373,11 @@ impl skiff_protos::manager_ttrpc::Events for Api {
     fn poll_events(&self, _: &TtrpcContext, r: PollEventsRequest) -> Res<PollEventsResponse> {
         let timeout = std::time::Duration::from_millis(r.timeout_ms.min(60_000) as u64);
         Ok(PollEventsResponse {
-            events: self.1.events.poll(r.after, timeout),
+            events: self.1.events.poll(
+                crate::store::namespace(&r.namespace).map_err(ttrpc::Error::from)?,
+                r.after,
+                timeout,
+            ),
             ..Default::default()
         })
     }

@@ -124,15 +124,8 @@ impl Launcher {
 pub fn follow_log(bundle: &Path, id: &str) -> Result<()> {
     let path = bundle.join("log");
     if !path.exists() {
-        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
-            .map_err(|_| Error::InvalidArgument("bad bundle path".into()))?;
-        // SAFETY: a NUL-terminated path.
-        if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
-            return Err(io(
-                "creating the shim log FIFO",
-                std::io::Error::last_os_error(),
-            ));
-        }
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .map_err(|e| io("creating the shim log FIFO", std::io::Error::from(e)))?;
     }
     let mut fifo = std::fs::OpenOptions::new()
         .read(true)

@@ -111,14 +111,11 @@ impl Snapshotter {
     }
 
     pub fn exists(&self, tx: &Transaction, ns: &str, key: &str) -> Result<bool> {
-        Ok(tx
-            .query_row(
-                "SELECT 1 FROM snapshots WHERE namespace = ?1 AND key = ?2",
-                params![ns, key],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
+        crate::db::exists(
+            tx,
+            "SELECT 1 FROM snapshots WHERE namespace = ?1 AND key = ?2",
+            params![ns, key],
+        )
     }
 
     /// A new directory for a snapshot, not yet recorded.
@@ -133,38 +130,41 @@ impl Snapshotter {
         Ok(name)
     }
 
-    /// Makes the directory of a new active (or view) snapshot of `parent`; the caller
-    /// records it with [`Snapshotter::record`] in its transaction. The native driver
-    /// copies the parent's tree here.
-    pub fn make(
+    /// Checks, in the caller's transaction, that snapshot `key` may be made on
+    /// `parent` (committed); returns the parent's directory.
+    pub fn check_new(
         &self,
         tx: &Transaction,
         ns: &str,
         key: &str,
         parent: Option<&str>,
-    ) -> Result<String> {
+    ) -> Result<Option<String>> {
         check_name("snapshot key", key, 512)?;
         if self.exists(tx, ns, key)? {
             return Err(Error::AlreadyExists(format!(
                 "snapshot {key:?} already exists"
             )));
         }
-        let parent_dir = match parent {
-            Some(p) => {
-                let info = self.get(tx, ns, p)?;
-                if info.kind != Kind::Committed {
-                    return Err(Error::FailedPrecondition(format!(
-                        "parent {p:?} is {}, not committed",
-                        info.kind.as_str()
-                    )));
-                }
-                Some(info.dir)
-            }
-            None => None,
+        let Some(p) = parent else {
+            return Ok(None);
         };
+        let info = self.get(tx, ns, p)?;
+        if info.kind != Kind::Committed {
+            return Err(Error::FailedPrecondition(format!(
+                "parent {p:?} is {}, not committed",
+                info.kind.as_str()
+            )));
+        }
+        Ok(Some(info.dir))
+    }
+
+    /// Makes the directory of a new snapshot, outside any transaction: the native
+    /// driver copies the parent's tree here (and syncs it). The caller records it with
+    /// [`Snapshotter::record`], or removes it.
+    pub fn make_dir(&self, parent_dir: Option<&str>) -> Result<String> {
         let dir = self.new_dir()?;
         if let (Driver::Native, Some(pd)) = (self.driver, parent_dir) {
-            if let Err(e) = copy_tree(&self.fs_of(&pd), &self.fs_of(&dir)) {
+            if let Err(e) = copy_tree(&self.fs_of(pd), &self.fs_of(&dir)) {
                 let _ = fs::remove_dir_all(self.root.join(&dir));
                 return Err(e);
             }
@@ -359,7 +359,8 @@ fn walk(dir: &Path, total: &mut (i64, i64)) {
     }
 }
 
-/// `cp -a` keeps owners, modes, links, device nodes and xattrs.
+/// `cp -a` keeps owners, modes, links, device nodes and xattrs; the copy is synced
+/// before it is recorded.
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     let out = std::process::Command::new("cp")
         .arg("-a")
@@ -373,7 +374,8 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    Ok(())
+    let copied = fs::File::open(to).map_err(|e| io("opening the copy", e))?;
+    nix::unistd::syncfs(&copied).map_err(|e| Error::Io(format!("syncing the copy: {}", e.desc())))
 }
 
 fn overlay_works(root: &Path) -> bool {

@@ -1,41 +1,30 @@
 //! Mounting what a snapshot's `mounts` describe (bind and overlay), as a shim does with
 //! a Create request's rootfs, and unmounting.
 
+mod long_overlay;
+
 use crate::error::{io, Error, Result};
+use nix::mount::{MntFlags, MsFlags};
 use skiff_protos::mount::Mount;
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-fn cstr(s: &[u8]) -> Result<CString> {
-    CString::new(s).map_err(|_| Error::InvalidArgument("a path holds a NUL byte".into()))
-}
+/// mount(2) takes at most one page of options.
+pub const MAX_DATA: usize = 4095;
 
 fn sys_mount(
-    source: &[u8],
+    source: &str,
     target: &Path,
-    fstype: &str,
-    flags: libc::c_ulong,
+    fstype: Option<&str>,
+    flags: MsFlags,
     data: &str,
 ) -> std::io::Result<()> {
-    let source = CString::new(source)?;
-    let target = CString::new(target.as_os_str().as_bytes())?;
-    let fstype = CString::new(fstype)?;
-    let data = CString::new(data)?;
-    // SAFETY: NUL-terminated strings that outlive the call.
-    let rc = unsafe {
-        libc::mount(
-            source.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            flags,
-            data.as_ptr() as *const libc::c_void,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    let data = (!data.is_empty()).then_some(data);
+    nix::mount::mount(Some(source), target, fstype, flags, data).map_err(std::io::Error::from)
+}
+
+/// Whether a shim can mount `mounts` with mount(2) as they are.
+pub fn fits_mount_data(mounts: &[Mount]) -> bool {
+    mounts.iter().all(|m| m.options.join(",").len() <= MAX_DATA)
 }
 
 /// Mounts `mounts` (one, as the snapshotters give) on `target`.
@@ -45,24 +34,22 @@ pub fn mount_all(mounts: &[Mount], target: &Path) -> Result<()> {
         match m.type_.as_str() {
             "bind" => {
                 let rec = if m.options.iter().any(|o| o == "rbind") {
-                    libc::MS_REC
+                    MsFlags::MS_REC
                 } else {
-                    0
+                    MsFlags::empty()
                 };
-                sys_mount(m.source.as_bytes(), target, "", libc::MS_BIND | rec, "").map_err(
-                    |e| {
-                        io(
-                            format!("bind-mounting {} on {}", m.source, target.display()),
-                            e,
-                        )
-                    },
-                )?;
+                sys_mount(&m.source, target, None, MsFlags::MS_BIND | rec, "").map_err(|e| {
+                    io(
+                        format!("bind-mounting {} on {}", m.source, target.display()),
+                        e,
+                    )
+                })?;
                 if ro {
                     sys_mount(
-                        b"",
-                        target,
                         "",
-                        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+                        target,
+                        None,
+                        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
                         "",
                     )
                     .map_err(|e| io(format!("making {} read-only", target.display()), e))?;
@@ -75,9 +62,18 @@ pub fn mount_all(mounts: &[Mount], target: &Path) -> Result<()> {
                     .map(String::as_str)
                     .filter(|o| *o != "ro")
                     .collect();
-                let flags = if ro { libc::MS_RDONLY } else { 0 };
-                sys_mount(b"overlay", target, "overlay", flags, &data.join(","))
-                    .map_err(|e| io(format!("mounting overlay on {}", target.display()), e))?;
+                let flags = if ro {
+                    MsFlags::MS_RDONLY
+                } else {
+                    MsFlags::empty()
+                };
+                let joined = data.join(",");
+                let done = if joined.len() <= MAX_DATA {
+                    sys_mount("overlay", target, Some("overlay"), flags, &joined)
+                } else {
+                    long_overlay::mount(&data, ro, target)
+                };
+                done.map_err(|e| io(format!("mounting overlay on {}", target.display()), e))?;
             }
             other => {
                 return Err(Error::InvalidArgument(format!(
@@ -91,15 +87,16 @@ pub fn mount_all(mounts: &[Mount], target: &Path) -> Result<()> {
 
 /// Detaches whatever is mounted on `target` (all layers of it).
 pub fn unmount(target: &Path) -> Result<()> {
-    let t = cstr(target.as_os_str().as_bytes())?;
     loop {
-        // SAFETY: a NUL-terminated path.
-        if unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) } != 0 {
-            let e = std::io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(libc::EINVAL) | Some(libc::ENOENT) => Ok(()),
-                _ => Err(io(format!("unmounting {}", target.display()), e)),
-            };
+        match nix::mount::umount2(target, MntFlags::MNT_DETACH) {
+            Ok(()) => continue,
+            Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => return Ok(()),
+            Err(e) => {
+                return Err(io(
+                    format!("unmounting {}", target.display()),
+                    std::io::Error::from(e),
+                ))
+            }
         }
     }
 }

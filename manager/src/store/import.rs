@@ -1,0 +1,80 @@
+//! Importing an archive: its blobs into the content store, its layers unpacked, an
+//! image row per image, all within the import limits. One import runs at a time;
+//! collections asked for meanwhile run after it. Whatever way it ends, the blobs it
+//! brought that no row names are taken out again, and on failure so is every layer
+//! snapshot it made that no image uses.
+
+use super::{namespace, ImageRecord, Store};
+use crate::archive::{ArchiveImage, Reader};
+use crate::error::{check_name, Error, Result};
+use crate::limits::Budget;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+impl Store {
+    pub fn import(&self, ns: &str, path: &Path, name: Option<&str>) -> Result<Vec<ImageRecord>> {
+        let ns = namespace(ns)?;
+        if let Some(n) = name {
+            check_name("image name", n, 512)?;
+        }
+        let archive_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let budget = Budget::new(self.limits.clone(), archive_size);
+        let mut ingested = Vec::new();
+        let result = {
+            let _one_at_a_time = self.import_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let result = self.import_locked(ns, path, name, &budget, &mut ingested);
+            if result.is_err() {
+                let _ = self.collect_now();
+            }
+            self.remove_unrecorded(&ingested);
+            result
+        };
+        if self.collect_after_import.load(Ordering::SeqCst) {
+            let _ = self.collect();
+        }
+        result
+    }
+
+    fn import_locked(
+        &self,
+        ns: &str,
+        path: &Path,
+        name: Option<&str>,
+        budget: &Budget,
+        ingested: &mut Vec<String>,
+    ) -> Result<Vec<ImageRecord>> {
+        let known = |digest: &str| self.namespace_has(ns, digest).unwrap_or(false);
+        let reader = Reader {
+            store: &self.content,
+            budget,
+            known: &known,
+        };
+        let images = reader.read(path, ingested)?;
+        if name.is_some() && images.len() > 1 {
+            return Err(Error::InvalidArgument(format!(
+                "{} holds {} images: --name applies to one",
+                path.display(),
+                images.len()
+            )));
+        }
+        let mut out = Vec::new();
+        for image in images {
+            let name = image_name(name, &image)?;
+            let top = self.unpack(ns, &image, budget)?;
+            self.content.sync()?;
+            out.push(self.record_image(ns, &name, &image, &top)?);
+        }
+        Ok(out)
+    }
+}
+
+fn image_name(given: Option<&str>, image: &ArchiveImage) -> Result<String> {
+    let name = given
+        .map(str::to_string)
+        .or_else(|| image.name.clone())
+        .ok_or_else(|| {
+            Error::InvalidArgument("the archive names no image: give one with --name".into())
+        })?;
+    check_name("image name", &name, 512)?;
+    Ok(name)
+}
