@@ -345,8 +345,19 @@ state = "{root}/state"
     }
 
     /// Pids of the shim processes (ours, or a Go shim under test) serving this containerd:
-    /// a `containerd-shim*` program whose command line names this containerd's socket.
+    /// a `containerd-shim*` program whose command line names this containerd's socket,
+    /// and whose parent is no such program (the libcontainer shim's forked helpers, and
+    /// a container's init before it execs, are copies of the shim with its command line).
     pub fn shim_pids(&self) -> Vec<u32> {
+        let candidates = self.shim_like_pids();
+        candidates
+            .iter()
+            .copied()
+            .filter(|pid| proc::parent(*pid).is_none_or(|parent| !candidates.contains(&parent)))
+            .collect()
+    }
+
+    fn shim_like_pids(&self) -> Vec<u32> {
         let socket = self.socket.to_string_lossy().into_owned();
         let mut pids = Vec::new();
         for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {

@@ -64,6 +64,17 @@ pub fn cmdline(pid: u32) -> String {
         .unwrap_or_default()
 }
 
+/// The parent of `pid`, while it exists.
+pub fn parent(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 /// Children of `pid` (from /proc/PID/task/*/children).
 pub fn children(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
