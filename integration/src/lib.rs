@@ -1,7 +1,6 @@
 //! Helpers for skiff's end-to-end tests: a busybox rootfs and OCI bundle built from the
 //! machine's busybox-static (no network), a private containerd per test, and `ctr`.
 
-pub mod bundle;
 pub mod containerd;
 pub mod cri;
 pub mod oci;
@@ -10,6 +9,9 @@ pub mod pty;
 pub mod shim_client;
 pub mod shimtest;
 pub mod skiffd;
+
+/// Busybox bundles and temporary directories, shared with the drivers' tests.
+pub use skiff_test_support::bundle;
 
 /// Records that a test did not apply on this machine, and why. libtest cannot mark a
 /// test skipped at run time, so the reason is printed and appended to

@@ -1,12 +1,40 @@
-use std::fmt;
+//! What can go wrong when driving an OCI runtime, by kind: a caller decides what a
+//! failure means from its variant, never from its text. The runtime's own words are
+//! kept in every failure it explains.
+
 use std::io;
 
-/// What can go wrong when driving an OCI runtime.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The runtime binary could not be started at all (missing, not executable).
+    #[error("cannot run OCI runtime {binary:?}: {source}")]
     Spawn { binary: String, source: io::Error },
-    /// The runtime ran and failed; `message` is its own explanation when it gave one.
+    /// The runtime has no container of this id.
+    #[error(
+        "{} {command} failed: container {id:?} does not exist",
+        base_name(runtime)
+    )]
+    NotFound {
+        runtime: String,
+        command: &'static str,
+        id: String,
+    },
+    /// The container's process has ended: it can no longer be signalled, paused or
+    /// entered.
+    #[error(
+        "{} {command} failed: {}",
+        base_name(runtime),
+        or_default(runtime, command, message, id)
+    )]
+    NotRunning {
+        runtime: String,
+        command: &'static str,
+        id: String,
+        message: String,
+    },
+    /// The runtime ran and failed otherwise; `message` is its own explanation when it
+    /// gave one.
+    #[error("{}", failed(binary, command, message, *status))]
     Failed {
         binary: String,
         command: &'static str,
@@ -14,13 +42,16 @@ pub enum Error {
         status: Option<i32>,
     },
     /// Talking to the runtime process failed (pipes, temporary files).
+    #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
     /// The runtime printed something that is not what its documented output looks like.
+    #[error("cannot read the output of {command}: {message}")]
     Parse {
         command: &'static str,
         message: String,
     },
     /// The runtime does not do this at all; `reason` says what to use instead.
+    #[error("{runtime} does not support {command}: {reason}")]
     Unsupported {
         runtime: String,
         command: &'static str,
@@ -29,15 +60,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// The runtime's own message for a failed command, if that is what this is.
-    pub fn runtime_message(&self) -> Option<&str> {
-        match self {
-            Error::Failed { message, .. } => Some(message),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
         Error::Io {
             context: context.into(),
             source,
@@ -45,60 +68,39 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Spawn { binary, source } => {
-                write!(f, "cannot run OCI runtime {binary:?}: {source}")
-            }
-            Error::Failed {
-                binary,
-                command,
-                message,
-                status,
-            } => {
-                let name = base_name(binary);
-                // runc already prefixes some messages with "runc create failed: " and
-                // others with "exec failed: ".
-                let prefix = format!("{name} {command} failed: ");
-                let short = format!("{command} failed: ");
-                let message = message
-                    .strip_prefix(&prefix)
-                    .or_else(|| message.strip_prefix(&short))
-                    .unwrap_or(message);
-                if message.is_empty() {
-                    match status {
-                        Some(code) => write!(f, "{prefix}exit status {code}"),
-                        None => write!(f, "{prefix}killed by a signal"),
-                    }
-                } else {
-                    write!(f, "{prefix}{message}")
-                }
-            }
-            Error::Io { context, source } => write!(f, "{context}: {source}"),
-            Error::Parse { command, message } => {
-                write!(f, "cannot read the output of {command}: {message}")
-            }
-            Error::Unsupported {
-                runtime,
-                command,
-                reason,
-            } => write!(f, "{runtime} does not support {command}: {reason}"),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Spawn { source, .. } | Error::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
-
 fn base_name(binary: &str) -> &str {
     binary.rsplit('/').next().unwrap_or(binary)
+}
+
+fn or_default(runtime: &str, command: &str, message: &str, id: &str) -> String {
+    let message = strip_prefixes(runtime, command, message);
+    if message.is_empty() {
+        format!("container {id:?} is not running")
+    } else {
+        message.to_string()
+    }
+}
+
+/// runc already prefixes some messages with "runc create failed: " and others with
+/// "exec failed: "; they are not repeated.
+fn strip_prefixes<'m>(binary: &str, command: &str, message: &'m str) -> &'m str {
+    let message = message.trim();
+    let long = format!("{} {command} failed: ", base_name(binary));
+    let short = format!("{command} failed: ");
+    message
+        .strip_prefix(&long)
+        .or_else(|| message.strip_prefix(&short))
+        .unwrap_or(message)
+}
+
+fn failed(binary: &str, command: &str, message: &str, status: Option<i32>) -> String {
+    let prefix = format!("{} {command} failed: ", base_name(binary));
+    let message = strip_prefixes(binary, command, message);
+    match (message.is_empty(), status) {
+        (false, _) => format!("{prefix}{message}"),
+        (true, Some(code)) => format!("{prefix}exit status {code}"),
+        (true, None) => format!("{prefix}killed by a signal"),
+    }
 }
 
 #[cfg(test)]
@@ -143,5 +145,28 @@ mod tests {
             status: Some(2),
         };
         assert_eq!(e.to_string(), "crun kill failed: exit status 2");
+    }
+
+    #[test]
+    fn kinds_say_what_happened() {
+        let gone = Error::NotFound {
+            runtime: "/usr/bin/runc".into(),
+            command: "delete",
+            id: "web".into(),
+        };
+        assert_eq!(
+            gone.to_string(),
+            "runc delete failed: container \"web\" does not exist"
+        );
+        let ended = Error::NotRunning {
+            runtime: "runc".into(),
+            command: "kill",
+            id: "web".into(),
+            message: String::new(),
+        };
+        assert_eq!(
+            ended.to_string(),
+            "runc kill failed: container \"web\" is not running"
+        );
     }
 }

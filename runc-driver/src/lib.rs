@@ -22,8 +22,8 @@ pub use console::ConsoleSocket;
 pub use error::Error;
 pub use log::last_error;
 pub use monitor::{DirectMonitor, ProcessMonitor};
-pub use oci::OciRuntime;
-pub use runtime::{Runtime, Stdio3};
+pub use oci::{OciRuntime, Stdio3};
+pub use runtime::Runtime;
 pub use state::{ContainerState, ProcessList};
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -2,10 +2,19 @@
 //! runs a runtime binary for each; another driver may do the same work in-process.
 
 use crate::args::{CheckpointOptions, CreateOptions, DeleteOptions, ExecOptions, KillOptions};
-use crate::runtime::Stdio3;
 use crate::state::{ContainerState, ProcessList};
 use crate::Result;
+use std::os::fd::OwnedFd;
 use std::path::Path;
+
+/// The standard streams a container's process gets from `create` or `exec`; `None` is
+/// /dev/null. The runtime hands them on to the container, so they are the container's.
+#[derive(Debug, Default)]
+pub struct Stdio3 {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
 
 /// One OCI runtime's view of the containers under its state root. Process-starting
 /// operations (`create`, `exec`, `restore`) hand `stdio` to the new process and write its

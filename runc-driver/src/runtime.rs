@@ -2,26 +2,16 @@ use crate::args::{
     CheckpointOptions, CreateOptions, DeleteOptions, ExecOptions, GlobalOptions, KillOptions,
 };
 use crate::monitor::{DirectMonitor, ProcessMonitor};
-use crate::oci::OciRuntime;
+use crate::oci::{OciRuntime, Stdio3};
 use crate::state::{ContainerState, ProcessList};
 use crate::{log, Error, Result};
 use std::ffi::OsString;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-/// The standard streams a container's process gets from `create` or `exec`; `None` is
-/// /dev/null. The runtime hands them on to the container, so they are the container's.
-#[derive(Debug, Default)]
-pub struct Stdio3 {
-    pub stdin: Option<OwnedFd>,
-    pub stdout: Option<OwnedFd>,
-    pub stderr: Option<OwnedFd>,
-}
 
 /// One OCI runtime binary with its global options.
 #[derive(Clone)]
@@ -72,38 +62,89 @@ impl Runtime {
         &self.global
     }
 
-    fn run_captured(&self, command: &'static str, args: Vec<OsString>) -> Result<Vec<u8>> {
-        self.run(command, args, Streams::Capture { stdin: None })
+    fn run_captured(
+        &self,
+        command: &'static str,
+        id: &str,
+        args: Vec<OsString>,
+    ) -> Result<Vec<u8>> {
+        self.run(command, id, args, Streams::Capture { stdin: None })
     }
 
-    fn run(&self, command: &'static str, args: Vec<OsString>, streams: Streams) -> Result<Vec<u8>> {
+    /// Runs one command; on failure, says why in the runtime's words and, for a command
+    /// on a container, of which kind (no such container, or its process has ended).
+    fn run(
+        &self,
+        command: &'static str,
+        id: &str,
+        args: Vec<OsString>,
+        streams: Streams,
+    ) -> Result<Vec<u8>> {
+        match self.run_once(command, args, streams, true) {
+            Err(failed @ Error::Failed { .. }) => Err(self.classify(command, id, failed)),
+            other => other,
+        }
+    }
+
+    /// What a failed command on container `id` met: a container the runtime does not
+    /// know (no state directory under the root), one whose process has ended (state
+    /// says stopped), or another failure.
+    fn classify(&self, command: &'static str, id: &str, failed: Error) -> Error {
+        let runtime = self.binary.to_string_lossy().into_owned();
+        let id = id.to_string();
+        // create and restore make the container: before them it is not there anyway.
+        let on_existing = !matches!(command, "create" | "restore");
+        if let (Some(root), true) = (&self.global.root, on_existing) {
+            if !root.join(&id).exists() {
+                return Error::NotFound {
+                    runtime,
+                    command,
+                    id,
+                };
+            }
+        }
+        let stoppable = matches!(command, "kill" | "pause" | "resume" | "exec" | "update");
+        match failed {
+            Error::Failed { message, .. }
+                if stoppable && self.state(&id).is_ok_and(|s| s.status == "stopped") =>
+            {
+                Error::NotRunning {
+                    runtime,
+                    command,
+                    id,
+                    message,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// One run of the binary; `globals` puts the global options (root, log, cgroup
+    /// driver) before the command.
+    fn run_once(
+        &self,
+        command: &'static str,
+        args: Vec<OsString>,
+        streams: Streams,
+        globals: bool,
+    ) -> Result<Vec<u8>> {
         let log = LogFile::open(self.global.log.as_deref())?;
         let mut cmd = Command::new(&self.binary);
-        cmd.args(self.global.args(log.path()));
+        if globals {
+            cmd.args(self.global.args(log.path()));
+        }
         cmd.args(args);
-        let mut input = None;
-        let capture = match streams {
-            Streams::Capture { stdin } => {
-                cmd.stdin(if stdin.is_some() {
-                    Stdio::piped()
-                } else {
-                    Stdio::null()
-                });
-                cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-                input = stdin;
-                true
-            }
-            Streams::Container(stdio) => {
-                cmd.stdin(stdio.stdin.map_or_else(Stdio::null, Stdio::from));
-                cmd.stdout(stdio.stdout.map_or_else(Stdio::null, Stdio::from));
-                cmd.stderr(stdio.stderr.map_or_else(Stdio::null, Stdio::from));
-                false
-            }
-        };
+        let input = streams.attach(&mut cmd);
         let binary = self.binary.to_string_lossy().into_owned();
-        let mut child = self
+        let mut child = None;
+        let pid = self
             .monitor
-            .spawn(&mut cmd)
+            .start(&mut || {
+                let c = cmd.spawn()?;
+                let pid = c.id();
+                child = Some(c);
+                Ok(pid)
+            })
             .map_err(|source| Error::Spawn {
                 binary: binary.clone(),
                 source,
@@ -111,25 +152,12 @@ impl Runtime {
         // The Command still holds the container's stream ends; drop them now so that
         // only the runtime (and then the container) keeps them open.
         drop(cmd);
-        if let (Some(data), Some(mut pipe)) = (input, child.stdin.take()) {
-            pipe.write_all(&data)
-                .map_err(|e| Error::io(format!("writing to {binary} {command}"), e))?;
-        }
-        let mut stdout = Vec::new();
-        let mut stderr = Vec::new();
-        if capture {
-            if let Some(mut out) = child.stdout.take() {
-                out.read_to_end(&mut stdout)
-                    .map_err(|e| Error::io(format!("reading {binary} {command}"), e))?;
-            }
-            if let Some(mut err) = child.stderr.take() {
-                err.read_to_end(&mut stderr)
-                    .map_err(|e| Error::io(format!("reading {binary} {command}"), e))?;
-            }
-        }
+        let mut child = child.expect("started");
+        let (stdout, stderr) = exchange(&mut child, input)
+            .map_err(|e| Error::io(format!("talking to {binary} {command}"), e))?;
         let status = self
             .monitor
-            .wait(&mut child)
+            .wait(pid)
             .map_err(|e| Error::io(format!("waiting for {binary} {command}"), e))?;
         if status.success() {
             return Ok(stdout);
@@ -151,14 +179,60 @@ impl Runtime {
     }
 }
 
+impl Streams {
+    /// Sets the command's stdio; returns what to write to its stdin.
+    fn attach(self, cmd: &mut Command) -> Option<Vec<u8>> {
+        match self {
+            Streams::Capture { stdin } => {
+                cmd.stdin(if stdin.is_some() {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                });
+                cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+                stdin
+            }
+            Streams::Container(stdio) => {
+                cmd.stdin(stdio.stdin.map_or_else(Stdio::null, Stdio::from));
+                cmd.stdout(stdio.stdout.map_or_else(Stdio::null, Stdio::from));
+                cmd.stderr(stdio.stderr.map_or_else(Stdio::null, Stdio::from));
+                None
+            }
+        }
+    }
+}
+
+/// Writes `input` to a captured command and reads what it prints, to the end.
+fn exchange(
+    child: &mut std::process::Child,
+    input: Option<Vec<u8>>,
+) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    if let (Some(data), Some(mut pipe)) = (input, child.stdin.take()) {
+        pipe.write_all(&data)?;
+    }
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    if let Some(mut out) = child.stdout.take() {
+        out.read_to_end(&mut stdout)?;
+    }
+    if let Some(mut err) = child.stderr.take() {
+        err.read_to_end(&mut stderr)?;
+    }
+    Ok((stdout, stderr))
+}
+
 impl OciRuntime for Runtime {
     fn create(&self, id: &str, bundle: &Path, opts: &CreateOptions, stdio: Stdio3) -> Result<()> {
-        self.run("create", opts.args(id, bundle), Streams::Container(stdio))
-            .map(drop)
+        self.run(
+            "create",
+            id,
+            opts.args(id, bundle),
+            Streams::Container(stdio),
+        )
+        .map(drop)
     }
 
     fn checkpoint(&self, id: &str, opts: &CheckpointOptions) -> Result<()> {
-        self.run_captured("checkpoint", opts.args(id)).map(drop)
+        self.run_captured("checkpoint", id, opts.args(id)).map(drop)
     }
 
     fn restore(
@@ -171,6 +245,7 @@ impl OciRuntime for Runtime {
     ) -> Result<()> {
         self.run(
             "restore",
+            id,
             opts.restore_args(id, bundle, create),
             Streams::Container(stdio),
         )
@@ -178,35 +253,36 @@ impl OciRuntime for Runtime {
     }
 
     fn start(&self, id: &str) -> Result<()> {
-        self.run_captured("start", vec!["start".into(), id.into()])
+        self.run_captured("start", id, vec!["start".into(), id.into()])
             .map(drop)
     }
 
     fn exec(&self, id: &str, opts: &ExecOptions, stdio: Stdio3) -> Result<()> {
-        self.run("exec", opts.args(id), Streams::Container(stdio))
+        self.run("exec", id, opts.args(id), Streams::Container(stdio))
             .map(drop)
     }
 
     fn kill(&self, id: &str, signal: u32, opts: &KillOptions) -> Result<()> {
-        self.run_captured("kill", opts.args(id, signal)).map(drop)
+        self.run_captured("kill", id, opts.args(id, signal))
+            .map(drop)
     }
 
     fn delete(&self, id: &str, opts: &DeleteOptions) -> Result<()> {
-        self.run_captured("delete", opts.args(id)).map(drop)
+        self.run_captured("delete", id, opts.args(id)).map(drop)
     }
 
     fn pause(&self, id: &str) -> Result<()> {
-        self.run_captured("pause", vec!["pause".into(), id.into()])
+        self.run_captured("pause", id, vec!["pause".into(), id.into()])
             .map(drop)
     }
 
     fn resume(&self, id: &str) -> Result<()> {
-        self.run_captured("resume", vec!["resume".into(), id.into()])
+        self.run_captured("resume", id, vec!["resume".into(), id.into()])
             .map(drop)
     }
 
     fn state(&self, id: &str) -> Result<ContainerState> {
-        let out = self.run_captured("state", vec!["state".into(), id.into()])?;
+        let out = self.run_captured("state", id, vec!["state".into(), id.into()])?;
         serde_json::from_slice(&out).map_err(|e| Error::Parse {
             command: "state",
             message: e.to_string(),
@@ -216,6 +292,7 @@ impl OciRuntime for Runtime {
     fn ps(&self, id: &str) -> Result<ProcessList> {
         let out = self.run_captured(
             "ps",
+            id,
             vec!["ps".into(), "--format".into(), "json".into(), id.into()],
         )?;
         // runc prints `null` for a container without processes.
@@ -228,49 +305,23 @@ impl OciRuntime for Runtime {
 
     fn features(&self) -> Result<Vec<u8>> {
         // Asked with no global options: it concerns no container, no root and no log.
-        let binary = self.binary.to_string_lossy().into_owned();
-        let mut cmd = Command::new(&self.binary);
-        cmd.arg("features")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = self
-            .monitor
-            .spawn(&mut cmd)
-            .map_err(|source| Error::Spawn {
-                binary: binary.clone(),
-                source,
-            })?;
-        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-        if let Some(mut out) = child.stdout.take() {
-            out.read_to_end(&mut stdout)
-                .map_err(|e| Error::io(format!("reading {binary} features"), e))?;
-        }
-        if let Some(mut err) = child.stderr.take() {
-            let _ = err.read_to_end(&mut stderr);
-        }
-        let status = self
-            .monitor
-            .wait(&mut child)
-            .map_err(|e| Error::io(format!("waiting for {binary} features"), e))?;
-        if !status.success() {
-            return Err(Error::Failed {
-                binary,
-                command: "features",
-                message: String::from_utf8_lossy(&stderr).trim().to_string(),
-                status: status.code(),
-            });
-        }
-        serde_json::from_slice::<serde_json::Value>(&stdout).map_err(|e| Error::Parse {
+        let out = self.run_once(
+            "features",
+            vec!["features".into()],
+            Streams::Capture { stdin: None },
+            false,
+        )?;
+        serde_json::from_slice::<serde_json::Value>(&out).map_err(|e| Error::Parse {
             command: "features",
             message: e.to_string(),
         })?;
-        Ok(stdout)
+        Ok(out)
     }
 
     fn update(&self, id: &str, resources_json: &[u8]) -> Result<()> {
         self.run(
             "update",
+            id,
             vec!["update".into(), "--resources".into(), "-".into(), id.into()],
             Streams::Capture {
                 stdin: Some(resources_json.to_vec()),

@@ -1,5 +1,11 @@
 //! Running libcontainer's process-creating work in a forked copy of the shim.
 //!
+//! The fork is made through the caller's [`ProcessMonitor`], which holds its own lock
+//! around it (no other process of the shim is being spawned at that moment, so no lock
+//! of std's environment or of a spawn is copied held into the child), and the child
+//! turns the log off at once (the log's lock may be held by another thread of the
+//! parent): nothing the child does takes a lock a thread of the parent might hold.
+//!
 //! libcontainer builds a container from the calling process: it marks the caller
 //! non-dumpable, writes the container's oom_score_adj into the caller, binds sockets
 //! relative to a changed working directory, and clones its intermediate process with a
@@ -10,7 +16,7 @@
 //! the container's processes it starts are re-parented to the shim, a subreaper, when it
 //! exits.
 
-use runc_driver::{Error, Result};
+use runc_driver::{Error, ProcessMonitor, Result};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 
@@ -18,55 +24,47 @@ use std::os::fd::AsRawFd;
 /// child wrote before exiting non-zero.
 pub(crate) fn in_child(
     command: &'static str,
+    monitor: &dyn ProcessMonitor,
     work: impl FnOnce() -> std::result::Result<(), String>,
 ) -> Result<()> {
     // Close-on-exec: the container's process must not keep the write end open.
     let (reader, mut writer) =
         std::io::pipe().map_err(|e| io_error(command, "creating a pipe", e))?;
-    // SAFETY: fork(2); the child only runs `work` and then _exit(2)s, never returning
-    // into the caller's stack frames.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io_error(
-            command,
-            "forking",
-            std::io::Error::last_os_error(),
-        ));
-    }
-    if pid == 0 {
-        drop(reader);
-        reset_signals();
-        crate::ensure_cwd();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
-            .unwrap_or_else(|_| Err(format!("libcontainer {command} panicked")));
-        let code = match outcome {
-            Ok(()) => 0,
-            Err(message) => {
-                let _ = writer.write_all(message.as_bytes());
-                1
+    let mut work = Some(work);
+    let pid = monitor
+        .start(&mut || {
+            // SAFETY: fork(2); the child only runs `work` and then _exit(2)s, never
+            // returning into the caller's stack frames.
+            let pid = unsafe { libc::fork() };
+            if pid < 0 {
+                return Err(std::io::Error::last_os_error());
             }
-        };
-        // SAFETY: ends the child without running the parent's exit handlers or
-        // destructors (its buffered state belongs to the shim).
-        unsafe { libc::_exit(code) };
-    }
+            if pid == 0 {
+                let work = work.take().expect("forked once");
+                child(command, &mut writer, work);
+            }
+            Ok(pid as u32)
+        })
+        .map_err(|e| io_error(command, "forking", e))?;
     drop(writer);
     // The container's process the helper leaves waiting for Start holds a copy of the
     // pipe until it execs, so EOF would not come: wait for the helper, then take what it
     // wrote without blocking.
-    let status = wait(pid).map_err(|e| io_error(command, "waiting for the helper", e))?;
+    let status = monitor
+        .wait(pid)
+        .map_err(|e| io_error(command, "waiting for the helper", e))?;
     let mut message = String::new();
     // SAFETY: fcntl on the pipe end we own.
     unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
     let _ = (&reader).read_to_string(&mut message);
-    if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+    if status.success() {
         return Ok(());
     }
     if message.is_empty() {
-        message = if libc::WIFSIGNALED(status) {
-            format!("helper killed by signal {}", libc::WTERMSIG(status))
-        } else {
-            format!("helper exited with status {}", libc::WEXITSTATUS(status))
+        use std::os::unix::process::ExitStatusExt;
+        message = match (status.signal(), status.code()) {
+            (Some(signal), _) => format!("helper killed by signal {signal}"),
+            (None, code) => format!("helper exited with status {}", code.unwrap_or(-1)),
         };
     }
     Err(crate::failed(command, message))
@@ -85,20 +83,27 @@ fn reset_signals() {
     }
 }
 
-/// Waits for the helper itself: the shim's reaper runs on this same thread, so it
-/// cannot take this exit first, and exits of other children stay queued for it.
-fn wait(pid: libc::pid_t) -> std::io::Result<libc::c_int> {
-    let mut status = 0;
-    loop {
-        // SAFETY: waitpid on our own child.
-        if unsafe { libc::waitpid(pid, &mut status, 0) } == pid {
-            return Ok(status);
+/// The helper's life: do the work, say what failed, and leave without running the
+/// parent's exit handlers or destructors (its buffered state belongs to the shim).
+fn child(
+    command: &'static str,
+    writer: &mut std::io::PipeWriter,
+    work: impl FnOnce() -> std::result::Result<(), String>,
+) -> ! {
+    log::set_max_level(log::LevelFilter::Off);
+    reset_signals();
+    crate::ensure_cwd();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+        .unwrap_or_else(|_| Err(format!("libcontainer {command} panicked")));
+    let code = match outcome {
+        Ok(()) => 0,
+        Err(message) => {
+            let _ = writer.write_all(message.as_bytes());
+            1
         }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(e);
-        }
-    }
+    };
+    // SAFETY: ends the child at once, as a forked child of a threaded process must.
+    unsafe { libc::_exit(code) }
 }
 
 fn io_error(command: &'static str, what: &str, source: std::io::Error) -> Error {

@@ -8,16 +8,29 @@ use libcontainer::error::LibcontainerError;
 use libcontainer::signal::Signal;
 use libcontainer::syscall::syscall::SyscallType;
 use runc_driver::{
-    CheckpointOptions, ContainerState, CreateOptions, DeleteOptions, Error, ExecOptions,
-    KillOptions, OciRuntime, ProcessList, Result, Stdio3,
+    CheckpointOptions, ContainerState, CreateOptions, DeleteOptions, DirectMonitor, Error,
+    ExecOptions, KillOptions, OciRuntime, ProcessList, ProcessMonitor, Result, Stdio3,
 };
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// libcontainer over one state root (`root/<id>` per container).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Libcontainer {
     root: PathBuf,
     refused: Option<String>,
+    /// Starts and waits for the forked helpers, so that a reaping caller routes their
+    /// exits back here.
+    monitor: Arc<dyn ProcessMonitor>,
+}
+
+impl std::fmt::Debug for Libcontainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Libcontainer")
+            .field("root", &self.root)
+            .field("refused", &self.refused)
+            .finish()
+    }
 }
 
 impl Libcontainer {
@@ -25,7 +38,14 @@ impl Libcontainer {
         Libcontainer {
             root: root.into(),
             refused: None,
+            monitor: Arc::new(DirectMonitor),
         }
+    }
+
+    /// Has `monitor` start and wait for the helpers (the shim's reaper, in the shim).
+    pub fn with_monitor(mut self, monitor: Arc<dyn ProcessMonitor>) -> Self {
+        self.monitor = monitor;
+        self
     }
 
     /// Makes `create` fail as unsupported, with `reason`: for settings the caller was
@@ -71,7 +91,11 @@ impl Libcontainer {
         crate::ensure_cwd();
         let dir = self.root.join(id);
         if !dir.join("state.json").exists() {
-            return Err(failed(command, format!("container {id:?} does not exist")));
+            return Err(Error::NotFound {
+                runtime: NAME.into(),
+                command,
+                id: id.to_string(),
+            });
         }
         let mut c = Container::load(dir).map_err(|e| lib_error(command, id, e))?;
         c.refresh_status().map_err(|e| lib_error(command, id, e))?;
@@ -98,16 +122,19 @@ impl Libcontainer {
     }
 }
 
-/// A refusal or failure of libcontainer, worded so that the shim tells "not running"
-/// and "does not exist" apart as it does with runc's messages.
+/// libcontainer's error, by kind: a container whose process has ended is NotRunning, as
+/// runc-driver says it of runc.
 fn lib_error(command: &'static str, id: &str, e: LibcontainerError) -> Error {
     match e {
-        LibcontainerError::IncorrectStatus(status) => failed(
+        LibcontainerError::IncorrectStatus(ContainerStatus::Stopped) => Error::NotRunning {
+            runtime: NAME.into(),
             command,
-            match status {
-                ContainerStatus::Stopped => format!("container {id:?} is not running"),
-                other => format!("container {id:?} is {}", other.to_string().to_lowercase()),
-            },
+            id: id.to_string(),
+            message: format!("container {id:?} is not running"),
+        },
+        LibcontainerError::IncorrectStatus(other) => failed(
+            command,
+            format!("container {id:?} is {}", other.to_string().to_lowercase()),
         ),
         other => failed(command, describe(&other)),
     }
@@ -118,7 +145,7 @@ impl OciRuntime for Libcontainer {
         if let Some(reason) = &self.refused {
             return Err(unsupported("create", reason));
         }
-        helper::in_child("create", || {
+        helper::in_child("create", &*self.monitor, || {
             self.builder(
                 id,
                 "create",
@@ -153,7 +180,7 @@ impl OciRuntime for Libcontainer {
                 LibcontainerError::IncorrectStatus(c.status()),
             ));
         }
-        helper::in_child("exec", || {
+        helper::in_child("exec", &*self.monitor, || {
             self.builder(
                 id,
                 "exec",

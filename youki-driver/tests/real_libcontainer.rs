@@ -4,7 +4,7 @@
 use runc_driver::{
     CreateOptions, DeleteOptions, Error, ExecOptions, KillOptions, OciRuntime, Stdio3,
 };
-use skiff_integration::bundle::{busybox_bundle, TempDir};
+use skiff_test_support::bundle::{busybox_bundle, TempDir};
 use std::io::Read;
 use std::path::Path;
 use support::{

@@ -21,9 +21,9 @@ static LIBCONTAINER: Driver = Driver {
 fn libcontainer_runtime(
     settings: &RuntimeSettings,
     _bundle: &Path,
-    _monitor: Arc<dyn ProcessMonitor>,
+    monitor: Arc<dyn ProcessMonitor>,
 ) -> Arc<dyn OciRuntime> {
-    let mut runtime = youki_driver::Libcontainer::new(settings.root.clone());
+    let mut runtime = youki_driver::Libcontainer::new(settings.root.clone()).with_monitor(monitor);
     if settings.systemd_cgroup {
         runtime =
             runtime.refusing("SystemdCgroup: this build manages cgroups through cgroupfs only");

@@ -3,8 +3,8 @@
 //! their runtime through the same trait and observe it the same way.
 
 use runc_driver::{CreateOptions, DeleteOptions, OciRuntime, Stdio3};
-use skiff_integration::bundle::busybox_bundle;
-use skiff_integration::containerd::CgroupCleanup;
+use skiff_test_support::bundle::busybox_bundle;
+use skiff_test_support::cgroup::CgroupCleanup;
 use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};

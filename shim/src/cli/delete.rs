@@ -27,11 +27,9 @@ pub fn run(flags: &Flags) -> Result<Vec<u8>, String> {
         &bundle,
         std::sync::Arc::new(runc_driver::DirectMonitor),
     );
-    if let Err(e) = runtime.delete(&flags.id, &DeleteOptions { force: true }) {
-        let gone = e.runtime_message().is_some_and(|m| m.contains("not exist"));
-        if !gone {
-            eprintln!("warning: {e}");
-        }
+    match runtime.delete(&flags.id, &DeleteOptions { force: true }) {
+        Ok(()) | Err(runc_driver::Error::NotFound { .. }) => {}
+        Err(e) => eprintln!("warning: {e}"),
     }
     if let Err(e) = crate::sys::mount::unmount_all(&bundle.join("rootfs")) {
         eprintln!("warning: {e}");

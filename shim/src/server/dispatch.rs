@@ -1,72 +1,78 @@
-//! The ttrpc face of the Task service: decode, call, encode errors as status codes.
+//! From a request to the task model and back: the method found by name (the same handlers
+//! serve `containerd.task.v2.Task` and `.v3.Task`, whose messages are the same for every
+//! RPC served here), its payload decoded, the service called, the answer encoded.
 
-use crate::task::error::ShimError;
-use crate::task::TaskService;
-use protobuf::well_known_types::empty::Empty;
-use skiff_protos::shim::*;
-use skiff_protos::shim_ttrpc::Task;
-use std::sync::Arc;
-use ttrpc::TtrpcContext;
+use crate::task::error::{Result, ShimError};
+use crate::task::{Reply, TaskService};
+use protobuf::Message;
+use skiff_protos::shim::WaitRequest;
 
-pub struct TaskRpc(pub Arc<TaskService>);
+const SERVICES: &[&str] = &["containerd.task.v2.Task", "containerd.task.v3.Task"];
 
-fn reply<T>(method: &str, r: Result<T, ShimError>) -> ttrpc::Result<T> {
-    r.map_err(|e| {
-        log::debug!("{method}: {e}");
-        e.into()
-    })
+/// What the loop does with one request.
+pub enum Call {
+    Reply(Reply<Vec<u8>>),
+    /// A Wait: answered when the process's exit has been reported.
+    Wait(WaitRequest),
 }
 
-impl Task for TaskRpc {
-    fn state(&self, _: &TtrpcContext, r: StateRequest) -> ttrpc::Result<StateResponse> {
-        reply("State", self.0.state(r))
+pub fn dispatch(service: &TaskService, name: &str, method: &str, payload: &[u8]) -> Call {
+    if !SERVICES.contains(&name) {
+        return unimplemented(name, method);
     }
-    fn create(&self, _: &TtrpcContext, r: CreateTaskRequest) -> ttrpc::Result<CreateTaskResponse> {
-        reply("Create", self.0.create(r))
+    let s = service;
+    match method {
+        "Wait" => match decode::<WaitRequest>(payload) {
+            Ok(req) => Call::Wait(req),
+            Err(e) => Call::Reply(Reply::Now(Err(e))),
+        },
+        "State" => now(payload, |r| s.state(r)),
+        "Create" => later(payload, |r| s.create(r)),
+        "Start" => later(payload, |r| s.start(r)),
+        "Delete" => later(payload, |r| s.delete(r)),
+        "Pids" => later(payload, |r| s.pids(r)),
+        "Pause" => later(payload, |r| s.pause(r)),
+        "Resume" => later(payload, |r| s.resume(r)),
+        "Checkpoint" => later(payload, |r| s.checkpoint(r)),
+        "Kill" => later(payload, |r| s.kill(r)),
+        "Exec" => now(payload, |r| s.exec(r)),
+        "ResizePty" => now(payload, |r| s.resize_pty(r)),
+        "CloseIO" => now(payload, |r| s.close_io(r)),
+        "Update" => later(payload, |r| s.update(r)),
+        "Stats" => now(payload, |r| s.stats(r)),
+        "Connect" => now(payload, |r| s.connect(r)),
+        "Shutdown" => now(payload, |r| s.shutdown(r)),
+        _ => unimplemented(name, method),
     }
-    fn start(&self, _: &TtrpcContext, r: StartRequest) -> ttrpc::Result<StartResponse> {
-        reply("Start", self.0.start(r))
+}
+
+fn unimplemented(name: &str, method: &str) -> Call {
+    Call::Reply(Reply::Now(Err(ShimError::Unimplemented(format!(
+        "/{name}/{method} is not supported"
+    )))))
+}
+
+/// An RPC answered at once.
+fn now<Req: Message, Resp: Message>(payload: &[u8], rpc: impl FnOnce(Req) -> Result<Resp>) -> Call {
+    Call::Reply(Reply::Now(decode(payload).and_then(rpc).map(encode)))
+}
+
+/// An RPC that may answer once a runtime command has run.
+fn later<Req: Message, Resp: Message>(
+    payload: &[u8],
+    rpc: impl FnOnce(Req) -> Reply<Resp>,
+) -> Call {
+    match decode(payload) {
+        Ok(req) => Call::Reply(rpc(req).map(encode)),
+        Err(e) => Call::Reply(Reply::Now(Err(e))),
     }
-    fn delete(&self, _: &TtrpcContext, r: DeleteRequest) -> ttrpc::Result<DeleteResponse> {
-        reply("Delete", self.0.delete(r))
-    }
-    fn pids(&self, _: &TtrpcContext, r: PidsRequest) -> ttrpc::Result<PidsResponse> {
-        reply("Pids", self.0.pids(r))
-    }
-    fn pause(&self, _: &TtrpcContext, r: PauseRequest) -> ttrpc::Result<Empty> {
-        reply("Pause", self.0.pause(r))
-    }
-    fn resume(&self, _: &TtrpcContext, r: ResumeRequest) -> ttrpc::Result<Empty> {
-        reply("Resume", self.0.resume(r))
-    }
-    fn checkpoint(&self, _: &TtrpcContext, r: CheckpointTaskRequest) -> ttrpc::Result<Empty> {
-        reply("Checkpoint", self.0.checkpoint(r))
-    }
-    fn kill(&self, _: &TtrpcContext, r: KillRequest) -> ttrpc::Result<Empty> {
-        reply("Kill", self.0.kill(r))
-    }
-    fn exec(&self, _: &TtrpcContext, r: ExecProcessRequest) -> ttrpc::Result<Empty> {
-        reply("Exec", self.0.exec(r))
-    }
-    fn resize_pty(&self, _: &TtrpcContext, r: ResizePtyRequest) -> ttrpc::Result<Empty> {
-        reply("ResizePty", self.0.resize_pty(r))
-    }
-    fn close_io(&self, _: &TtrpcContext, r: CloseIORequest) -> ttrpc::Result<Empty> {
-        reply("CloseIO", self.0.close_io(r))
-    }
-    fn update(&self, _: &TtrpcContext, r: UpdateTaskRequest) -> ttrpc::Result<Empty> {
-        reply("Update", self.0.update(r))
-    }
-    fn wait(&self, _: &TtrpcContext, r: WaitRequest) -> ttrpc::Result<WaitResponse> {
-        reply("Wait", self.0.wait(r))
-    }
-    fn stats(&self, _: &TtrpcContext, r: StatsRequest) -> ttrpc::Result<StatsResponse> {
-        reply("Stats", self.0.stats(r))
-    }
-    fn connect(&self, _: &TtrpcContext, r: ConnectRequest) -> ttrpc::Result<ConnectResponse> {
-        reply("Connect", self.0.connect(r))
-    }
-    fn shutdown(&self, _: &TtrpcContext, r: ShutdownRequest) -> ttrpc::Result<Empty> {
-        reply("Shutdown", self.0.shutdown(r))
-    }
+}
+
+fn decode<M: Message>(payload: &[u8]) -> Result<M> {
+    M::parse_from_bytes(payload)
+        .map_err(|e| ShimError::InvalidArgument(format!("undecodable {}: {e}", M::NAME)))
+}
+
+fn encode<M: Message>(m: M) -> Vec<u8> {
+    m.write_to_bytes().unwrap_or_default()
 }

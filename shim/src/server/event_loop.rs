@@ -1,360 +1,405 @@
 //! The shim's one loop, on its main thread: the listening socket and its connections,
-//! SIGCHLD (the reaper's signalfd), OOM notifications and the stdio pumps all wait on
-//! one epoll instance. ttrpc frames are read here and handed to the generated handlers
-//! one at a time; a Wait whose process still runs is parked and answered when its exit
-//! has been reported. This replaces the ttrpc crate's threaded server (a listener, and
-//! per connection a reader, a writer and a worker pool) and a thread per stdio stream.
+//! SIGCHLD (the reaper's signalfd), OOM notifications, the stdio pumps and finished
+//! runtime commands all wait on one epoll instance. Nothing here waits on anything slow:
+//! runtime commands run on threads of their own ([`super::jobs`]), reads and copies
+//! take at most a budget per wake-up, and answers are queued for clients that are slow
+//! to read them.
 
+use super::connection::{Conn, Frame};
+use super::dispatch::{dispatch, Call};
+use super::jobs::{Finished, Jobs, ReplyTo};
+use super::status;
 use crate::stdio::{Pumps, PUMP_TOKEN};
-use crate::sys::poller::{Poller, READABLE};
+use crate::sys::oom::OomWatcher;
+use crate::sys::poller::{Poller, READABLE, WRITABLE};
 use crate::sys::reaper::Reaper;
-use crate::task::{ShutdownSignal, TaskService};
+use crate::task::{Reply, TaskService};
+use crate::wire::frame::{frame, TYPE_REQUEST, TYPE_RESPONSE};
 use protobuf::Message;
-use skiff_protos::shim::{WaitRequest, WaitResponse};
+use skiff_protos::shim::WaitRequest;
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use ttrpc::{Code, MessageHeader, MethodHandler, Request, Response, TtrpcContext};
-
-use crate::wire::frame::{frame, HEADER, MAX_MESSAGE, TYPE_REQUEST, TYPE_RESPONSE};
-
-pub type Methods = HashMap<String, Box<dyn MethodHandler + Send + Sync>>;
+use ttrpc::{Request, Response};
 
 /// How long the loop sleeps at most, to notice a Shutdown granted without an event.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
+/// Connections served at once; more are closed as they come.
+const MAX_CONNECTIONS: usize = 128;
+/// Frames taken from one connection per wake-up before the others are served.
+const FRAMES_PER_WAKE: usize = 64;
+/// How long accepting pauses when the shim is out of file descriptors.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
-struct Conn {
-    stream: UnixStream,
-    buf: Vec<u8>,
-}
+/// Tokens of the loop's own fds; connections are `CONN_TOKEN | id`.
+const LISTENER: u64 = 1;
+const REAPER: u64 = 2;
+const OOM: u64 = 3;
+const JOBS: u64 = 4;
+const CONN_TOKEN: u64 = 1 << 62;
 
+/// A Wait whose process still runs, answered once its exit is reported.
 struct Parked {
-    fd: RawFd,
-    stream_id: u32,
+    to: ReplyTo,
     req: WaitRequest,
 }
 
-pub struct Server {
-    poller: Arc<Poller>,
-    listener: UnixListener,
-    conns: HashMap<RawFd, Conn>,
-    parked: Vec<Parked>,
-    methods: Methods,
-    service: Arc<TaskService>,
-    reaper: Arc<Reaper>,
-    oom: Arc<crate::sys::oom::OomWatcher>,
-    pumps: Arc<Pumps>,
-    /// No payload transform: one context serves every request.
-    conn_ctx: Arc<ttrpc::ConnectionContext>,
-}
-
-/// What the server's loop watches besides its own sockets.
+/// What the loop watches besides its own sockets.
 pub struct Sources {
     pub poller: Arc<Poller>,
     pub reaper: Arc<Reaper>,
-    pub oom: Arc<crate::sys::oom::OomWatcher>,
+    pub oom: Arc<OomWatcher>,
     pub pumps: Arc<Pumps>,
+}
+
+pub struct Server {
+    sources: Sources,
+    listener: UnixListener,
+    conns: HashMap<u64, Conn>,
+    next_conn: u64,
+    /// Connections with frames read but not yet served.
+    busy: Vec<u64>,
+    parked: Vec<Parked>,
+    jobs: Jobs,
+    service: Arc<TaskService>,
+    /// Accepting resumes then (the shim ran out of file descriptors).
+    accept_paused: Option<Instant>,
+    next_report: Option<Instant>,
 }
 
 impl Server {
     pub fn new(
         listener: UnixListener,
-        methods: Methods,
         service: Arc<TaskService>,
         sources: Sources,
     ) -> io::Result<Server> {
         listener.set_nonblocking(true)?;
-        let Sources {
-            poller,
-            reaper,
-            oom,
-            pumps,
-        } = sources;
-        for fd in [listener.as_raw_fd(), reaper.fd(), oom.fd()] {
-            poller.add(fd, READABLE, fd as u64)?;
-        }
+        let jobs = Jobs::new()?;
+        let poller = &sources.poller;
+        poller.add(listener.as_raw_fd(), READABLE, LISTENER)?;
+        poller.add(sources.reaper.fd(), READABLE, REAPER)?;
+        poller.add(sources.oom.fd(), READABLE, OOM)?;
+        poller.add(jobs.fd(), READABLE, JOBS)?;
         Ok(Server {
-            poller,
+            sources,
             listener,
             conns: HashMap::new(),
+            next_conn: 0,
+            busy: Vec::new(),
             parked: Vec::new(),
-            methods,
+            jobs,
             service,
-            reaper,
-            oom,
-            pumps,
-            conn_ctx: Arc::default(),
+            accept_paused: None,
+            next_report: None,
         })
     }
 
     /// Serves until a Shutdown is granted.
-    pub fn run(&mut self, shutdown: &ShutdownSignal) {
-        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 32];
-        let mut next_report: Option<Instant> = None;
-        while !shutdown.is_requested() {
-            let mut timeout = next_report.map_or(IDLE_WAKE, |at| {
-                at.saturating_duration_since(Instant::now()).min(IDLE_WAKE)
-            });
-            if let Some(pumps) = self.pumps.next_run() {
-                timeout = timeout.min(pumps);
-            }
-            let n = self.poller.wait(&mut events, timeout);
-            // Exits are looked at only when something may have moved them: SIGCHLD, a
-            // request (a runtime command waited for in a handler reaps on the loop's
-            // behalf), a copy that ended, or an exit's drain time running out. Not
-            // for every chunk of output carried.
+    pub fn run(&mut self) {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
+        while !self.service.shutdown_requested() {
+            let n = self.sources.poller.wait(&mut events, self.timeout());
             let mut exits_due = n == 0;
             for ev in &events[..n] {
-                let token = ev.u64;
-                if token & PUMP_TOKEN != 0 {
-                    exits_due |= self.pumps.ready(token, ev.events);
-                    continue;
-                }
-                exits_due = true;
-                let fd = token as RawFd;
-                if fd == self.listener.as_raw_fd() {
-                    self.accept();
-                } else if fd == self.oom.fd() {
-                    self.oom.process_ready();
-                } else if fd != self.reaper.fd() {
-                    self.readable(fd);
-                }
-                if shutdown.is_requested() {
-                    break;
-                }
+                exits_due |= self.event(ev.u64, ev.events);
             }
-            exits_due |= self.pumps.run_pending();
+            exits_due |= self.sources.pumps.run_pending();
+            self.resume_accepting();
+            self.serve_busy();
             if exits_due {
-                next_report = self.exits();
+                self.exits();
             }
+            self.own_jobs();
         }
+    }
+
+    /// How long to sleep: not past an exit's drain time, a pump or connection with more
+    /// to do, or the end of an accept pause.
+    fn timeout(&self) -> Duration {
+        let now = Instant::now();
+        let mut t = IDLE_WAKE;
+        for at in [self.next_report, self.accept_paused].into_iter().flatten() {
+            t = t.min(at.saturating_duration_since(now));
+        }
+        if let Some(pumps) = self.sources.pumps.next_run() {
+            t = t.min(pumps);
+        }
+        if !self.busy.is_empty() {
+            t = Duration::ZERO;
+        }
+        t
+    }
+
+    /// Handles one readiness; true when exits may have moved.
+    fn event(&mut self, token: u64, events: u32) -> bool {
+        if token & PUMP_TOKEN != 0 {
+            return self.sources.pumps.ready(token, events);
+        }
+        if token & CONN_TOKEN != 0 {
+            self.connection_ready(token & !CONN_TOKEN, events);
+            return false;
+        }
+        match token {
+            LISTENER => self.accept(),
+            OOM => self.service.oom_ready(),
+            JOBS => {
+                let finished = self.jobs.collect();
+                self.finish(finished);
+            }
+            _ => {}
+        }
+        // SIGCHLD, a finished command: exits may be due.
+        true
     }
 
     /// Hands reaped exits to the service, reports those whose output has drained, and
-    /// answers the Waits they end. Returns when to look again.
-    fn exits(&mut self) -> Option<Instant> {
-        for exit in self.reaper.take_exits() {
-            self.service.handle_exit(exit);
-        }
-        let next = self.service.report_exits();
+    /// answers the Waits they end.
+    fn exits(&mut self) {
+        let exits = self.sources.reaper.reap();
+        self.service.reaped(exits);
+        self.next_report = self.service.report_exits();
         if !self.parked.is_empty() {
-            self.answer_parked();
+            let parked = std::mem::take(&mut self.parked);
+            for p in parked {
+                self.wait(p.to, p.req);
+            }
         }
-        next
+    }
+
+    /// Runs the jobs the task model started itself (no one waits for their answer).
+    fn own_jobs(&mut self) {
+        for job in self.service.take_own_jobs() {
+            let finished = self.jobs.submit(job.map(|()| Vec::new()), None);
+            self.finish(finished);
+        }
     }
 
     fn accept(&mut self) {
-        while let Ok((stream, _)) = self.listener.accept() {
-            let fd = stream.as_raw_fd();
-            if stream.set_nonblocking(true).is_err()
-                || self.poller.add(fd, READABLE, fd as u64).is_err()
-            {
-                continue;
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => self.admit(stream),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    // The listener stays readable: stop watching it for a while rather
+                    // than spin on it.
+                    log::warn!("accepting a connection: {e}; pausing for {ACCEPT_PAUSE:?}");
+                    self.sources.poller.remove(self.listener.as_raw_fd());
+                    self.accept_paused = Some(Instant::now() + ACCEPT_PAUSE);
+                    return;
+                }
+                Err(_) => return,
             }
-            self.conns.insert(
-                stream.as_raw_fd(),
-                Conn {
-                    stream,
-                    buf: Vec::new(),
-                },
-            );
         }
     }
 
-    fn close(&mut self, fd: RawFd) {
-        if let Some(conn) = self.conns.remove(&fd) {
-            self.poller.remove(fd);
-            drop(conn);
+    fn resume_accepting(&mut self) {
+        if self.accept_paused.is_some_and(|at| Instant::now() >= at) {
+            self.accept_paused = None;
+            let _ = self
+                .sources
+                .poller
+                .add(self.listener.as_raw_fd(), READABLE, LISTENER);
         }
-        self.parked.retain(|p| p.fd != fd);
     }
 
-    fn readable(&mut self, fd: RawFd) {
-        let mut chunk = [0u8; 16 * 1024];
-        let mut closed = false;
+    /// A new connection: only from a peer of the shim's own uid (containerd and the shim
+    /// both run as root), and only up to [`MAX_CONNECTIONS`].
+    fn admit(&mut self, stream: std::os::unix::net::UnixStream) {
+        if let Err(why) = super::peer::check(&stream) {
+            log::warn!("refused a connection: {why}");
+            return;
+        }
+        if self.conns.len() >= MAX_CONNECTIONS {
+            log::warn!("refused a connection: {MAX_CONNECTIONS} are open");
+            return;
+        }
+        self.next_conn += 1;
+        let id = self.next_conn;
+        let fd = stream.as_raw_fd();
+        if stream.set_nonblocking(true).is_err()
+            || self
+                .sources
+                .poller
+                .add(fd, READABLE, CONN_TOKEN | id)
+                .is_err()
         {
-            let Some(conn) = self.conns.get_mut(&fd) else {
-                return;
-            };
-            loop {
-                match conn.stream.read(&mut chunk) {
-                    Ok(0) => {
-                        closed = true;
-                        break;
-                    }
-                    Ok(n) => conn.buf.extend_from_slice(&chunk[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(_) => {
-                        closed = true;
+            return;
+        }
+        self.conns.insert(id, Conn::new(id, stream));
+    }
+
+    fn close(&mut self, id: u64) {
+        if let Some(conn) = self.conns.remove(&id) {
+            self.sources.poller.remove(conn.stream.as_raw_fd());
+        }
+        self.parked.retain(|p| p.to.conn != id);
+        self.busy.retain(|b| *b != id);
+    }
+
+    fn connection_ready(&mut self, id: u64, events: u32) {
+        if events & WRITABLE != 0 {
+            self.flush(id);
+        }
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if events & READABLE != 0 || events & (libc::EPOLLHUP as u32) != 0 {
+            conn.fill();
+            if !self.busy.contains(&id) {
+                self.busy.push(id);
+            }
+        }
+    }
+
+    /// Serves the frames read from each busy connection, at most [`FRAMES_PER_WAKE`]
+    /// each; those with more stay busy for the next round.
+    fn serve_busy(&mut self) {
+        for id in std::mem::take(&mut self.busy) {
+            let mut served = 0;
+            while served < FRAMES_PER_WAKE {
+                let Some(conn) = self.conns.get_mut(&id) else {
+                    break;
+                };
+                match conn.next_frame() {
+                    Ok(Some(frame)) => self.request(id, frame),
+                    Ok(None) => break,
+                    Err(too_large) => {
+                        let e = crate::task::error::ShimError::InvalidArgument(format!(
+                            "a message of {} bytes is larger than ttrpc's limit",
+                            too_large.length
+                        ));
+                        let to = ReplyTo {
+                            conn: id,
+                            stream_id: too_large.stream_id,
+                        };
+                        self.reply(to, Err(e));
+                        self.close_when_written(id);
                         break;
                     }
                 }
+                served += 1;
             }
-        }
-        while let Some((mh, payload)) = self.next_frame(fd) {
-            if mh.type_ == TYPE_REQUEST {
-                self.dispatch(fd, mh, &payload);
+            let Some(conn) = self.conns.get(&id) else {
+                continue;
+            };
+            if conn.read_closed && !conn.has_buffered() {
+                self.close_when_written(id);
+            } else if served == FRAMES_PER_WAKE && conn.has_buffered() {
+                self.busy.push(id);
             }
-        }
-        let oversized = self
-            .conns
-            .get(&fd)
-            .map(|c| c.buf.len() > MAX_MESSAGE + HEADER)
-            .unwrap_or(false);
-        if closed || oversized {
-            self.close(fd);
         }
     }
 
-    /// The next whole frame buffered for `fd`.
-    fn next_frame(&mut self, fd: RawFd) -> Option<(MessageHeader, Vec<u8>)> {
-        let conn = self.conns.get_mut(&fd)?;
-        if conn.buf.len() < HEADER {
-            return None;
+    /// One request frame: decoded, dispatched, answered now or later.
+    fn request(&mut self, conn: u64, frame: Frame) {
+        if frame.kind != TYPE_REQUEST {
+            return;
         }
-        let (length, stream_id, type_) = crate::wire::frame::header(&conn.buf)?;
-        if length > MAX_MESSAGE || conn.buf.len() < HEADER + length {
-            return None;
-        }
-        let mh = MessageHeader {
-            length: length as u32,
-            stream_id,
-            type_,
-            flags: conn.buf[9],
+        let to = ReplyTo {
+            conn,
+            stream_id: frame.stream_id,
         };
-        let payload = conn.buf[HEADER..HEADER + length].to_vec();
-        conn.buf.drain(..HEADER + length);
-        Some((mh, payload))
-    }
-
-    fn dispatch(&mut self, fd: RawFd, mh: MessageHeader, payload: &[u8]) {
-        let req = match Request::parse_from_bytes(payload) {
+        let req = match Request::parse_from_bytes(&frame.payload) {
             Ok(r) => r,
             Err(e) => {
-                return self.reply_status(
-                    fd,
-                    mh.stream_id,
-                    Code::INVALID_ARGUMENT,
-                    format!("undecodable request: {e}"),
-                )
+                let e = crate::task::error::ShimError::InvalidArgument(format!(
+                    "undecodable request: {e}"
+                ));
+                return self.reply(to, Err(e));
             }
         };
-        let path = format!("/{}/{}", req.service, req.method);
-        if req.method == "Wait" && self.methods.contains_key(&path) {
-            return match WaitRequest::parse_from_bytes(&req.payload) {
-                Ok(w) => self.wait(fd, mh.stream_id, w),
-                Err(e) => self.reply_status(
-                    fd,
-                    mh.stream_id,
-                    Code::INVALID_ARGUMENT,
-                    format!("undecodable WaitRequest: {e}"),
-                ),
-            };
-        }
-        let Some(handler) = self.methods.get(&path) else {
-            return self.reply_status(
-                fd,
-                mh.stream_id,
-                Code::UNIMPLEMENTED,
-                format!("{path} is not supported"),
-            );
-        };
-        let (tx, rx) = std::sync::mpsc::channel();
-        let mut metadata: HashMap<String, Vec<String>> = HashMap::new();
-        for kv in &req.metadata {
-            metadata
-                .entry(kv.key.clone())
-                .or_default()
-                .push(kv.value.clone());
-        }
-        let ctx = TtrpcContext {
-            fd,
-            cancel_rx: crossbeam_channel::never(),
-            mh,
-            res_tx: tx,
-            metadata,
-            timeout_nano: req.timeout_nano,
-            conn_ctx: self.conn_ctx.clone(),
-        };
-        let stream_id = mh.stream_id;
-        if let Err(e) = handler.handler(ctx, req) {
-            return self.reply_status(fd, stream_id, Code::UNKNOWN, e.to_string());
-        }
-        for (_, body) in rx.try_iter() {
-            self.write_frame(fd, stream_id, &body);
+        match dispatch(&self.service, &req.service, &req.method, &req.payload) {
+            Call::Wait(wait) => self.wait(to, wait),
+            Call::Reply(Reply::Now(r)) => self.reply(to, r),
+            Call::Reply(Reply::Later(job)) => {
+                let finished = self.jobs.submit(job, Some(to));
+                self.finish(finished);
+            }
         }
     }
 
-    fn wait(&mut self, fd: RawFd, stream_id: u32, req: WaitRequest) {
+    fn wait(&mut self, to: ReplyTo, req: WaitRequest) {
         match self.service.try_wait(&req) {
-            Ok(Some(resp)) => self.reply_ok(fd, stream_id, &resp),
-            Ok(None) => self.parked.push(Parked { fd, stream_id, req }),
-            Err(e) => match ttrpc::Error::from(e) {
-                ttrpc::Error::RpcStatus(s) => self.reply(fd, stream_id, s, Vec::new()),
-                other => self.reply_status(fd, stream_id, Code::UNKNOWN, other.to_string()),
-            },
+            Ok(Some(resp)) => self.reply(to, Ok(resp.write_to_bytes().unwrap_or_default())),
+            Ok(None) => self.parked.push(Parked { to, req }),
+            Err(e) => self.reply(to, Err(e)),
         }
     }
 
-    fn answer_parked(&mut self) {
-        let parked = std::mem::take(&mut self.parked);
-        for p in parked {
-            self.wait(p.fd, p.stream_id, p.req);
+    /// Applies finished jobs to the task model and answers their requests.
+    fn finish(&mut self, finished: Vec<Finished>) {
+        for Finished { finish, to } in finished {
+            let result = finish(&self.service);
+            if let Some(to) = to {
+                self.reply(to, result);
+            } else if let Err(e) = result {
+                log::warn!("{e}");
+            }
         }
     }
 
-    fn reply_ok(&mut self, fd: RawFd, stream_id: u32, resp: &WaitResponse) {
-        let ok = ttrpc::get_status(Code::OK, String::new());
-        self.reply(fd, stream_id, ok, resp.write_to_bytes().unwrap_or_default());
-    }
-
-    fn reply_status(&mut self, fd: RawFd, stream_id: u32, code: Code, message: String) {
-        self.reply(fd, stream_id, ttrpc::get_status(code, message), Vec::new());
-    }
-
-    fn reply(&mut self, fd: RawFd, stream_id: u32, status: ttrpc::Status, payload: Vec<u8>) {
+    fn reply(&mut self, to: ReplyTo, result: crate::task::error::Result<Vec<u8>>) {
+        let (status, payload) = match result {
+            Ok(payload) => (status::ok(), payload),
+            Err(e) => {
+                log::debug!("request on stream {}: {e}", to.stream_id);
+                (status::of(&e), Vec::new())
+            }
+        };
         let res = Response {
             status: protobuf::MessageField::some(status),
             payload,
             ..Default::default()
         };
         let body = res.write_to_bytes().unwrap_or_default();
-        self.write_frame(fd, stream_id, &body);
-    }
-
-    /// Writes one response frame; a client that stops reading for 10 s is dropped.
-    fn write_frame(&mut self, fd: RawFd, stream_id: u32, body: &[u8]) {
-        let frame = frame(stream_id, TYPE_RESPONSE, body);
-        let Some(conn) = self.conns.get_mut(&fd) else {
+        // A Wait answered after its client went away has no connection to go to: the
+        // connection id, unlike an fd, is never reused.
+        let Some(conn) = self.conns.get_mut(&to.conn) else {
             return;
         };
-        let mut written = 0;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while written < frame.len() {
-            match conn.stream.write(&frame[written..]) {
-                Ok(n) => written += n,
-                Err(e)
-                    if e.kind() == io::ErrorKind::WouldBlock
-                        && std::time::Instant::now() < deadline =>
-                {
-                    let mut pfd = libc::pollfd {
-                        fd,
-                        events: libc::POLLOUT,
-                        revents: 0,
-                    };
-                    // SAFETY: poll on one valid pollfd.
-                    unsafe { libc::poll(&mut pfd, 1, 100) };
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    self.close(fd);
-                    return;
+        if !conn.queue(frame(to.stream_id, TYPE_RESPONSE, &body)) {
+            log::warn!("dropping a client that does not read its answers");
+            return self.close(to.conn);
+        }
+        self.flush(to.conn);
+    }
+
+    /// Writes what a connection's client takes; watches for room when more is left.
+    fn flush(&mut self, id: u64) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let fd: RawFd = conn.stream.as_raw_fd();
+        match conn.flush() {
+            Ok(true) => {
+                let _ = self.sources.poller.modify(fd, READABLE, CONN_TOKEN | id);
+                if conn.read_closed {
+                    self.close(id);
                 }
             }
+            Ok(false) => {
+                let _ = self
+                    .sources
+                    .poller
+                    .modify(fd, READABLE | WRITABLE, CONN_TOKEN | id);
+            }
+            Err(_) => self.close(id),
+        }
+    }
+
+    /// Closes a connection once what is queued for it has been written.
+    fn close_when_written(&mut self, id: u64) {
+        match self.conns.get_mut(&id) {
+            Some(conn) if conn.has_unwritten() => {
+                conn.read_closed = true;
+                let fd = conn.stream.as_raw_fd();
+                // Read no more; the write side is watched until the answers are out.
+                let _ = self.sources.poller.modify(fd, WRITABLE, CONN_TOKEN | id);
+            }
+            _ => self.close(id),
         }
     }
 }

@@ -10,6 +10,8 @@ use std::sync::Mutex;
 struct FifoLogger {
     out: Mutex<Option<File>>,
     level: log::LevelFilter,
+    /// The runtime name containerd knows the shim by, on every line.
+    runtime: &'static str,
 }
 
 impl log::Log for FifoLogger {
@@ -26,8 +28,7 @@ impl log::Log for FifoLogger {
         if let Some(f) = out.as_mut() {
             let level = record.level().as_str().to_ascii_lowercase();
             let msg = record.args().to_string().replace('"', "\\\"");
-            let runtime = crate::options::driver::current().runtime_name;
-            let _ = writeln!(f, "level={level} msg=\"{msg}\" runtime={runtime}");
+            let _ = writeln!(f, "level={level} msg=\"{msg}\" runtime={}", self.runtime);
         }
     }
 
@@ -37,7 +38,7 @@ impl log::Log for FifoLogger {
 /// Logs to `./log`. Opened read-write, the FIFO never refuses the shim for want of a
 /// reader: lines wait there until containerd opens its end, and are dropped only when
 /// the FIFO is full.
-pub fn init(debug: bool) {
+pub fn init(debug: bool, runtime: &'static str) {
     let out = OpenOptions::new()
         .read(true)
         .write(true)
@@ -52,6 +53,7 @@ pub fn init(debug: bool) {
     let logger = Box::new(FifoLogger {
         out: Mutex::new(out),
         level,
+        runtime,
     });
     if log::set_boxed_logger(logger).is_ok() {
         log::set_max_level(level);

@@ -6,5 +6,7 @@ pub mod logging;
 pub mod mount;
 pub mod oom;
 pub mod poller;
+pub mod procfs;
 pub mod reaper;
 pub mod shim_cgroup;
+pub mod signal;

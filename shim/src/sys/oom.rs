@@ -1,12 +1,10 @@
-//! OOM events: one epoll set holds the OOM watch fd of every container the shim serves,
-//! and the server's loop waits on that set with its sockets, so watching costs no thread. A watch firing, or the exit handler
-//! asking before it reports an init's exit, compares the cgroup's OOM-kill counter with
-//! what was last reported, so each kill is published once, and before the exit.
+//! OOM watches: one epoll set holds the OOM watch fd of every container the shim serves,
+//! and the server's loop waits on that set with its sockets, so watching costs no
+//! thread. A watch firing, or the exit handler asking before it reports an init's exit,
+//! compares the cgroup's OOM-kill counter with what was last seen, so each kill is told
+//! once (and the task model reports it before the exit).
 
-use crate::events::EventPublisher;
 use skiff_cgroups::{Cgroup, OomWatch};
-use skiff_protos::task_events::TaskOOM;
-use skiff_protos::type_url;
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -14,8 +12,6 @@ use std::sync::{Arc, Mutex};
 
 pub struct OomWatcher {
     epoll: OwnedFd,
-    namespace: String,
-    publisher: EventPublisher,
     state: Mutex<State>,
 }
 
@@ -35,7 +31,7 @@ struct Watched {
 }
 
 impl OomWatcher {
-    pub fn start(namespace: String, publisher: EventPublisher) -> io::Result<Arc<OomWatcher>> {
+    pub fn start() -> io::Result<Arc<OomWatcher>> {
         // SAFETY: epoll_create1 returns a new fd or -1.
         let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if fd < 0 {
@@ -44,8 +40,6 @@ impl OomWatcher {
         let watcher = Arc::new(OomWatcher {
             // SAFETY: fd was just created.
             epoll: unsafe { OwnedFd::from_raw_fd(fd) },
-            namespace,
-            publisher,
             state: Mutex::new(State::default()),
         });
         Ok(watcher)
@@ -102,25 +96,26 @@ impl OomWatcher {
         }
     }
 
-    /// Publishes /tasks/oom for kills not yet reported.
-    pub fn check(&self, container_id: &str) {
+    /// Whether the container had OOM kills not told yet.
+    pub fn check(&self, container_id: &str) -> bool {
         let mut st = self.state.lock().unwrap();
         let Some(token) = st.tokens.get(container_id).copied() else {
-            return;
+            return false;
         };
-        if let Some(w) = st.by_token.get_mut(&token) {
-            self.report(w, false);
-        }
+        st.by_token
+            .get_mut(&token)
+            .is_some_and(|w| Self::new_kills(w, false))
     }
 
-    fn report(&self, w: &mut Watched, woken: bool) {
+    /// Whether the counter moved since last seen (or, without a counter, the watch woke).
+    fn new_kills(w: &mut Watched, woken: bool) -> bool {
         // On cgroup v1 the kernel also signals the eventfd when the cgroup is removed:
         // that is not an OOM.
         if !w.cgroup.memory_dir().is_some_and(|d| d.exists()) {
-            return;
+            return false;
         }
         let kills = w.cgroup.oom_kills();
-        let new = match kills {
+        match kills {
             Some(n) if n > w.reported => {
                 w.reported = n;
                 true
@@ -128,17 +123,6 @@ impl OomWatcher {
             Some(_) => false,
             // No counter (old kernels): a wake-up of the watch is the event.
             None => woken,
-        };
-        if new {
-            self.publisher.publish(
-                &self.namespace,
-                "/tasks/oom",
-                type_url::TASK_OOM,
-                &TaskOOM {
-                    container_id: w.container_id.clone(),
-                    ..Default::default()
-                },
-            );
         }
     }
 
@@ -147,8 +131,9 @@ impl OomWatcher {
         self.epoll.as_raw_fd()
     }
 
-    /// Reports the watches that fired (called when [`OomWatcher::fd`] is readable).
-    pub fn process_ready(&self) {
+    /// The containers with new OOM kills among the watches that fired (called when
+    /// [`OomWatcher::fd`] is readable).
+    pub fn process_ready(&self) -> Vec<String> {
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 16];
         // SAFETY: epoll_wait into a local array, without blocking.
         let n = unsafe {
@@ -160,12 +145,16 @@ impl OomWatcher {
             )
         };
         let mut st = self.state.lock().unwrap();
+        let mut killed = Vec::new();
         for ev in events.iter().take(n.max(0) as usize) {
             let token = ev.u64;
             if let Some(w) = st.by_token.get_mut(&token) {
                 w.watch.drain();
-                self.report(w, true);
+                if Self::new_kills(w, true) {
+                    killed.push(w.container_id.clone());
+                }
             }
         }
+        killed
     }
 }

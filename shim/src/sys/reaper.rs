@@ -1,20 +1,21 @@
 //! The shim is a subreaper: every process it starts (runtime commands, and the container
 //! processes they leave behind) is reaped here with `waitpid(-1, WNOHANG)`, when the
-//! event loop sees SIGCHLD on the reaper's signalfd.
+//! event loop sees SIGCHLD on the reaper's signalfd. The loop is the only reaper.
 //!
-//! A runtime command is waited for by the thread that ran it, which reaps in its place
-//! until its own command has ended; exits it reaps on the way are queued for the loop.
-//! So a container process's exit may be seen before the runtime command that started it
-//! has returned, and the exit handler keeps such exits until their pid is claimed.
+//! A runtime command runs on a thread of its own ([`crate::server`]); it is started
+//! through the reaper ([`ProcessMonitor::start`]), which records its pid before it can
+//! end, and its thread waits for the exit the loop routes back to it. Every other exit
+//! goes to the task model, which matches it to the process that owns the pid.
 
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use runc_driver::ProcessMonitor;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, Command, ExitStatus};
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::process::ExitStatus;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Instant, SystemTime};
 
 /// A process that ended, as the reaper saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,10 +24,24 @@ pub struct Exit {
     /// The exit code, or 128 + the signal that killed it (the shell's convention, which
     /// containerd reports).
     pub status: u32,
+    /// When, for the manager.
     pub at: SystemTime,
+    /// When, on the clock runtime commands are timed with: an exit reaped before a
+    /// command started cannot be the exit of a process that command started.
+    pub reaped: Instant,
 }
 
 impl Exit {
+    /// An exit the shim states itself (a process deleted before it ran).
+    pub fn now(pid: u32, status: u32) -> Exit {
+        Exit {
+            pid,
+            status,
+            at: SystemTime::now(),
+            reaped: Instant::now(),
+        }
+    }
+
     pub fn from_wait_status(pid: u32, raw: i32) -> Exit {
         let status = if libc::WIFEXITED(raw) {
             libc::WEXITSTATUS(raw) as u32
@@ -35,20 +50,16 @@ impl Exit {
         } else {
             raw as u32
         };
-        Exit {
-            pid,
-            status,
-            at: SystemTime::now(),
-        }
+        Exit::now(pid, status)
     }
 }
 
 pub struct Reaper {
-    signalfd: OwnedFd,
-    /// Runtime commands started through the monitor, and their exit once reaped.
+    signalfd: SignalFd,
+    /// Processes started through the monitor, and their exit once reaped.
     commands: Mutex<HashMap<u32, Option<ExitStatus>>>,
-    /// Exits no runtime command claimed, for the loop to hand to the exit handler.
-    exits: Mutex<VecDeque<Exit>>,
+    /// Signalled when the exit of such a process has been reaped.
+    command_ended: Condvar,
 }
 
 impl Reaper {
@@ -57,19 +68,10 @@ impl Reaper {
     /// inherit the mask.
     pub fn prepare_process() -> io::Result<()> {
         reset_inherited_ignores();
-        // SAFETY: plain syscalls on this process's own attributes.
-        unsafe {
-            if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGCHLD);
-            let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-            if rc != 0 {
-                return Err(io::Error::from_raw_os_error(rc));
-            }
-        }
+        nix::sys::prctl::set_child_subreaper(true)?;
+        let mut set = nix::sys::signal::SigSet::empty();
+        set.add(nix::sys::signal::Signal::SIGCHLD);
+        set.thread_block()?;
         Ok(())
     }
 
@@ -77,60 +79,44 @@ impl Reaper {
         Ok(Arc::new(Reaper {
             signalfd: signalfd_for_sigchld()?,
             commands: Mutex::new(HashMap::new()),
-            exits: Mutex::new(VecDeque::new()),
+            command_ended: Condvar::new(),
         }))
     }
 
-    /// Readable when SIGCHLD is pending: the loop then calls [`Reaper::take_exits`].
+    /// Readable when SIGCHLD is pending: the loop then calls [`Reaper::reap`].
     pub fn fd(&self) -> RawFd {
         self.signalfd.as_raw_fd()
     }
 
-    /// Reaps every child that has ended and returns the exits no runtime command
-    /// claimed, oldest first.
-    pub fn take_exits(&self) -> Vec<Exit> {
+    /// Reaps every child that has ended; hands the exits of monitored processes to
+    /// their waiters and returns the others, oldest first.
+    pub fn reap(&self) -> Vec<Exit> {
         // Consume the pending signal first: a child that ends after this read signals
         // again, so none is left unreaped with nothing to wake the loop.
-        let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
-        loop {
-            // SAFETY: reading into a buffer of the right size from our signalfd.
-            let n = unsafe {
-                libc::read(
-                    self.signalfd.as_raw_fd(),
-                    info.as_mut_ptr().cast(),
-                    info.len(),
-                )
-            };
-            if n <= 0 {
-                break;
+        while let Ok(Some(_)) = self.signalfd.read_signal() {}
+        let mut exits = Vec::new();
+        while let Some((pid, raw)) = reap_one() {
+            let mut commands = self.commands.lock().unwrap();
+            match commands.get_mut(&pid) {
+                Some(slot) => {
+                    *slot = Some(ExitStatus::from_raw(raw));
+                    self.command_ended.notify_all();
+                }
+                None => exits.push(Exit::from_wait_status(pid, raw)),
             }
         }
-        while let Some((pid, raw)) = reap(libc::WNOHANG) {
-            self.dispatch(pid, raw);
-        }
-        self.exits.lock().unwrap().drain(..).collect()
-    }
-
-    fn dispatch(&self, pid: u32, raw: i32) {
-        let mut commands = self.commands.lock().unwrap();
-        if let Some(slot) = commands.get_mut(&pid) {
-            *slot = Some(ExitStatus::from_raw(raw));
-            return;
-        }
-        drop(commands);
-        self.exits
-            .lock()
-            .unwrap()
-            .push_back(Exit::from_wait_status(pid, raw));
+        exits
     }
 }
 
-/// One `waitpid(-1)`: Some((pid, status)) or None when nothing (more) has ended.
-fn reap(flags: i32) -> Option<(u32, i32)> {
+/// One `waitpid(-1, WNOHANG)`: Some((pid, status)), or None when nothing (more) has
+/// ended.
+fn reap_one() -> Option<(u32, i32)> {
     loop {
         let mut raw = 0;
-        // SAFETY: waitpid with a valid out pointer.
-        let pid = unsafe { libc::waitpid(-1, &mut raw, flags) };
+        // SAFETY: waitpid with a valid out pointer; the raw status is what ExitStatus and
+        // the exit code conversion take (nix's WaitStatus would have to be re-encoded).
+        let pid = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
         if pid > 0 {
             return Some((pid as u32, raw));
         }
@@ -169,66 +155,47 @@ fn reset_inherited_ignores() {
 /// (the reaper's signalfd needs that), which would break a shell's `wait`.
 /// Async-signal-safe: for use between fork and exec.
 pub fn unblock_all_signals() -> io::Result<()> {
-    // SAFETY: setting the calling thread's mask to an empty set.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        let rc = libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-    }
+    nix::sys::signal::SigSet::empty().thread_set_mask()?;
     Ok(())
 }
 
-fn signalfd_for_sigchld() -> io::Result<OwnedFd> {
-    // SAFETY: building a signal set and creating a signalfd for it.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGCHLD);
-        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(OwnedFd::from_raw_fd(fd))
-    }
+fn signalfd_for_sigchld() -> io::Result<SignalFd> {
+    let mut set = nix::sys::signal::SigSet::empty();
+    set.add(nix::sys::signal::Signal::SIGCHLD);
+    Ok(SignalFd::with_flags(
+        &set,
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )?)
 }
 
-/// Runtime commands are registered under the lock the reaper takes before it routes
-/// an exit, so a command that ends at once is still routed to its waiter.
+/// Processes are recorded under the lock the reaper takes before it routes an exit, so
+/// one that ends at once is still routed to its waiter. The same lock keeps two starts
+/// from overlapping: a fork made by [`ProcessMonitor::start`] never copies a process in
+/// the middle of another thread's spawn.
 impl ProcessMonitor for Reaper {
-    fn spawn(&self, cmd: &mut Command) -> io::Result<Child> {
+    fn start(&self, start: &mut dyn FnMut() -> io::Result<u32>) -> io::Result<u32> {
         let mut commands = self.commands.lock().unwrap();
-        let child = cmd.spawn()?;
-        commands.insert(child.id(), None);
-        Ok(child)
+        let pid = start()?;
+        commands.insert(pid, None);
+        Ok(pid)
     }
 
-    /// Reaps, blocking, until the command has ended: other exits met on the way are
-    /// queued for the loop.
-    fn wait(&self, child: &mut Child) -> io::Result<ExitStatus> {
-        let pid = child.id();
+    /// Waits, off the loop, for the exit the loop reaps: never call it on the loop.
+    fn wait(&self, pid: u32) -> io::Result<ExitStatus> {
+        let mut commands = self.commands.lock().unwrap();
         loop {
-            {
-                let mut commands = self.commands.lock().unwrap();
-                match commands.get(&pid) {
-                    None => {
-                        return Err(io::Error::other(format!(
-                            "pid {pid} was not started by the reaper"
-                        )))
-                    }
-                    Some(Some(status)) => {
-                        let status = *status;
-                        commands.remove(&pid);
-                        return Ok(status);
-                    }
-                    Some(None) => {}
+            match commands.get(&pid) {
+                None => {
+                    return Err(io::Error::other(format!(
+                        "pid {pid} was not started through the reaper"
+                    )))
                 }
-            }
-            match reap(0) {
-                Some((reaped, raw)) => self.dispatch(reaped, raw),
-                None => return Err(io::Error::last_os_error()),
+                Some(Some(status)) => {
+                    let status = *status;
+                    commands.remove(&pid);
+                    return Ok(status);
+                }
+                Some(None) => commands = self.command_ended.wait(commands).unwrap(),
             }
         }
     }

@@ -1,58 +1,139 @@
-//! Exits the reaper hands over, reported once the process's output has drained, and
-//! Wait.
+//! The one path of an exit: the loop's reaper hands it over ([`TaskService::reaped`]);
+//! the process that owns the pid is marked exited at once (so a Kill can no longer reach
+//! its reaped pid); the exit is reported once its output has drained and no start of it
+//! is in flight ([`TaskService::report_exits`]), and only then does Wait answer.
+//!
+//! A process's pid is known only when the runtime command that started it returns, and
+//! it may have exited before that: such exits wait, unclaimed, until the pid is claimed
+//! ([`TaskService::claim`]). A claim takes an unclaimed exit only if it came after the
+//! command started, and only if the pid no longer names a live child of the shim that
+//! began since: a recycled pid never receives another process's exit.
 
-use crate::events::timestamp;
+use super::{Job, Order, TaskService};
+use crate::sys::procfs::{self, Moment};
 use crate::sys::reaper::Exit;
-use crate::task::error::Result;
-use crate::task::state::Status;
-use crate::task::TaskService;
 use protobuf::MessageField;
 use skiff_protos::shim::{WaitRequest, WaitResponse};
-use skiff_protos::task_events::TaskExit;
-use skiff_protos::type_url;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// How long an exit waits for the process's output to drain before it is reported
 /// anyway (a process that leaves a child holding its stdout open).
 const OUTPUT_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
-/// Exits of pids nobody has claimed yet, kept for a process whose runtime command has
-/// not returned its pid.
+/// Exits of pids nobody has claimed: at most this many, and this old.
 const UNCLAIMED_LIMIT: usize = 256;
+const UNCLAIMED_AGE: Duration = Duration::from_secs(60);
 
-/// An exit waiting for its process's output to drain.
-pub(super) struct PendingExit {
+/// Who owns the live pids, and the exits not yet reported.
+#[derive(Default)]
+pub(super) struct ExitRouter {
+    owners: HashMap<u32, Owner>,
+    unclaimed: VecDeque<Exit>,
+    pending: Vec<Pending>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+struct Owner {
+    container: String,
+    /// Empty for the init.
+    exec: String,
+}
+
+/// An exit recorded on its process, waiting to be reported.
+struct Pending {
+    owner: Owner,
     exit: Exit,
-    container_id: String,
-    exec_id: String,
     deadline: Instant,
 }
 
-impl TaskService {
-    /// Called by the loop for every exit no runtime command claimed.
-    pub fn handle_exit(&self, exit: Exit) {
-        let owner = {
-            let mut index = self.pids.lock().unwrap();
-            match index.owners.remove(&exit.pid) {
-                Some(owner) => owner,
-                None => {
-                    if index.unclaimed.len() >= UNCLAIMED_LIMIT {
-                        index.unclaimed.pop_front();
-                    }
-                    index.unclaimed.push_back(exit);
-                    return;
-                }
-            }
-        };
-        let (container_id, exec_id) = owner;
-        if exec_id.is_empty() {
-            self.kill_remaining(&container_id);
+impl ExitRouter {
+    fn keep_unclaimed(&mut self, exit: Exit) {
+        let now = Instant::now();
+        self.unclaimed
+            .retain(|e| now.duration_since(e.reaped) < UNCLAIMED_AGE);
+        if self.unclaimed.len() >= UNCLAIMED_LIMIT {
+            self.unclaimed.pop_front();
         }
-        // The exit is reported once the output has drained: a user reading the exit
-        // has then read everything the process wrote.
-        self.pending_exits.lock().unwrap().push(PendingExit {
+        self.unclaimed.push_back(exit);
+    }
+
+    /// The latest unclaimed exit of `pid` reaped since `since`.
+    fn take_unclaimed(&mut self, pid: u32, since: Moment) -> Option<Exit> {
+        let at = self
+            .unclaimed
+            .iter()
+            .rposition(|e| e.pid == pid && e.reaped >= since.at)?;
+        self.unclaimed.remove(at)
+    }
+}
+
+impl TaskService {
+    /// Exits the loop reaped that no runtime command waited for.
+    pub fn reaped(&self, exits: Vec<Exit>) {
+        for exit in exits {
+            let owner = self.exits.lock().unwrap().owners.remove(&exit.pid);
+            match owner {
+                Some(owner) => self.record_exit(owner, exit),
+                None => self.exits.lock().unwrap().keep_unclaimed(exit),
+            }
+        }
+    }
+
+    /// The process `exec_id` of `container` was started as `pid` by a command that
+    /// began at `since`: its exit goes to it, whether it comes later or came already.
+    pub(super) fn claim(&self, pid: u32, container: &str, exec_id: &str, since: Moment) {
+        let owner = Owner {
+            container: container.to_string(),
+            exec: exec_id.to_string(),
+        };
+        let mut router = self.exits.lock().unwrap();
+        if procfs::is_own_child_since(pid, since) {
+            // Alive (or a zombie not reaped yet): any exit kept for this pid is older.
+            router.unclaimed.retain(|e| e.pid != pid);
+            router.owners.insert(pid, owner);
+            return;
+        }
+        let exit = router.take_unclaimed(pid, since);
+        drop(router);
+        match exit {
+            Some(exit) => self.record_exit(owner, exit),
+            None => {
+                log::warn!("{container}: pid {pid} is gone and its exit was not seen");
+                self.record_exit(owner, Exit::now(pid, 255));
+            }
+        }
+    }
+
+    /// Forgets the owners of a deleted container's or exec's pids.
+    pub(super) fn disown(&self, container: &str, exec_id: Option<&str>) {
+        let mut router = self.exits.lock().unwrap();
+        router
+            .owners
+            .retain(|_, o| o.container != container || exec_id.is_some_and(|e| o.exec != e));
+        router.pending.retain(|p| {
+            p.owner.container != container || exec_id.is_some_and(|e| p.owner.exec != e)
+        });
+    }
+
+    fn record_exit(&self, owner: Owner, exit: Exit) {
+        let Ok(c) = self.container(&owner.container) else {
+            return;
+        };
+        let recorded = c.with(&owner.exec, |p| {
+            if p.pid() == exit.pid {
+                p.exited(exit);
+            }
+            Ok(())
+        });
+        if recorded.is_err() {
+            return;
+        }
+        if owner.exec.is_empty() && c.shares_pid_namespace() {
+            self.kill_remaining(&owner.container, c.runtime().clone());
+        }
+        self.exits.lock().unwrap().pending.push(Pending {
+            owner,
             exit,
-            container_id,
-            exec_id,
             deadline: Instant::now() + OUTPUT_DRAIN_TIMEOUT,
         });
     }
@@ -60,133 +141,98 @@ impl TaskService {
     /// A container without a PID namespace of its own keeps its other processes when its
     /// init exits (a worker that forked, an exec): they are killed now, as containerd's
     /// shims do, so that none outlives its container and holds its output open.
-    fn kill_remaining(&self, container_id: &str) {
-        let Ok(c) = self.container(container_id) else {
-            return;
-        };
-        if !c.shares_pid_namespace {
-            return;
-        }
-        let all = runc_driver::KillOptions { all: true };
-        if let Err(e) = c.runtime.kill(container_id, libc::SIGKILL as u32, &all) {
-            log::warn!("{container_id}: killing what its init left running: {e}");
-        }
+    fn kill_remaining(&self, id: &str, runtime: std::sync::Arc<dyn runc_driver::OciRuntime>) {
+        let id = id.to_string();
+        let key = id.clone();
+        let work: super::job::Work<()> = Box::new(move || {
+            let all = runc_driver::KillOptions { all: true };
+            if let Err(e) = runtime.kill(&id, libc::SIGKILL as u32, &all) {
+                log::warn!("{id}: killing what its init left running: {e}");
+            }
+            Box::new(|_: &TaskService| Ok(()))
+        });
+        self.own_jobs.lock().unwrap().push(Job {
+            order: Order::AtOnce(key),
+            work,
+        });
     }
 
-    /// Reports the exits whose output has drained, or that have waited long enough.
-    /// Returns when to look again for those still waiting.
+    /// Reports the exits whose output has drained (or that waited long enough) and whose
+    /// process is not being started. Returns when to look again for the others.
     pub fn report_exits(&self) -> Option<Instant> {
-        let waiting = std::mem::take(&mut *self.pending_exits.lock().unwrap());
+        let waiting = std::mem::take(&mut self.exits.lock().unwrap().pending);
         let now = Instant::now();
         let mut next: Option<Instant> = None;
         let mut still = Vec::new();
         for pending in waiting {
-            match self.output_drained(&pending) {
-                Some(false) if now < pending.deadline => {
+            match self.ready_to_report(&pending, now) {
+                Some(true) => self.report_exit(pending),
+                Some(false) => {
                     next = Some(next.map_or(pending.deadline, |n| n.min(pending.deadline)));
                     still.push(pending);
                 }
-                Some(drained) => {
-                    if !drained {
-                        log::warn!(
-                            "output of {} {} still open {OUTPUT_DRAIN_TIMEOUT:?} after its exit",
-                            pending.container_id,
-                            pending.exec_id
-                        );
-                    }
-                    self.report_exit(pending);
-                }
-                // The process is gone (deleted, or replaced).
+                // The process is gone (deleted).
                 None => {}
             }
         }
-        self.pending_exits.lock().unwrap().extend(still);
+        self.exits.lock().unwrap().pending.extend(still);
         next
     }
 
-    fn output_drained(&self, pending: &PendingExit) -> Option<bool> {
-        let c = self.container(&pending.container_id).ok()?;
-        let procs = c.processes.lock().unwrap();
-        match procs.get(&pending.exec_id) {
-            Ok(p) if p.pid == pending.exit.pid => {
-                Some(p.io.as_ref().is_none_or(|io| io.output_drained()))
-            }
-            _ => None,
+    /// Some(true) when `pending` can be reported now, Some(false) when it must wait, None
+    /// when its process is gone.
+    fn ready_to_report(&self, pending: &Pending, now: Instant) -> Option<bool> {
+        let c = self.container(&pending.owner.container).ok()?;
+        let (drained, starting) = c
+            .with(&pending.owner.exec, |p| {
+                Ok((p.output_drained(), p.is_starting()))
+            })
+            .ok()?;
+        if starting {
+            return Some(false);
         }
+        if !drained && now < pending.deadline {
+            return Some(false);
+        }
+        if !drained {
+            log::warn!(
+                "output of {} {} still open {OUTPUT_DRAIN_TIMEOUT:?} after its exit",
+                pending.owner.container,
+                pending.owner.exec
+            );
+        }
+        Some(true)
     }
 
-    fn report_exit(&self, pending: PendingExit) {
-        let PendingExit {
-            exit,
-            container_id,
-            exec_id,
-            ..
-        } = pending;
-        let Ok(c) = self.container(&container_id) else {
+    fn report_exit(&self, pending: Pending) {
+        let Pending { owner, exit, .. } = pending;
+        let Ok(c) = self.container(&owner.container) else {
             return;
         };
-        let mut procs = c.processes.lock().unwrap();
-        let Ok(p) = procs.get_mut(&exec_id) else {
-            return;
-        };
-        if p.pid != exit.pid || p.status == Status::Deleted {
-            return;
-        }
-        if exec_id.is_empty() {
+        if owner.exec.is_empty() {
             // An OOM kill of the container is reported before its exit.
-            self.oom.check(&container_id);
-        }
-        p.set_exited(exit);
-        // Nothing more will be read from a finished process's stdin.
-        if let Some(io) = p.io.as_mut() {
-            io.close_stdin();
-        }
-        self.publish(
-            "/tasks/exit",
-            type_url::TASK_EXIT,
-            &TaskExit {
-                container_id: container_id.clone(),
-                id: if exec_id.is_empty() {
-                    container_id.clone()
-                } else {
-                    exec_id.clone()
-                },
-                pid: exit.pid,
-                exit_status: exit.status,
-                exited_at: MessageField::some(timestamp(exit.at)),
-                ..Default::default()
-            },
-        );
-        c.exited.notify_all();
-    }
-
-    pub fn wait(&self, req: WaitRequest) -> Result<WaitResponse> {
-        let c = self.container(&req.id)?;
-        let mut procs = c.processes.lock().unwrap();
-        loop {
-            if let Some(r) = exited(procs.get(&req.exec_id)?) {
-                return Ok(r);
+            if self.oom.check(&owner.container) {
+                self.announce_oom(&owner.container);
             }
-            procs = c.exited.wait(procs).unwrap();
+        }
+        let reported = c.with(&owner.exec, |p| {
+            p.exit_reported();
+            Ok(())
+        });
+        if reported.is_ok() {
+            self.announce_exit(&owner.container, &owner.exec, exit);
         }
     }
 
-    /// Wait without blocking: None while the process runs (the server parks the
-    /// request and asks again after the next exit).
-    pub fn try_wait(&self, req: &WaitRequest) -> Result<Option<WaitResponse>> {
+    /// Wait without blocking: None while the process runs (the server parks the request
+    /// and asks again after the next exit is reported).
+    pub fn try_wait(&self, req: &WaitRequest) -> super::error::Result<Option<WaitResponse>> {
         let c = self.container(&req.id)?;
-        let procs = c.processes.lock().unwrap();
-        Ok(exited(procs.get(&req.exec_id)?))
-    }
-}
-
-fn exited(p: &crate::task::process::Process) -> Option<WaitResponse> {
-    match (p.status, p.exit) {
-        (Status::Stopped | Status::Deleted, Some(exit)) => Some(WaitResponse {
+        let exit = c.with(&req.exec_id, |p| Ok(p.reported_exit()))?;
+        Ok(exit.map(|exit| WaitResponse {
             exit_status: exit.status,
-            exited_at: MessageField::some(timestamp(exit.at)),
+            exited_at: MessageField::some(crate::events::timestamp(exit.at)),
             ..Default::default()
-        }),
-        _ => None,
+        }))
     }
 }

@@ -1,91 +1,74 @@
 //! The task model: the Task service, the containers it serves, their processes and the
-//! state machine they move through. The RPCs are in `ops/`; `exits` routes reaped
-//! processes to their owners, reports them and answers Wait.
+//! state machine they move through. Each RPC is a file of `ops/`; `exits` routes reaped
+//! processes to their owners, reports them and answers Wait; `job` is how an RPC whose
+//! runtime command may take long answers later.
+//!
+//! Every method here runs on the event loop's thread; what runs a runtime command hands
+//! it out as a [`job::Job`], whose work is given only what it needs (never the service).
 
+mod announce;
 pub mod bundle;
 pub mod container;
 pub mod error;
 mod exits;
+pub mod job;
 mod ops;
 pub mod process;
 pub mod state;
+mod streams;
 pub mod validate;
+
+pub use job::{Finish, Job, Order, Reply};
 
 use crate::events::EventPublisher;
 use crate::stdio::Pumps;
 use crate::sys::oom::OomWatcher;
-use crate::sys::reaper::{Exit, Reaper};
-use crate::task::container::Container;
-use crate::task::error::{Result, ShimError};
-use protobuf::well_known_types::empty::Empty;
+use crate::sys::reaper::Reaper;
+use container::Container;
+use error::{Result, ShimError};
+use exits::ExitRouter;
 use protobuf::MessageDyn;
-use skiff_protos::shim::{ConnectRequest, ConnectResponse, ShutdownRequest};
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Condvar, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub struct TaskService {
     namespace: String,
     containers: Mutex<HashMap<String, Arc<Container>>>,
-    pids: Mutex<PidIndex>,
+    /// Ids whose Create is in flight: taken, though not containers yet.
+    creating: Mutex<HashSet<String>>,
+    exits: Mutex<ExitRouter>,
+    /// Jobs the task model starts itself (a kill-all after an init's exit).
+    own_jobs: Mutex<Vec<Job<()>>>,
     publisher: EventPublisher,
     reaper: Arc<Reaper>,
     oom: Arc<OomWatcher>,
     pumps: Arc<Pumps>,
-    pending_exits: Mutex<Vec<exits::PendingExit>>,
-    shutdown: Arc<ShutdownSignal>,
+    shutdown: AtomicBool,
 }
 
-/// Who owns each live pid, and exits that arrived before their owner was known.
-#[derive(Default)]
-struct PidIndex {
-    owners: HashMap<u32, (String, String)>,
-    unclaimed: VecDeque<Exit>,
-}
-
-/// Set when the shim should exit; the main thread waits on it.
-#[derive(Default)]
-pub struct ShutdownSignal {
-    requested: Mutex<bool>,
-    cond: Condvar,
-}
-
-impl ShutdownSignal {
-    pub fn request(&self) {
-        *self.requested.lock().unwrap() = true;
-        self.cond.notify_all();
-    }
-
-    pub fn is_requested(&self) -> bool {
-        *self.requested.lock().unwrap()
-    }
-
-    pub fn wait(&self) {
-        let mut r = self.requested.lock().unwrap();
-        while !*r {
-            r = self.cond.wait(r).unwrap();
-        }
-    }
+/// What the service is made with: the loop's parts it uses.
+pub struct Parts {
+    pub namespace: String,
+    pub publisher: EventPublisher,
+    pub reaper: Arc<Reaper>,
+    pub oom: Arc<OomWatcher>,
+    pub pumps: Arc<Pumps>,
 }
 
 impl TaskService {
-    pub fn new(
-        namespace: String,
-        publisher: EventPublisher,
-        reaper: Arc<Reaper>,
-        oom: Arc<OomWatcher>,
-        pumps: Arc<Pumps>,
-        shutdown: Arc<ShutdownSignal>,
-    ) -> TaskService {
+    pub fn new(parts: Parts) -> TaskService {
         TaskService {
-            namespace,
+            namespace: parts.namespace,
             containers: Mutex::new(HashMap::new()),
-            pids: Mutex::new(PidIndex::default()),
-            publisher,
-            reaper,
-            oom,
-            pumps,
-            pending_exits: Mutex::new(Vec::new()),
-            shutdown,
+            creating: Mutex::new(HashSet::new()),
+            exits: Mutex::new(ExitRouter::default()),
+            own_jobs: Mutex::new(Vec::new()),
+            publisher: parts.publisher,
+            reaper: parts.reaper,
+            oom: parts.oom,
+            pumps: parts.pumps,
+            shutdown: AtomicBool::new(false),
         }
     }
 
@@ -102,46 +85,20 @@ impl TaskService {
         self.publisher.publish(&self.namespace, topic, url, event);
     }
 
-    /// Records the owner of a new pid; returns an exit that already happened to it.
-    fn claim_pid(&self, pid: u32, container: &str, exec_id: &str) -> Option<Exit> {
-        let mut index = self.pids.lock().unwrap();
-        index
-            .owners
-            .insert(pid, (container.to_string(), exec_id.to_string()));
-        let pos = index.unclaimed.iter().position(|e| e.pid == pid)?;
-        index.unclaimed.remove(pos)
+    /// Jobs the task model started itself since the last call, for the loop to run.
+    pub fn take_own_jobs(&self) -> Vec<Job<()>> {
+        std::mem::take(&mut *self.own_jobs.lock().unwrap())
     }
 
-    pub fn connect(&self, req: ConnectRequest) -> Result<ConnectResponse> {
-        let task_pid = self
-            .container(&req.id)
-            .map(|c| c.processes.lock().unwrap().init.pid)
-            .unwrap_or(0);
-        Ok(ConnectResponse {
-            shim_pid: std::process::id(),
-            task_pid,
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            ..Default::default()
-        })
+    /// Whether a Shutdown was granted: the loop then ends.
+    pub fn shutdown_requested(&self) -> bool {
+        self.shutdown.load(Ordering::SeqCst)
     }
 
-    pub fn shutdown(&self, req: ShutdownRequest) -> Result<Empty> {
-        let containers = self.containers.lock().unwrap();
-        if !containers.is_empty() && !req.now {
-            // Other containers of the pod still need this shim.
-            return Ok(Empty::new());
+    /// Reports OOM kills the watches saw.
+    pub fn oom_ready(&self) {
+        for id in self.oom.process_ready() {
+            self.announce_oom(&id);
         }
-        drop(containers);
-        self.shutdown.request();
-        Ok(Empty::new())
     }
-}
-
-/// Reads the pid file a runtime command wrote.
-fn read_pid(path: &std::path::Path) -> Result<u32> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ShimError::internal(format!("reading {}", path.display()), e))?;
-    text.trim()
-        .parse()
-        .map_err(|_| ShimError::Internal(format!("{} holds {:?}, not a pid", path.display(), text)))
 }

@@ -1,8 +1,10 @@
+//! The life of a container process, as one table: created by the runtime, running,
+//! frozen, exited, and finally deleted (its runtime state and streams released). Every
+//! status change of a process is an [`Event`] applied through [`Status::after`].
+
 use skiff_protos::task::Status as WireStatus;
 use std::fmt;
 
-/// Where a process is in its life: created by the runtime, running, frozen, exited, and
-/// finally deleted (its runtime state and streams released).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Created,
@@ -12,37 +14,57 @@ pub enum Status {
     Deleted,
 }
 
-/// The transitions a request may make. Stopped is reached only by an exit, which is
-/// recorded from any live state without asking.
-pub fn allowed(from: Status, to: Status) -> bool {
-    use Status::*;
-    matches!(
-        (from, to),
-        (Created, Running)
-            | (Running, Paused)
-            | (Paused, Running)
-            | (Created, Deleted)
-            | (Stopped, Deleted)
-    )
-}
-
-pub fn verb(to: Status) -> &'static str {
-    match to {
-        Status::Created => "create it",
-        Status::Running => "start or resume it",
-        Status::Paused => "pause it",
-        Status::Stopped => "stop it",
-        Status::Deleted => "delete it",
-    }
+/// What happens to a process: requests (start, pause, resume, delete) and the one fact
+/// no request asks for, its exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Start,
+    Pause,
+    Resume,
+    Exit,
+    Delete,
 }
 
 impl Status {
+    /// The status after `event`, or None when the event cannot happen now. An exit is
+    /// a fact: it is taken from every live status.
+    pub fn after(self, event: Event) -> Option<Status> {
+        use Event::*;
+        use Status::*;
+        match (self, event) {
+            (Created, Start) => Some(Running),
+            (Running, Pause) => Some(Paused),
+            (Paused, Resume) => Some(Running),
+            (Created | Running | Paused, Exit) => Some(Stopped),
+            (Created | Stopped, Delete) => Some(Deleted),
+            _ => None,
+        }
+    }
+
+    /// Whether signals can still reach the process.
+    pub fn is_live(self) -> bool {
+        matches!(self, Status::Created | Status::Running | Status::Paused)
+    }
+
     pub fn wire(self) -> WireStatus {
         match self {
             Status::Created => WireStatus::CREATED,
             Status::Running => WireStatus::RUNNING,
             Status::Paused => WireStatus::PAUSED,
             Status::Stopped | Status::Deleted => WireStatus::STOPPED,
+        }
+    }
+}
+
+impl Event {
+    /// What a refusal of the event says the caller cannot do.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Event::Start => "start it",
+            Event::Pause => "pause it",
+            Event::Resume => "resume it",
+            Event::Exit => "stop it",
+            Event::Delete => "delete it",
         }
     }
 }
@@ -61,24 +83,36 @@ impl fmt::Display for Status {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use Status::*;
+    use super::Event::*;
+    use super::Status::*;
 
     #[test]
     fn life_cycle() {
-        assert!(allowed(Created, Running));
-        assert!(allowed(Running, Paused));
-        assert!(allowed(Paused, Running));
-        assert!(allowed(Stopped, Deleted));
-        assert!(allowed(Created, Deleted));
-        assert!(
-            !allowed(Running, Deleted),
+        assert_eq!(Created.after(Start), Some(Running));
+        assert_eq!(Running.after(Pause), Some(Paused));
+        assert_eq!(Paused.after(Resume), Some(Running));
+        assert_eq!(Stopped.after(Delete), Some(Deleted));
+        assert_eq!(Created.after(Delete), Some(Deleted));
+        assert_eq!(
+            Running.after(Delete),
+            None,
             "a running process is not deleted"
         );
-        assert!(!allowed(Paused, Deleted));
-        assert!(!allowed(Stopped, Running), "no restart");
-        assert!(!allowed(Created, Paused));
-        assert!(!allowed(Deleted, Running));
-        assert!(!allowed(Running, Running), "start twice");
+        assert_eq!(Paused.after(Delete), None);
+        assert_eq!(Stopped.after(Start), None, "no restart");
+        assert_eq!(Created.after(Pause), None);
+        assert_eq!(Deleted.after(Start), None);
+        assert_eq!(Running.after(Start), None, "start twice");
+    }
+
+    #[test]
+    fn an_exit_is_taken_from_every_live_status_only() {
+        for live in [Created, Running, Paused] {
+            assert_eq!(live.after(Exit), Some(Stopped));
+            assert!(live.is_live());
+        }
+        assert_eq!(Stopped.after(Exit), None);
+        assert_eq!(Deleted.after(Exit), None);
+        assert!(!Stopped.is_live());
     }
 }

@@ -1,48 +1,38 @@
-//! Create: mount the rootfs, set up the init's streams, and have the runtime create
-//! the container. Anything it set up is undone when a later step fails.
+//! Create: off the loop, mount the rootfs, set up the init's streams and have the runtime
+//! create the container (anything set up is undone when a later step fails); then, on
+//! the loop, the container joins the service. Its id is taken from the moment the
+//! request is accepted, so a second Create of it fails at once.
 
-use crate::options;
-use crate::stdio::{ProcessIo, StreamPaths};
+use crate::options::{self, RuntimeSettings};
+use crate::stdio::{Owner, ProcessIo, Pumps, StreamPaths};
 use crate::sys::mount;
-use crate::task::container::{Container, Processes};
+use crate::sys::procfs::Moment;
+use crate::sys::reaper::Reaper;
+use crate::task::container::{Container, Parts};
 use crate::task::error::{Result, ShimError};
-use crate::task::process::Process;
-use crate::task::validate;
-use crate::task::{read_pid, TaskService};
-use protobuf::MessageField;
-use runc_driver::{ConsoleSocket, CreateOptions, DeleteOptions, Stdio3};
+use crate::task::job::{later, Order, Reply};
+use crate::task::process::{Process, Restore};
+use crate::task::streams::{read_pid, start_with_streams};
+use crate::task::{bundle, validate, TaskService};
+use runc_driver::{CreateOptions, DeleteOptions, OciRuntime};
+use skiff_protos::options::Options;
 use skiff_protos::shim::{CreateTaskRequest, CreateTaskResponse};
-use skiff_protos::task_events::{TaskCreate, TaskIO};
-use skiff_protos::type_url;
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
-
-/// How long the runtime has to send a pty master once create or exec returned.
-pub(super) const CONSOLE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Unmounts the rootfs on drop unless disarmed: every early return cleans up.
-struct MountGuard(Option<PathBuf>);
-
-impl MountGuard {
-    fn disarm(mut self) -> Option<PathBuf> {
-        self.0.take()
-    }
-}
-
-impl Drop for MountGuard {
-    fn drop(&mut self) {
-        if let Some(r) = &self.0 {
-            let _ = mount::unmount_all(r);
-        }
-    }
-}
+use std::sync::Arc;
 
 impl TaskService {
+    pub fn create(&self, req: CreateTaskRequest) -> Reply<CreateTaskResponse> {
+        let plan = match self.plan_create(req) {
+            Ok(plan) => plan,
+            Err(e) => return Reply::Now(Err(e)),
+        };
+        let order = Order::InTurn(plan.req.id.clone());
+        later(order, move || plan.run(), TaskService::created)
+    }
+
     /// Everything about a Create request that can be checked without touching the
     /// system; returns the decoded runtime options.
-    pub fn check_create(req: &CreateTaskRequest) -> Result<skiff_protos::options::Options> {
+    pub fn check_create(req: &CreateTaskRequest) -> Result<Options> {
         validate::id("container id", &req.id).map_err(ShimError::InvalidArgument)?;
         validate::bundle(&req.bundle).map_err(ShimError::InvalidArgument)?;
         if !req.checkpoint.is_empty() {
@@ -58,215 +48,222 @@ impl TaskService {
             crate::stdio::check_output(path)
                 .map_err(|e| ShimError::InvalidArgument(format!("{name}: {e}")))?;
         }
-        for m in &req.rootfs {
-            if m.type_.is_empty() {
-                return Err(ShimError::InvalidArgument(
-                    "a rootfs mount has no type".into(),
-                ));
-            }
+        if req.rootfs.iter().any(|m| m.type_.is_empty()) {
+            return Err(ShimError::InvalidArgument(
+                "a rootfs mount has no type".into(),
+            ));
         }
         Ok(options::decode(req.options.as_ref())?)
     }
 
-    pub fn create(&self, req: CreateTaskRequest) -> Result<CreateTaskResponse> {
+    fn plan_create(&self, req: CreateTaskRequest) -> Result<CreatePlan> {
         let opts = Self::check_create(&req)?;
-        // Hold the map for the whole create so that two creates of one id cannot race.
-        let mut containers = self.containers.lock().unwrap();
-        if containers.contains_key(&req.id) {
+        self.reserve(&req.id)?;
+        let settings = options::driver::current().settings(&opts, &self.namespace);
+        Ok(CreatePlan {
+            req,
+            opts,
+            settings,
+            namespace: self.namespace.clone(),
+            pumps: self.pumps.clone(),
+            reaper: self.reaper.clone(),
+        })
+    }
+
+    /// Takes `id` for a Create in flight.
+    fn reserve(&self, id: &str) -> Result<()> {
+        let containers = self.containers.lock().unwrap();
+        let mut creating = self.creating.lock().unwrap();
+        if containers.contains_key(id) || !creating.insert(id.to_string()) {
             return Err(ShimError::AlreadyExists(format!(
-                "container {:?} already exists",
-                req.id
+                "container {id:?} already exists"
             )));
         }
-        crate::sys::attach_warmup::begin();
-        let bundle = PathBuf::from(&req.bundle);
-        let driver = crate::options::driver::current();
-        let settings = driver.settings(&opts, &self.namespace);
-        settings
-            .save(&bundle)
-            .map_err(|e| ShimError::internal("saving runtime options in the bundle", e))?;
-        let runtime = driver.runtime(&settings, &bundle, self.reaper.clone());
+        Ok(())
+    }
 
-        let rootfs = bundle.join("rootfs");
-        let guard = if req.rootfs.is_empty() {
-            MountGuard(None)
-        } else {
-            std::fs::create_dir_all(&rootfs)
-                .map_err(|e| ShimError::internal(format!("creating {}", rootfs.display()), e))?;
-            mount::mount_all(&req.rootfs, &rootfs)
-                .map_err(|e| ShimError::internal("mounting the rootfs", e))?;
-            MountGuard(Some(rootfs))
-        };
-
-        let paths = StreamPaths {
-            stdin: req.stdin.clone(),
-            stdout: req.stdout.clone(),
-            stderr: req.stderr.clone(),
-            terminal: req.terminal,
-        };
-        let pid_file = bundle.join("init.pid");
-        let mut create = CreateOptions {
-            pid_file: Some(pid_file.clone()),
-            console_socket: None,
-            no_pivot: opts.no_pivot_root,
-            no_new_keyring: opts.no_new_keyring,
-        };
-        if !req.checkpoint.is_empty() {
-            return self.create_for_restore(req, containers, bundle, runtime, guard, paths, &opts);
+    /// On the loop, when the runtime has created the container (or failed to).
+    fn created(&self, (id, built): (String, Result<Built>)) -> Result<CreateTaskResponse> {
+        self.creating.lock().unwrap().remove(&id);
+        let built = built?;
+        let pid = built.parts.init.pid();
+        let container = Arc::new(Container::new(built.parts));
+        if let Some(cg) = container.cgroup() {
+            self.oom.add(&id, cg.clone());
         }
-        let io = if req.terminal {
-            let console = ConsoleSocket::new(None)
-                .map_err(|e| ShimError::internal("creating the console socket", e))?;
-            create.console_socket = Some(console.path().to_path_buf());
-            runtime.create(&req.id, &bundle, &create, Stdio3::default())?;
-            let io = console
-                .receive_master(CONSOLE_TIMEOUT)
-                .and_then(|master| ProcessIo::terminal(paths, master, &self.pumps));
-            match io {
-                Ok(io) => io,
-                Err(e) => {
-                    let _ = runtime.delete(&req.id, &DeleteOptions { force: true });
-                    return Err(ShimError::internal("setting up the terminal", e));
-                }
-            }
-        } else {
-            let owner = self.owner(&req.id, opts.io_uid, opts.io_gid);
-            let (io, stdio) = ProcessIo::pipes(paths, &owner, &self.pumps)
-                .map_err(|e| ShimError::internal("setting up stdio", e))?;
-            runtime.create(&req.id, &bundle, &create, stdio)?;
-            io
-        };
-        let pid = match read_pid(&pid_file) {
-            Ok(pid) => pid,
-            Err(e) => {
-                let _ = runtime.delete(&req.id, &DeleteOptions { force: true });
-                return Err(e);
-            }
-        };
-        let cgroup = match skiff_cgroups::Cgroup::of_pid(pid) {
-            Ok(cg) => Some(cg),
-            Err(e) => {
-                log::warn!("{}: no cgroup for stats and OOM events: {e}", req.id);
-                None
-            }
-        };
-        if let Some(cg) = &cgroup {
-            self.oom.add(&req.id, cg.clone());
-        }
-        let container = Arc::new(Container {
-            bundle: bundle.clone(),
-            runtime,
-            rootfs: guard.disarm(),
-            io_owner: (opts.io_uid, opts.io_gid),
-            cgroup,
-            shares_pid_namespace: crate::task::bundle::shares_pid_namespace(&bundle),
-            processes: Mutex::new(Processes {
-                init: Process::init(pid, io),
-                execs: HashMap::new(),
-            }),
-            exited: Condvar::new(),
-        });
-        containers.insert(req.id.clone(), container);
-        drop(containers);
-
-        let early_exit = self.claim_pid(pid, &req.id, "");
-        self.publish(
-            "/tasks/create",
-            type_url::TASK_CREATE,
-            &TaskCreate {
-                container_id: req.id.clone(),
-                bundle: req.bundle.clone(),
-                rootfs: req.rootfs.clone(),
-                io: MessageField::some(TaskIO {
-                    stdin: req.stdin.clone(),
-                    stdout: req.stdout.clone(),
-                    stderr: req.stderr.clone(),
-                    terminal: req.terminal,
-                    ..Default::default()
-                }),
-                checkpoint: req.checkpoint.clone(),
-                pid,
-                ..Default::default()
-            },
-        );
-        if let Some(exit) = early_exit {
-            self.handle_exit(exit);
+        self.containers
+            .lock()
+            .unwrap()
+            .insert(id.clone(), container);
+        self.announce_create(&built.req, pid);
+        if pid != 0 {
+            self.claim(pid, &id, "", built.since);
         }
         Ok(CreateTaskResponse {
             pid,
             ..Default::default()
         })
     }
+}
 
-    /// A container to be restored from a checkpoint at Start: its streams are ready, the
-    /// runtime has not run yet.
-    #[allow(clippy::too_many_arguments)]
-    fn create_for_restore(
-        &self,
-        req: CreateTaskRequest,
-        mut containers: std::sync::MutexGuard<'_, HashMap<String, Arc<Container>>>,
-        bundle: PathBuf,
-        runtime: Arc<dyn runc_driver::OciRuntime>,
-        guard: MountGuard,
-        paths: StreamPaths,
-        opts: &skiff_protos::options::Options,
-    ) -> Result<CreateTaskResponse> {
-        let owner = self.owner(&req.id, opts.io_uid, opts.io_gid);
-        let shares_pid_namespace = crate::task::bundle::shares_pid_namespace(&bundle);
-        let (io, stdio) = ProcessIo::pipes(paths, &owner, &self.pumps)
-            .map_err(|e| ShimError::internal("setting up stdio", e))?;
-        let mut init = Process::init(0, io);
-        init.restore = Some(crate::task::process::Restore {
-            image_path: req.checkpoint.clone(),
-            work_path: (!opts.criu_work_path.is_empty()).then(|| opts.criu_work_path.clone()),
-            stdio,
-        });
-        let container = Arc::new(Container {
-            bundle,
-            runtime,
-            rootfs: guard.disarm(),
-            io_owner: (opts.io_uid, opts.io_gid),
-            cgroup: None,
-            shares_pid_namespace,
-            processes: Mutex::new(Processes {
-                init,
-                execs: HashMap::new(),
-            }),
-            exited: Condvar::new(),
-        });
-        containers.insert(req.id.clone(), container);
-        drop(containers);
-        self.publish(
-            "/tasks/create",
-            type_url::TASK_CREATE,
-            &TaskCreate {
-                container_id: req.id.clone(),
-                bundle: req.bundle.clone(),
-                rootfs: req.rootfs.clone(),
-                io: MessageField::some(TaskIO {
-                    stdin: req.stdin.clone(),
-                    stdout: req.stdout.clone(),
-                    stderr: req.stderr.clone(),
-                    terminal: false,
-                    ..Default::default()
-                }),
-                checkpoint: req.checkpoint.clone(),
-                ..Default::default()
-            },
-        );
-        Ok(CreateTaskResponse::default())
+/// What a Create does off the loop, and everything it needs.
+struct CreatePlan {
+    req: CreateTaskRequest,
+    opts: Options,
+    settings: RuntimeSettings,
+    namespace: String,
+    pumps: Arc<Pumps>,
+    reaper: Arc<Reaper>,
+}
+
+/// A container the runtime created (or one to restore at Start).
+struct Built {
+    req: CreateTaskRequest,
+    parts: Parts,
+    /// When the runtime command began: the init's exit cannot come before.
+    since: Moment,
+}
+
+impl CreatePlan {
+    fn run(self) -> (String, Result<Built>) {
+        crate::sys::attach_warmup::begin();
+        let id = self.req.id.clone();
+        (id, self.build())
     }
 
-    pub(super) fn owner<'a>(
-        &'a self,
-        container_id: &'a str,
-        uid: u32,
-        gid: u32,
-    ) -> crate::stdio::Owner<'a> {
-        crate::stdio::Owner {
-            container_id,
+    fn build(self) -> Result<Built> {
+        let bundle = PathBuf::from(&self.req.bundle);
+        self.settings
+            .save(&bundle)
+            .map_err(|e| ShimError::internal("saving runtime options in the bundle", e))?;
+        let driver = options::driver::current();
+        let runtime = driver.runtime(&self.settings, &bundle, self.reaper.clone());
+        let rootfs = RootfsGuard::mount(&self.req, &bundle)?;
+        let since = Moment::now();
+        let (init, runtime) = if self.req.checkpoint.is_empty() {
+            (self.create_init(&runtime, &bundle)?, runtime)
+        } else {
+            (self.restorable_init()?, runtime)
+        };
+        Ok(Built {
+            parts: Parts {
+                id: self.req.id.clone(),
+                cgroup: cgroup_of(&self.req.id, init.pid()),
+                shares_pid_namespace: bundle::shares_pid_namespace(&bundle),
+                bundle,
+                runtime,
+                rootfs: rootfs.keep(),
+                io_owner: self.io_owner(),
+                init,
+            },
+            req: self.req,
+            since,
+        })
+    }
+
+    /// `runtime create`, with the init's streams; the runtime's container is deleted
+    /// again if what follows fails.
+    fn create_init(
+        &self,
+        runtime: &Arc<dyn OciRuntime>,
+        bundle: &std::path::Path,
+    ) -> Result<Process> {
+        let id = &self.req.id;
+        let pid_file = bundle.join("init.pid");
+        let owner = self.owner();
+        let created = start_with_streams(
+            self.paths(),
+            &owner,
+            &self.pumps,
+            "the init",
+            |stdio, console| {
+                let opts = CreateOptions {
+                    pid_file: Some(pid_file.clone()),
+                    console_socket: console.map(Into::into),
+                    no_pivot: self.opts.no_pivot_root,
+                    no_new_keyring: self.opts.no_new_keyring,
+                };
+                Ok(runtime.create(id, bundle, &opts, stdio)?)
+            },
+        )
+        .and_then(|((), io)| Ok(Process::init(read_pid(&pid_file)?, io)));
+        if created.is_err() {
+            let _ = runtime.delete(id, &DeleteOptions { force: true });
+        }
+        created
+    }
+
+    /// An init restored from a checkpoint at Start: its streams are ready, the runtime
+    /// has not run yet.
+    fn restorable_init(&self) -> Result<Process> {
+        let (io, stdio) = ProcessIo::pipes(self.paths(), &self.owner(), &self.pumps)
+            .map_err(|e| ShimError::internal("setting up stdio", e))?;
+        let restore = Restore {
+            image_path: self.req.checkpoint.clone(),
+            work_path: Some(self.opts.criu_work_path.clone()).filter(|p| !p.is_empty()),
+            stdio,
+        };
+        Ok(Process::restoring(io, restore))
+    }
+
+    fn paths(&self) -> StreamPaths {
+        StreamPaths {
+            stdin: self.req.stdin.clone(),
+            stdout: self.req.stdout.clone(),
+            stderr: self.req.stderr.clone(),
+            terminal: self.req.terminal,
+        }
+    }
+
+    fn io_owner(&self) -> Option<(u32, u32)> {
+        let (uid, gid) = (self.opts.io_uid, self.opts.io_gid);
+        (uid != 0 || gid != 0).then_some((uid, gid))
+    }
+
+    fn owner(&self) -> Owner<'_> {
+        Owner {
+            container_id: &self.req.id,
             namespace: &self.namespace,
-            io_ids: (uid != 0 || gid != 0).then_some((uid, gid)),
+            io_ids: self.io_owner(),
+        }
+    }
+}
+
+/// The container's cgroup, for stats and OOM events; none is no error.
+fn cgroup_of(id: &str, pid: u32) -> Option<skiff_cgroups::Cgroup> {
+    if pid == 0 {
+        return None;
+    }
+    skiff_cgroups::Cgroup::of_pid(pid)
+        .map_err(|e| log::warn!("{id}: no cgroup for stats and OOM events: {e}"))
+        .ok()
+}
+
+/// The rootfs a Create mounted: unmounted again on drop unless kept.
+struct RootfsGuard(Option<PathBuf>);
+
+impl RootfsGuard {
+    fn mount(req: &CreateTaskRequest, bundle: &std::path::Path) -> Result<RootfsGuard> {
+        if req.rootfs.is_empty() {
+            return Ok(RootfsGuard(None));
+        }
+        let rootfs = bundle.join("rootfs");
+        std::fs::create_dir_all(&rootfs)
+            .map_err(|e| ShimError::internal(format!("creating {}", rootfs.display()), e))?;
+        mount::mount_all(&req.rootfs, &rootfs)
+            .map_err(|e| ShimError::internal("mounting the rootfs", e))?;
+        Ok(RootfsGuard(Some(rootfs)))
+    }
+
+    fn keep(mut self) -> Option<PathBuf> {
+        self.0.take()
+    }
+}
+
+impl Drop for RootfsGuard {
+    fn drop(&mut self) {
+        if let Some(r) = &self.0 {
+            let _ = mount::unmount_all(r);
         }
     }
 }

@@ -117,8 +117,8 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         // A test that failed half-way may leave a rootfs mounted below: detach it first,
         // so removing the tree cannot reach through a mount into what it shows.
-        for mount in crate::proc::mounts_under(&self.0).into_iter().rev() {
-            crate::proc::detach_mount(&mount);
+        for mount in crate::mount::mounts_under(&self.0).into_iter().rev() {
+            crate::mount::detach_mount(&mount);
         }
         let _ = fs::remove_dir_all(&self.0);
     }

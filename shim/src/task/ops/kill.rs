@@ -1,0 +1,50 @@
+//! Kill: a signal for a container's init through the runtime (with `all`, for every
+//! process of the container), or for an exec straight to its process. It never waits
+//! behind another command of the container: it is how a user ends a hung one.
+
+use crate::task::error::{Result, ShimError};
+use crate::task::job::{later, Order, Reply};
+use crate::task::TaskService;
+use protobuf::well_known_types::empty::Empty;
+use runc_driver::{Error as RuntimeError, KillOptions};
+use skiff_protos::shim::KillRequest;
+
+impl TaskService {
+    pub fn kill(&self, req: KillRequest) -> Reply<Empty> {
+        let c = match self.container(&req.id) {
+            Ok(c) => c,
+            Err(e) => return Reply::Now(Err(e)),
+        };
+        if !req.exec_id.is_empty() {
+            return c
+                .with(&req.exec_id, |p| p.signal(req.signal))
+                .map(|()| Empty::new())
+                .into();
+        }
+        if let Err(e) = c.with_init(|p| p.check_signalable()) {
+            return Reply::Now(Err(e));
+        }
+        let runtime = c.runtime().clone();
+        let work = move || {
+            runtime
+                .kill(&req.id, req.signal, &KillOptions { all: req.all })
+                .map_err(|e| already_finished(&req.id, e))
+        };
+        later(
+            Order::AtOnce(c.id().to_string()),
+            work,
+            |_, r: Result<()>| r.map(|()| Empty::new()),
+        )
+    }
+}
+
+/// A runtime that no longer has the container, or whose process has ended, says the
+/// process is gone: NOT_FOUND, as containerd expects of a late Kill.
+fn already_finished(id: &str, e: RuntimeError) -> ShimError {
+    match e {
+        RuntimeError::NotFound { .. } | RuntimeError::NotRunning { .. } => {
+            ShimError::NotFound(format!("{id}: process already finished"))
+        }
+        other => other.into(),
+    }
+}
