@@ -4,7 +4,7 @@
 //! read into skiffd's own log.
 
 use crate::error::{io, Error, Result};
-use skiff_protos::task_client::{parse_bootstrap, Bootstrap};
+use skiff_protos::task_client::{parse_start_reply, Bootstrap};
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -88,7 +88,7 @@ impl Launcher {
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
-        parse_bootstrap(&String::from_utf8_lossy(&out.stdout)).map_err(Error::FailedPrecondition)
+        parse_start_reply(&out.stdout).map_err(Error::FailedPrecondition)
     }
 
     /// The binary's `delete`, for a bundle whose shim is gone: (exit status, pid).
