@@ -664,9 +664,14 @@ impl<'r> Ctx<'r> {
 
     /// The last lines the shims logged, for a failure report.
     pub fn log_tail(&self) -> String {
+        self.log_lines(5)
+    }
+
+    /// The last `lines` lines each shim of this context logged.
+    pub fn log_lines(&self, lines: usize) -> String {
         self.logs
             .iter()
-            .map(|l| l.tail(5))
+            .map(|l| l.tail(lines))
             .filter(|t| !t.is_empty())
             .collect::<Vec<_>>()
             .join("\n")

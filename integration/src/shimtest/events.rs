@@ -105,7 +105,11 @@ pub struct EventServer {
 impl EventServer {
     /// Serves on the unix socket `path`.
     pub fn start(path: &std::path::Path) -> Result<EventServer, String> {
-        let log = Arc::new(EventLog::default());
+        EventServer::start_with(path, Arc::new(EventLog::default()))
+    }
+
+    /// Serves on `path`, recording into `log` (one a test made before).
+    pub fn start_with(path: &std::path::Path, log: Arc<EventLog>) -> Result<EventServer, String> {
         let address = format!("unix://{}", path.display());
         let mut server = ttrpc::Server::new()
             .bind(&address)

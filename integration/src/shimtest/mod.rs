@@ -9,6 +9,7 @@
 pub mod api;
 pub mod ctx;
 pub mod events;
+pub mod harness;
 pub mod launch;
 pub mod report;
 pub mod scenarios;

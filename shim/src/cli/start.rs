@@ -138,7 +138,13 @@ fn bind(path: &Path) -> io::Result<UnixListener> {
             .mode(0o700)
             .create(dir)?;
     }
-    let listener = UnixListener::bind(path)?;
+    // The socket is born private: with the umask at 0177 it never exists, even for a
+    // moment, with looser permissions than 0600. (`start` runs no other thread.)
+    use nix::sys::stat::{umask, Mode};
+    let old = umask(Mode::from_bits_truncate(0o177));
+    let bound = UnixListener::bind(path);
+    umask(old);
+    let listener = bound?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
     Ok(listener)
 }

@@ -7,6 +7,16 @@ use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+/// Why a call failed: the connection (try again on a new one), or the server's answer
+/// (it took the request and refused it: trying again would get the same answer).
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("{0}")]
+    Transport(#[from] io::Error),
+    #[error("{code:?}: {message}")]
+    Refused { code: ttrpc::Code, message: String },
+}
+
 /// A blocking unary client on one connection: requests one at a time.
 pub struct UnaryClient {
     stream: UnixStream,
@@ -30,7 +40,7 @@ impl UnaryClient {
         method: &str,
         req: &impl Message,
         timeout: Duration,
-    ) -> io::Result<Vec<u8>> {
+    ) -> Result<Vec<u8>, CallError> {
         let stream_id = self.next_stream;
         // Client streams are odd.
         self.next_stream = self.next_stream.wrapping_add(2);
@@ -49,9 +59,7 @@ impl UnaryClient {
             self.stream.read_exact(&mut head)?;
             let (length, id, _) = header(&head).expect("a whole header");
             if length > MAX_MESSAGE {
-                return Err(io::Error::other(format!(
-                    "a {length}-byte reply is too large"
-                )));
+                return Err(io::Error::other(format!("a {length}-byte reply is too large")).into());
             }
             let mut payload = vec![0u8; length];
             self.stream.read_exact(&mut payload)?;
@@ -62,10 +70,10 @@ impl UnaryClient {
             let status = res.status.as_ref();
             return match status.map(|s| s.code()) {
                 None | Some(ttrpc::Code::OK) => Ok(res.payload),
-                Some(code) => Err(io::Error::other(format!(
-                    "{code:?}: {}",
-                    status.map(|s| s.message()).unwrap_or_default()
-                ))),
+                Some(code) => Err(CallError::Refused {
+                    code,
+                    message: status.map(|s| s.message()).unwrap_or_default().to_string(),
+                }),
             };
         }
     }

@@ -1,10 +1,13 @@
 //! Publishing task events to the manager's ttrpc events endpoint (`TTRPC_ADDRESS`).
 //!
-//! Events are queued in the order they happen and sent by one thread. When the manager is
-//! away (restarting), they wait and are retried; the queue is bounded, and an overflow is
-//! logged with the topic of every event it drops: never silently lost.
+//! Events are queued in the order they happen and sent by one thread. While the manager
+//! is away (restarting) they wait and the sender retries; the queue is bounded, and when
+//! it overflows the oldest events go first, counted, and the count is logged when it
+//! starts and when delivery resumes: never silently lost. An event the manager answers
+//! with an error is dropped with a log line (sending it again would get the same answer,
+//! and would hold up every later one).
 
-use super::client::UnaryClient;
+use super::client::{CallError, UnaryClient};
 use protobuf::well_known_types::any::Any;
 use protobuf::well_known_types::timestamp::Timestamp;
 use protobuf::{MessageDyn, MessageField};
@@ -14,8 +17,11 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-const QUEUE_LIMIT: usize = 4096;
+/// Events kept for a manager that is away, at the most.
+pub const QUEUE_LIMIT: usize = 4096;
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct EventPublisher {
@@ -34,6 +40,8 @@ struct Queue {
     items: VecDeque<Envelope>,
     /// An event is being sent: the queue is not drained until it is through.
     in_flight: bool,
+    /// Events dropped by overflow since delivery last worked.
+    dropped: u64,
 }
 
 impl EventPublisher {
@@ -49,18 +57,18 @@ impl EventPublisher {
             shared,
             enabled: address.is_some(),
         };
-        if let Some(address) = address {
-            let shared = publisher.shared.clone();
-            let address = if address.contains("://") {
-                address
-            } else {
-                format!("unix://{address}")
-            };
-            std::thread::Builder::new()
-                .name("events".into())
-                .spawn(move || send_loop(&shared, &address))?;
-        } else {
-            log::warn!("TTRPC_ADDRESS is not set: task events will not reach a manager");
+        match address {
+            Some(address) => {
+                let shared = publisher.shared.clone();
+                let address = match address.contains("://") {
+                    true => address,
+                    false => format!("unix://{address}"),
+                };
+                std::thread::Builder::new()
+                    .name("events".into())
+                    .spawn(move || Sender::new(address).run(&shared))?;
+            }
+            None => log::warn!("TTRPC_ADDRESS is not set: task events will not reach a manager"),
         }
         Ok(publisher)
     }
@@ -73,10 +81,7 @@ impl EventPublisher {
         }
         let value = match event.write_to_bytes_dyn() {
             Ok(v) => v,
-            Err(e) => {
-                log::error!("encoding event {topic}: {e}");
-                return;
-            }
+            Err(e) => return log::error!("encoding event {topic}: {e}"),
         };
         let envelope = Envelope {
             timestamp: MessageField::some(timestamp(SystemTime::now())),
@@ -91,13 +96,14 @@ impl EventPublisher {
         };
         let mut queue = self.shared.queue.lock().unwrap();
         if queue.items.len() >= QUEUE_LIMIT {
-            if let Some(dropped) = queue.items.pop_front() {
+            queue.items.pop_front();
+            if queue.dropped == 0 {
                 log::error!(
-                    "event queue full ({QUEUE_LIMIT}): dropping the oldest event, {} in {}",
-                    dropped.topic,
-                    dropped.namespace
+                    "event queue full ({QUEUE_LIMIT}): the manager is away; dropping the \
+                     oldest events until it is back"
                 );
             }
+            queue.dropped += 1;
         }
         queue.items.push_back(envelope);
         self.shared.changed.notify_all();
@@ -130,63 +136,104 @@ pub fn timestamp(t: SystemTime) -> Timestamp {
     }
 }
 
-fn send_loop(shared: &Shared, address: &str) {
-    let mut client: Option<UnaryClient> = None;
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        let envelope = {
-            let mut queue = shared.queue.lock().unwrap();
-            while queue.items.is_empty() {
-                queue = shared.changed.wait(queue).unwrap();
-            }
-            queue.in_flight = true;
-            queue.items.front().cloned().expect("not empty")
-        };
-        if client.is_none() {
-            match UnaryClient::connect(address) {
-                Ok(c) => client = Some(c),
-                Err(e) => log::debug!("connecting to {address}: {e}"),
-            }
+/// The sending thread: one connection, made again when it breaks, with a growing wait.
+struct Sender {
+    address: String,
+    client: Option<UnaryClient>,
+    backoff: Duration,
+}
+
+/// What became of one event.
+enum Sent {
+    Delivered,
+    /// The manager answered with an error: not to be sent again.
+    Refused(String),
+    /// Not delivered: to be sent again.
+    Failed(String),
+}
+
+impl Sender {
+    fn new(address: String) -> Sender {
+        Sender {
+            address,
+            client: None,
+            backoff: BACKOFF_MIN,
         }
-        let sent = client.as_mut().map(|c| {
-            let req = ForwardRequest {
-                envelope: MessageField::some(envelope.clone()),
-                ..Default::default()
-            };
-            c.call(
-                "containerd.services.events.ttrpc.v1.Events",
-                "Forward",
-                &req,
-                FORWARD_TIMEOUT,
-            )
-        });
-        let mut queue = shared.queue.lock().unwrap();
-        match sent {
-            Some(Ok(_)) => {
-                // The front may have been dropped by an overflow meanwhile; pop only
-                // what was sent.
-                if queue.items.front() == Some(&envelope) {
-                    queue.items.pop_front();
+    }
+
+    fn run(mut self, shared: &Shared) {
+        loop {
+            let envelope = next_event(shared);
+            let sent = self.send(&envelope);
+            let mut queue = shared.queue.lock().unwrap();
+            match sent {
+                Sent::Delivered | Sent::Refused(_) => {
+                    if let Sent::Refused(why) = &sent {
+                        log::warn!("the manager refused event {}: {why}", envelope.topic);
+                    }
+                    // The front may have been dropped by an overflow meanwhile; pop only
+                    // what was sent.
+                    if queue.items.front() == Some(&envelope) {
+                        queue.items.pop_front();
+                    }
+                    if queue.dropped > 0 {
+                        log::warn!(
+                            "events reach {} again; {} were dropped while it was away",
+                            self.address,
+                            queue.dropped
+                        );
+                        queue.dropped = 0;
+                    }
+                    queue.in_flight = false;
+                    self.backoff = BACKOFF_MIN;
+                    shared.changed.notify_all();
                 }
-                queue.in_flight = false;
-                backoff = Duration::from_millis(50);
-                shared.changed.notify_all();
-            }
-            Some(Err(e)) => {
-                log::warn!(
-                    "forwarding {} to {address}: {e}; will retry",
-                    envelope.topic
-                );
-                client = None;
-                drop(queue);
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-            }
-            None => {
-                drop(queue);
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+                Sent::Failed(why) => {
+                    drop(queue);
+                    log::debug!(
+                        "forwarding {} to {}: {why}; will retry",
+                        envelope.topic,
+                        self.address
+                    );
+                    std::thread::sleep(self.backoff);
+                    self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+                }
             }
         }
     }
+
+    fn send(&mut self, envelope: &Envelope) -> Sent {
+        if self.client.is_none() {
+            match UnaryClient::connect(&self.address) {
+                Ok(c) => self.client = Some(c),
+                Err(e) => return Sent::Failed(format!("connecting: {e}")),
+            }
+        }
+        let client = self.client.as_mut().expect("connected");
+        let req = ForwardRequest {
+            envelope: MessageField::some(envelope.clone()),
+            ..Default::default()
+        };
+        let service = "containerd.services.events.ttrpc.v1.Events";
+        match client.call(service, "Forward", &req, FORWARD_TIMEOUT) {
+            Ok(_) => Sent::Delivered,
+            Err(CallError::Refused { code, message }) => {
+                Sent::Refused(format!("{code:?}: {message}"))
+            }
+            Err(CallError::Transport(e)) => {
+                self.client = None;
+                Sent::Failed(e.to_string())
+            }
+        }
+    }
+}
+
+/// Waits for the oldest queued event and marks it in flight.
+fn next_event(shared: &Shared) -> Envelope {
+    let mut queue = shared.queue.lock().unwrap();
+    while queue.items.is_empty() {
+        queue = shared.changed.wait(queue).unwrap();
+    }
+    queue.in_flight = true;
+    queue.items.front().cloned().expect("not empty")
 }

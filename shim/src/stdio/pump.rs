@@ -408,4 +408,47 @@ mod tests {
         assert!(pumps.next_run().is_none(), "the FIFO is closed once read");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// Sets a pipe's capacity (1 MiB is the most an unprivileged pipe may hold).
+    fn grow(fd: &std::fs::File) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: F_SETPIPE_SZ on a pipe the test owns.
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+    }
+
+    #[test]
+    fn a_source_that_never_empties_yields_after_its_budget() {
+        let poller = Arc::new(Poller::new().unwrap());
+        let pumps = Pumps::new(poller.clone());
+        let (src_r, mut src_w) = pipe();
+        let (mut dst_r, dst_w) = pipe();
+        grow(&src_w);
+        grow(&dst_w);
+        src_w.write_all(&vec![5u8; 1 << 20]).unwrap();
+        pumps
+            .add(Copy {
+                source: src_r.into(),
+                target: dst_w.into(),
+                transfer: Transfer::Buffered,
+                outputs: None,
+                input: false,
+            })
+            .unwrap();
+        // add() ran one step: at most the budget (and one buffer) crossed.
+        let mut moved = vec![0u8; 2 << 20];
+        set_nonblocking(dst_r.as_raw_fd()).unwrap();
+        let n = dst_r.read(&mut moved).unwrap_or(0);
+        assert!(
+            n > 0 && n <= super::super::transfer::BUDGET + 32 * 1024,
+            "one step moved {n}"
+        );
+        assert_eq!(
+            pumps.next_run(),
+            Some(Duration::ZERO),
+            "it asks to run again"
+        );
+        pumps.run_pending();
+        let more = dst_r.read(&mut moved).unwrap_or(0);
+        assert!(more > 0, "the next round moved on");
+    }
 }

@@ -9,7 +9,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 /// What one step moves at the most before the loop serves the others.
-pub const BUDGET: usize = 1 << 20;
+pub const BUDGET: usize = 256 * 1024;
 const BUFFER: usize = 32 * 1024;
 
 /// How a copy moves bytes.
