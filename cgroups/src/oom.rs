@@ -79,6 +79,12 @@ impl OomWatch {
     }
 }
 
+impl std::os::fd::AsFd for OomWatch {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 impl AsRawFd for OomWatch {
     fn as_raw_fd(&self) -> i32 {
         self.fd.as_raw_fd()

@@ -19,7 +19,6 @@ use protobuf::Message;
 use skiff_protos::shim::WaitRequest;
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -79,7 +78,7 @@ impl Server {
         listener.set_nonblocking(true)?;
         let jobs = Jobs::new()?;
         let poller = &sources.poller;
-        poller.add(listener.as_raw_fd(), READABLE, LISTENER)?;
+        poller.add(&listener, READABLE, LISTENER)?;
         poller.add(sources.reaper.fd(), READABLE, REAPER)?;
         poller.add(sources.oom.fd(), READABLE, OOM)?;
         poller.add(jobs.fd(), READABLE, JOBS)?;
@@ -99,12 +98,13 @@ impl Server {
 
     /// Serves until a Shutdown is granted.
     pub fn run(&mut self) {
-        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
+        let mut events = crate::sys::poller::events::<64>();
         while !self.service.shutdown_requested() {
             let n = self.sources.poller.wait(&mut events, self.timeout());
             let mut exits_due = n == 0;
             for ev in &events[..n] {
-                exits_due |= self.event(ev.u64, ev.events);
+                let (ready, token) = crate::sys::poller::parts(ev);
+                exits_due |= self.event(token, ready);
             }
             exits_due |= self.sources.pumps.run_pending();
             self.resume_accepting();
@@ -186,7 +186,7 @@ impl Server {
                     // The listener stays readable: stop watching it for a while rather
                     // than spin on it.
                     log::warn!("accepting a connection: {e}; pausing for {ACCEPT_PAUSE:?}");
-                    self.sources.poller.remove(self.listener.as_raw_fd());
+                    self.sources.poller.remove(&self.listener);
                     self.accept_paused = Some(Instant::now() + ACCEPT_PAUSE);
                     return;
                 }
@@ -198,10 +198,7 @@ impl Server {
     fn resume_accepting(&mut self) {
         if self.accept_paused.is_some_and(|at| Instant::now() >= at) {
             self.accept_paused = None;
-            let _ = self
-                .sources
-                .poller
-                .add(self.listener.as_raw_fd(), READABLE, LISTENER);
+            let _ = self.sources.poller.add(&self.listener, READABLE, LISTENER);
         }
     }
 
@@ -218,12 +215,11 @@ impl Server {
         }
         self.next_conn += 1;
         let id = self.next_conn;
-        let fd = stream.as_raw_fd();
         if stream.set_nonblocking(true).is_err()
             || self
                 .sources
                 .poller
-                .add(fd, READABLE, CONN_TOKEN | id)
+                .add(&stream, READABLE, CONN_TOKEN | id)
                 .is_err()
         {
             return;
@@ -233,7 +229,7 @@ impl Server {
 
     fn close(&mut self, id: u64) {
         if let Some(conn) = self.conns.remove(&id) {
-            self.sources.poller.remove(conn.stream.as_raw_fd());
+            self.sources.poller.remove(&conn.stream);
         }
         self.parked.retain(|p| p.to.conn != id);
         self.busy.retain(|b| *b != id);
@@ -372,19 +368,16 @@ impl Server {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let fd: RawFd = conn.stream.as_raw_fd();
+        let poller = &self.sources.poller;
         match conn.flush() {
             Ok(true) => {
-                let _ = self.sources.poller.modify(fd, READABLE, CONN_TOKEN | id);
+                let _ = poller.modify(&conn.stream, READABLE, CONN_TOKEN | id);
                 if conn.read_closed {
                     self.close(id);
                 }
             }
             Ok(false) => {
-                let _ = self
-                    .sources
-                    .poller
-                    .modify(fd, READABLE | WRITABLE, CONN_TOKEN | id);
+                let _ = poller.modify(&conn.stream, READABLE | WRITABLE, CONN_TOKEN | id);
             }
             Err(_) => self.close(id),
         }
@@ -395,9 +388,11 @@ impl Server {
         match self.conns.get_mut(&id) {
             Some(conn) if conn.has_unwritten() => {
                 conn.read_closed = true;
-                let fd = conn.stream.as_raw_fd();
                 // Read no more; the write side is watched until the answers are out.
-                let _ = self.sources.poller.modify(fd, WRITABLE, CONN_TOKEN | id);
+                let _ = self
+                    .sources
+                    .poller
+                    .modify(&conn.stream, WRITABLE, CONN_TOKEN | id);
             }
             _ => self.close(id),
         }

@@ -11,7 +11,7 @@ use crate::task::{Finish, Job, Order, TaskService};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 
@@ -78,8 +78,8 @@ impl Jobs {
     }
 
     /// Readable when a job's work is done.
-    pub fn fd(&self) -> RawFd {
-        self.wake.as_raw_fd()
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.wake.as_fd()
     }
 
     /// Jobs whose work runs now.

@@ -95,21 +95,19 @@ impl Pumps {
         table.next += 1;
         let id = table.next;
         let token = TOKEN | id;
-        self.poller
-            .add(copy.source.as_raw_fd(), READABLE | EDGE, token)?;
+        self.poller.add(&copy.source, READABLE | EDGE, token)?;
         // Regular files cannot be polled (EPERM) and never fill up.
-        let target_polled =
-            match self
-                .poller
-                .add(copy.target.as_raw_fd(), WRITABLE | EDGE, token | TARGET)
-            {
-                Ok(()) => true,
-                Err(e) if e.raw_os_error() == Some(libc::EPERM) => false,
-                Err(e) => {
-                    self.poller.remove(copy.source.as_raw_fd());
-                    return Err(e);
-                }
-            };
+        let target_polled = match self
+            .poller
+            .add(&copy.target, WRITABLE | EDGE, token | TARGET)
+        {
+            Ok(()) => true,
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => false,
+            Err(e) => {
+                self.poller.remove(&copy.source);
+                return Err(e);
+            }
+        };
         if let Some(outputs) = &copy.outputs {
             outputs.fetch_add(1, Ordering::SeqCst);
         }
@@ -211,11 +209,8 @@ impl Pumps {
                     if let (Some(target), true) = (&pump.ends.target, pump.target_polled) {
                         // Swap what is watched: room in the target, not data in the
                         // source. Arming reports the target at once if it has room.
-                        let source = pump.ends.source.as_raw_fd();
-                        let _ = self.poller.modify(source, EDGE, token);
-                        let _ =
-                            self.poller
-                                .modify(target.as_raw_fd(), WRITABLE | EDGE, token | TARGET);
+                        let _ = self.poller.modify(&pump.ends.source, EDGE, token);
+                        let _ = self.poller.modify(target, WRITABLE | EDGE, token | TARGET);
                         pump.blocked = true;
                     }
                 }
@@ -223,11 +218,12 @@ impl Pumps {
             Step::Idle => {
                 if pump.blocked {
                     if let Some(target) = &pump.ends.target {
-                        let _ = self.poller.modify(target.as_raw_fd(), EDGE, token | TARGET);
+                        let _ = self.poller.modify(target, EDGE, token | TARGET);
                     }
                     // Re-watching reports the source at once if it already holds data.
-                    let source = pump.ends.source.as_raw_fd();
-                    let _ = self.poller.modify(source, READABLE | EDGE, token);
+                    let _ = self
+                        .poller
+                        .modify(&pump.ends.source, READABLE | EDGE, token);
                     pump.blocked = false;
                 }
             }
@@ -242,9 +238,9 @@ impl Pumps {
         table.again.retain(|a| *a != id);
         // Deregister before closing: a dup of a pty master would keep the
         // registration alive after the close.
-        self.poller.remove(pump.ends.source.as_raw_fd());
+        self.poller.remove(&pump.ends.source);
         if let (Some(target), true) = (&pump.ends.target, pump.target_polled) {
-            self.poller.remove(target.as_raw_fd());
+            self.poller.remove(target);
         }
         if let Some(outputs) = &pump.outputs {
             outputs.fetch_sub(1, Ordering::SeqCst);
@@ -287,11 +283,12 @@ mod tests {
     /// Runs the loop until `done` or a second has passed.
     fn spin(poller: &Poller, pumps: &Pumps, mut done: impl FnMut() -> bool) {
         let deadline = std::time::Instant::now() + Duration::from_secs(1);
-        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 8];
+        let mut events = crate::sys::poller::events::<8>();
         while !done() && std::time::Instant::now() < deadline {
             let n = poller.wait(&mut events, Duration::from_millis(20));
             for ev in &events[..n] {
-                pumps.ready(ev.u64, ev.events);
+                let (ready, token) = crate::sys::poller::parts(ev);
+                pumps.ready(token, ready);
             }
         }
     }

@@ -4,14 +4,15 @@
 //! compares the cgroup's OOM-kill counter with what was last seen, so each kill is told
 //! once (and the task model reports it before the exit).
 
+use crate::sys::poller::{self, Poller};
 use skiff_cgroups::{Cgroup, OomWatch};
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::{Arc, Mutex};
 
 pub struct OomWatcher {
-    epoll: OwnedFd,
+    epoll: Poller,
     state: Mutex<State>,
 }
 
@@ -32,17 +33,10 @@ struct Watched {
 
 impl OomWatcher {
     pub fn start() -> io::Result<Arc<OomWatcher>> {
-        // SAFETY: epoll_create1 returns a new fd or -1.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let watcher = Arc::new(OomWatcher {
-            // SAFETY: fd was just created.
-            epoll: unsafe { OwnedFd::from_raw_fd(fd) },
+        Ok(Arc::new(OomWatcher {
+            epoll: Poller::new()?,
             state: Mutex::new(State::default()),
-        });
-        Ok(watcher)
+        }))
     }
 
     /// Watches a container's cgroup. A cgroup without a memory controller is not an
@@ -58,21 +52,8 @@ impl OomWatcher {
         let mut st = self.state.lock().unwrap();
         st.next_token += 1;
         let token = st.next_token;
-        let mut ev = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
-            u64: token,
-        };
-        // SAFETY: registering a valid fd with our epoll instance.
-        let rc = unsafe {
-            libc::epoll_ctl(
-                self.epoll.as_raw_fd(),
-                libc::EPOLL_CTL_ADD,
-                watch.as_raw_fd(),
-                &mut ev,
-            )
-        };
-        if rc != 0 {
-            log::warn!("{container_id}: epoll_ctl: {}", io::Error::last_os_error());
+        if let Err(e) = self.epoll.add(&watch, libc::EPOLLIN as u32, token) {
+            log::warn!("{container_id}: watching for OOM kills: {e}");
             return;
         }
         let reported = cgroup.oom_kills().unwrap_or(0);
@@ -127,27 +108,19 @@ impl OomWatcher {
     }
 
     /// The epoll set to wait on: readable when a watch fired.
-    pub fn fd(&self) -> std::os::fd::RawFd {
-        self.epoll.as_raw_fd()
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.epoll.as_fd()
     }
 
     /// The containers with new OOM kills among the watches that fired (called when
     /// [`OomWatcher::fd`] is readable).
     pub fn process_ready(&self) -> Vec<String> {
-        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 16];
-        // SAFETY: epoll_wait into a local array, without blocking.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.epoll.as_raw_fd(),
-                events.as_mut_ptr(),
-                events.len() as i32,
-                0,
-            )
-        };
+        let mut events = poller::events::<16>();
+        let n = self.epoll.wait(&mut events, std::time::Duration::ZERO);
         let mut st = self.state.lock().unwrap();
         let mut killed = Vec::new();
-        for ev in events.iter().take(n.max(0) as usize) {
-            let token = ev.u64;
+        for ev in &events[..n] {
+            let (_, token) = poller::parts(ev);
             if let Some(w) = st.by_token.get_mut(&token) {
                 w.watch.drain();
                 if Self::new_kills(w, true) {

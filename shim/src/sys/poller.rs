@@ -2,11 +2,13 @@
 //! here, the stdio pumps their pipes and FIFOs; each registration carries a token that
 //! says whose it is (see [`crate::server::event_loop`] and [`crate::stdio`]).
 
+pub use nix::sys::epoll::EpollEvent as Event;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollFlags, EpollTimeout};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::AsFd;
 use std::time::Duration;
 
-pub struct Poller(OwnedFd);
+pub struct Poller(Epoll);
 
 /// Readiness for input, including the peer hanging up.
 pub const READABLE: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
@@ -16,59 +18,47 @@ pub const WRITABLE: u32 = libc::EPOLLOUT as u32;
 
 impl Poller {
     pub fn new() -> io::Result<Poller> {
-        // SAFETY: epoll_create1 returns a new descriptor or -1.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: just created, owned here.
-        Ok(Poller(unsafe { OwnedFd::from_raw_fd(fd) }))
+        Ok(Poller(Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?))
     }
 
-    pub fn add(&self, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
-        let mut ev = libc::epoll_event { events, u64: token };
-        // SAFETY: registers a descriptor the caller owns with our epoll instance.
-        if unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+    pub fn add(&self, fd: impl AsFd, events: u32, token: u64) -> io::Result<()> {
+        Ok(self.0.add(fd, event(events, token))?)
     }
 
-    /// Changes what `fd` is watched for. Hang-ups and errors are always reported.
-    pub fn modify(&self, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
-        let mut ev = libc::epoll_event { events, u64: token };
-        // SAFETY: changes the registration of a descriptor the caller owns.
-        if unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_MOD, fd, &mut ev) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+    pub fn modify(&self, fd: impl AsFd, events: u32, token: u64) -> io::Result<()> {
+        Ok(self.0.modify(fd, &mut event(events, token))?)
     }
 
-    pub fn remove(&self, fd: RawFd) {
-        // SAFETY: deregisters a descriptor; an fd that was not registered is harmless.
-        unsafe {
-            libc::epoll_ctl(
-                self.0.as_raw_fd(),
-                libc::EPOLL_CTL_DEL,
-                fd,
-                std::ptr::null_mut(),
-            )
-        };
+    /// Deregisters a descriptor; one that was not registered is no error.
+    pub fn remove(&self, fd: impl AsFd) {
+        let _ = self.0.delete(fd);
     }
 
     /// Waits for readiness at most `timeout`; returns how many entries of `events` are
     /// filled (0 on timeout or interruption).
-    pub fn wait(&self, events: &mut [libc::epoll_event], timeout: Duration) -> usize {
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: waits on our epoll instance into the caller's array.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.0.as_raw_fd(),
-                events.as_mut_ptr(),
-                events.len() as i32,
-                ms,
-            )
-        };
-        n.max(0) as usize
+    pub fn wait(&self, events: &mut [Event], timeout: Duration) -> usize {
+        let timeout = EpollTimeout::try_from(timeout).unwrap_or(EpollTimeout::MAX);
+        self.0.wait(events, timeout).unwrap_or(0)
     }
+}
+
+impl AsFd for Poller {
+    /// Readable when a registration is ready: a set another loop can wait on.
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0 .0.as_fd()
+    }
+}
+
+/// An empty event buffer for [`Poller::wait`].
+pub fn events<const N: usize>() -> [Event; N] {
+    [Event::empty(); N]
+}
+
+/// (readiness bits, token) of an event.
+pub fn parts(ev: &Event) -> (u32, u64) {
+    (ev.events().bits() as u32, ev.data())
+}
+
+fn event(events: u32, token: u64) -> Event {
+    Event::new(EpollFlags::from_bits_retain(events as i32), token)
 }

@@ -11,7 +11,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use runc_driver::ProcessMonitor;
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::sync::{Arc, Condvar, Mutex};
@@ -84,8 +84,8 @@ impl Reaper {
     }
 
     /// Readable when SIGCHLD is pending: the loop then calls [`Reaper::reap`].
-    pub fn fd(&self) -> RawFd {
-        self.signalfd.as_raw_fd()
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.signalfd.as_fd()
     }
 
     /// Reaps every child that has ended; hands the exits of monitored processes to

@@ -1,0 +1,139 @@
+//! Mounting what containerd's `Mount` messages describe, as a shim mounts a Create's
+//! rootfs and skiffd mounts a snapshot: the options parsed once ([`options`]), then one
+//! mount(2) (a bind is remounted for its flags), and unmounting everything stacked on a
+//! target.
+
+pub mod options;
+
+pub use options::MountOptions;
+
+use nix::mount::{MntFlags, MsFlags};
+use skiff_protos::mount::Mount;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Mounts one `Mount` on `target`.
+pub fn mount(m: &Mount, target: &Path) -> io::Result<()> {
+    let opts = MountOptions::parse(&m.options);
+    let data = opts.data.join(",");
+    let bind = opts.flags.contains(MsFlags::MS_BIND);
+    let fstype = (!bind).then_some(m.type_.as_str());
+    // A bind mount takes most flags only when it is remounted with them.
+    let first = match bind {
+        true => opts.flags - MsFlags::MS_RDONLY,
+        false => opts.flags,
+    };
+    sys_mount(Some(&m.source), target, fstype, first, &data).map_err(|e| {
+        context(
+            e,
+            format!("mount {} {:?} on {}", m.type_, m.source, target.display()),
+        )
+    })?;
+    let undo_on = |flags: MsFlags, what: &str| -> io::Result<()> {
+        sys_mount(None, target, None, flags, "").map_err(|e| {
+            let _ = unmount_all(target);
+            context(e, format!("{what} {}", target.display()))
+        })
+    };
+    if bind && opts.flags.contains(MsFlags::MS_RDONLY) {
+        undo_on(opts.flags | MsFlags::MS_REMOUNT, "remount read-only")?;
+    }
+    if !opts.propagation.is_empty() {
+        undo_on(opts.propagation, "set the propagation of")?;
+    }
+    Ok(())
+}
+
+/// Mounts every mount on `target` in order; on failure, undoes what it mounted.
+pub fn mount_all(mounts: &[Mount], target: &Path) -> io::Result<()> {
+    for (i, m) in mounts.iter().enumerate() {
+        if let Err(e) = mount(m, target) {
+            if i > 0 {
+                let _ = unmount_all(target);
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Unmounts everything stacked on `target` (a rootfs can be mounted more than once),
+/// without following a symlink there.
+pub fn unmount_all(target: &Path) -> io::Result<()> {
+    loop {
+        match nix::mount::umount2(target, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW) {
+            Ok(()) => continue,
+            // Not (or no longer) a mount point, or already gone: done.
+            Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => return Ok(()),
+            Err(e) => return Err(context(e.into(), format!("unmount {}", target.display()))),
+        }
+    }
+}
+
+/// Mount points at or below `dir`, deepest first (the order to unmount them in).
+pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out: Vec<PathBuf> = text
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape)
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    out.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+    out.dedup();
+    out
+}
+
+fn sys_mount(
+    source: Option<&str>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: &str,
+) -> io::Result<()> {
+    let data = (!data.is_empty()).then_some(data);
+    Ok(nix::mount::mount(source, target, fstype, flags, data)?)
+}
+
+fn context(e: io::Error, what: String) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+/// mountinfo escapes space, tab, newline and backslash as \ooo.
+fn unescape(field: &str) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(
+            super::unescape(r"/a\040b/c\134d"),
+            std::path::PathBuf::from("/a b/c\\d")
+        );
+        assert_eq!(
+            super::unescape(r"/plain\04"),
+            std::path::PathBuf::from(r"/plain\04")
+        );
+    }
+}
