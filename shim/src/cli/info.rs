@@ -18,8 +18,7 @@ pub const FEATURES_TYPE_URL: &str =
 /// The RuntimeInfo bytes for the options on stdin.
 pub fn run() -> Result<Vec<u8>, String> {
     let mut input = Vec::new();
-    // SAFETY: isatty on fd 0.
-    let interactive = unsafe { libc::isatty(0) } == 1;
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
     if !interactive {
         std::io::stdin()
             .take(crate::cli::bootstrap::MAX_INPUT as u64)

@@ -6,6 +6,8 @@
 use crate::cli::address;
 use crate::cli::bootstrap::{self, StartInput};
 use crate::cli::flags::Flags;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use std::fs;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -59,10 +61,7 @@ pub fn run(flags: &Flags) -> Result<Vec<u8>, String> {
     };
     let _ = fs::write(bundle.join("shim.pid"), pid.to_string());
     if let Err(e) = settle_server(pid, &options, &bundle, &addr) {
-        // SAFETY: kill(2) on the server we just started.
-        unsafe {
-            libc::kill(pid as i32, libc::SIGKILL);
-        }
+        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
         let _ = fs::remove_file(&path);
         return Err(e);
     }
@@ -88,8 +87,7 @@ fn settle_server(
 /// memory pressure the kernel then kills a shim before the containerd that manages it.
 /// Raising a score needs no privilege.
 fn adjust_oom_score(pid: u32) -> Result<(), String> {
-    // SAFETY: getppid(2) cannot fail.
-    let parent = unsafe { libc::getppid() };
+    let parent = nix::unistd::getppid();
     let path = format!("/proc/{parent}/oom_score_adj");
     let text = fs::read_to_string(&path).map_err(|e| format!("reading {path}: {e}"))?;
     let score: i32 = text
@@ -105,8 +103,7 @@ fn adjust_oom_score(pid: u32) -> Result<(), String> {
 /// [`bootstrap::MAX_INPUT`] bytes.
 fn read_stdin() -> Result<Vec<u8>, String> {
     use std::io::Read;
-    // SAFETY: isatty on fd 0.
-    if unsafe { libc::isatty(0) } == 1 {
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         return Ok(Vec::new());
     }
     let mut data = Vec::new();

@@ -3,13 +3,16 @@
 //! ready: `binary://` closes it (or exits), `binary-v2://` writes a byte first, so that a
 //! logger that dies at start is not taken for a ready one.
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-const READY_TIMEOUT_MS: i32 = 10_000;
+const READY_TIMEOUT_MS: u16 = 10_000;
 
 /// The program a log URI names.
 pub struct Logger<'a> {
@@ -68,18 +71,10 @@ pub fn start(
     drop(stdout);
     drop(stderr);
     // The logger closes its end (or the kernel does, when it exits) when it is ready.
-    let mut pfd = libc::pollfd {
-        fd: ready_r.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: poll on one valid pollfd.
-    let n = unsafe { libc::poll(&mut pfd, 1, READY_TIMEOUT_MS) };
+    let mut pfd = [PollFd::new(ready_r.as_fd(), PollFlags::POLLIN)];
+    let n = poll(&mut pfd, PollTimeout::from(READY_TIMEOUT_MS)).unwrap_or(0);
     if n <= 0 {
-        // SAFETY: kill(2) on the logger we just started.
-        unsafe {
-            libc::kill(child.id() as i32, libc::SIGKILL);
-        }
+        kill_logger(child.id());
         return Err(io::Error::new(
             io::ErrorKind::TimedOut,
             format!(
@@ -93,10 +88,7 @@ pub fn start(
     let mut buf = [0u8; 1];
     let said_ready = matches!(ready_r.read(&mut buf), Ok(1));
     if logger.strict_ready && !said_ready {
-        // SAFETY: kill(2) on the logger we just started.
-        unsafe {
-            libc::kill(child.id() as i32, libc::SIGKILL);
-        }
+        kill_logger(child.id());
         return Err(io::Error::other(format!(
             "log binary {} closed fd 5 without writing to it: a binary-v2 logger says it \
              is ready by writing a byte (it may have failed to start)",
@@ -104,4 +96,9 @@ pub fn start(
         )));
     }
     Ok(child.id())
+}
+
+/// Ends a logger that did not come up (it is our child, not yet reaped: the pid is its).
+fn kill_logger(pid: u32) {
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
 }

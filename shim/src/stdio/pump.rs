@@ -363,9 +363,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("skiff-linger-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("stdout");
-        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-        // SAFETY: mkfifo on a NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
         let fifo = crate::stdio::fifo_output_for_tests(&path);
         let (src_r, mut src_w) = pipe();
         pumps
@@ -409,8 +407,7 @@ mod tests {
     /// Sets a pipe's capacity (1 MiB is the most an unprivileged pipe may hold).
     fn grow(fd: &std::fs::File) {
         use std::os::fd::AsRawFd;
-        // SAFETY: F_SETPIPE_SZ on a pipe the test owns.
-        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+        nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20)).unwrap();
     }
 
     #[test]
