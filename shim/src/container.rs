@@ -5,7 +5,7 @@ use crate::process::Process;
 use runc_driver::OciRuntime;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 pub struct Container {
     pub bundle: PathBuf,
@@ -14,8 +14,9 @@ pub struct Container {
     pub rootfs: Option<PathBuf>,
     /// uid and gid for the pipes of its processes (runtime options IoUid/IoGid).
     pub io_owner: (u32, u32),
-    /// The container's cgroup, found from its init when it was created.
-    pub cgroup: Option<skiff_cgroups::Cgroup>,
+    /// The container's cgroup, found from its init when it was created, or when Start
+    /// restored it from a checkpoint (until then a restored container has no process).
+    pub cgroup: OnceLock<skiff_cgroups::Cgroup>,
     pub processes: Mutex<Processes>,
     /// Signalled whenever a process of the container exits.
     pub exited: Condvar,

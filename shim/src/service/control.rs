@@ -54,6 +54,14 @@ impl TaskService {
             };
             if let Some(pid) = restored {
                 p.pid = pid;
+                // Its cgroup exists only now: Stats and OOM events from here on.
+                match skiff_cgroups::Cgroup::of_pid(pid) {
+                    Ok(cg) => {
+                        self.oom.add(&req.id, cg.clone());
+                        let _ = c.cgroup.set(cg);
+                    }
+                    Err(e) => log::warn!("{}: no cgroup for stats and OOM events: {e}", req.id),
+                }
             }
             p.transition(Status::Running)?;
             self.publish(
@@ -398,7 +406,7 @@ impl TaskService {
 
     pub fn stats(&self, req: StatsRequest) -> Result<StatsResponse> {
         let c = self.container(&req.id)?;
-        let cgroup = c.cgroup.as_ref().ok_or_else(|| {
+        let cgroup = c.cgroup.get().ok_or_else(|| {
             ShimError::NotFound(format!("container {:?} has no cgroup to read", req.id))
         })?;
         let (type_url, value) = match cgroup.metrics() {

@@ -15,7 +15,7 @@ use skiff_protos::task_events::{TaskCreate, TaskIO};
 use skiff_protos::type_url;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 /// How long the runtime has to send a pty master once create or exec returned.
@@ -156,7 +156,7 @@ impl TaskService {
             runtime,
             rootfs: guard.disarm(),
             io_owner: (opts.io_uid, opts.io_gid),
-            cgroup,
+            cgroup: cgroup.map(OnceLock::from).unwrap_or_default(),
             processes: Mutex::new(Processes {
                 init: Process::init(pid, io),
                 execs: HashMap::new(),
@@ -222,7 +222,7 @@ impl TaskService {
             runtime,
             rootfs: guard.disarm(),
             io_owner: (opts.io_uid, opts.io_gid),
-            cgroup: None,
+            cgroup: OnceLock::new(),
             processes: Mutex::new(Processes {
                 init,
                 execs: HashMap::new(),
