@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 pub struct Libcontainer {
     root: PathBuf,
     refused: Option<String>,
+    systemd: bool,
 }
 
 impl Libcontainer {
@@ -25,7 +26,17 @@ impl Libcontainer {
         Libcontainer {
             root: root.into(),
             refused: None,
+            systemd: false,
         }
+    }
+
+    /// Creates containers with libcontainer's systemd cgroup manager (the runtime option
+    /// SystemdCgroup): the cgroupsPath `SLICE:PREFIX:NAME` becomes the transient unit
+    /// `PREFIX-NAME.scope` in SLICE, made over D-Bus. Later operations read the choice
+    /// from the container's saved state.
+    pub fn with_systemd(mut self, systemd: bool) -> Self {
+        self.systemd = systemd;
+        self
     }
 
     /// Makes `create` fail as unsupported, with `reason`: for settings the caller was
@@ -129,7 +140,7 @@ impl OciRuntime for Libcontainer {
             .validate_id()
             .map_err(|e| describe(&e))?
             .as_init(bundle)
-            .with_systemd(false)
+            .with_systemd(self.systemd)
             .with_detach(true)
             .with_no_pivot(opts.no_pivot)
             .build()
