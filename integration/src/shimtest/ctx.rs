@@ -269,7 +269,7 @@ impl Process {
 
     /// Waits for the status State reports.
     pub fn wait_status(&self, status: skiff_protos::task::Status) -> Outcome<StateResponse> {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + super::patience(Duration::from_secs(10));
         loop {
             let s = self.state()?;
             if s.status.enum_value() == Ok(status) {
@@ -789,7 +789,7 @@ pub fn topics_of(events: &[Event], container: &str) -> Vec<String> {
 }
 
 pub fn wait_gone(pid: u32, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now() + super::patience(timeout);
     while proc::alive(pid) {
         if Instant::now() > deadline {
             return false;

@@ -17,7 +17,23 @@ pub mod stdio;
 use ctx::{Ctx, Target, Verdict};
 use report::{Cell, Report};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long to wait for something that should happen: `d` times `SHIMTEST_TIME_SCALE`
+/// (default 1). Under emulation (make test's cgroup v2 VMs) everything is 15-70x slower,
+/// and a slow reference shim would fail on a deadline rather than on behaviour. Only
+/// deadlines scale, never a check that something is quick.
+pub fn patience(d: Duration) -> Duration {
+    static SCALE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let scale = *SCALE.get_or_init(|| {
+        std::env::var("SHIMTEST_TIME_SCALE")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .filter(|n| *n >= 1)
+            .unwrap_or(1)
+    });
+    d * scale
+}
 
 const USAGE: &str =
     "usage: shimtest --shim [NAME=]PATH [--shim ...] [--filter PATTERN]... [--skip PATTERN]...
@@ -32,7 +48,8 @@ exit, Delete, Shutdown, shim exit), interleaved, and prints the medians.
 --filter keeps the scenarios whose name contains PATTERN; --skip leaves them out (for
 what a shim documents as unsupported).
 --state-root DIR names where the --shim before it keeps container state when no Root
-option is given (default /run/containerd/runc), for the checks that nothing is left.";
+option is given (default /run/containerd/runc), for the checks that nothing is left.
+SHIMTEST_TIME_SCALE=N multiplies how long it waits for what should happen (emulated VMs).";
 
 /// One `--shim [NAME=]PATH`, and the `--state-root` given after it.
 #[derive(Debug)]
