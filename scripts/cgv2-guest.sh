@@ -80,7 +80,9 @@ job() {
 
 status=0
 for j in "$@"; do
-  name=${j//[:,]/_}
+  # The log's name: shimtest_SHIM, SHIM_EXE, or SHIM_EXE_some for a choice of its tests.
+  name=$(cut -d: -f1,2 <<<"$j" | tr : _)
+  [ "$(cut -d: -f3 <<<"$j")" ] && name=${name}_some
   start=$(date +%s)
   echo "== $j"
   job "$j" >"$OUT/logs/$name.log" 2>&1

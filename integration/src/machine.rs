@@ -39,7 +39,7 @@ impl Need {
             Need::Criu => match Command::new("criu").arg("check").output() {
                 Ok(o) if o.status.success() => None,
                 Ok(o) => Some(format!(
-                    "CRIU cannot run here: {}",
+                    "CRIU cannot run here ({}); make test runs it in its cgroup v2 VM stage",
                     String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("criu check failed")
                 )),
                 Err(e) => Some(format!("no criu: {e}")),
@@ -93,7 +93,7 @@ fn crun_problem() -> Option<String> {
     match out {
         Ok(o) if o.status.success() => None,
         Ok(o) => Some(format!(
-            "crun cannot run containers on this machine: {}",
+            "crun cannot run containers on this machine ({}); make test runs it in its cgroup v2 VM stage",
             String::from_utf8_lossy(&o.stderr).trim()
         )),
         Err(e) => Some(format!("crun is not runnable: {e}")),
