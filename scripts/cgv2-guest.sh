@@ -25,6 +25,8 @@ uname -r >"$OUT/kernel"
 # recording a skip (integration/src/machine.rs).
 export SKIFF_REQUIRE=cgroup-v2,criu,crun
 [ -d /run/systemd/system ] && SKIFF_REQUIRE=$SKIFF_REQUIRE,systemd
+# With a scratch disk (--disk) the containers' snapshots are on a block device.
+[ -b /dev/vda ] && SKIFF_REQUIRE=$SKIFF_REQUIRE,block-io
 export SKIFF_MACHINE="cgroup v2 VM${CGV2_NAME:+ $CGV2_NAME}"
 # The image the tests import, built once on the host (30 s per test process in here).
 export SKIFF_BUSYBOX_ARCHIVE=$BIN/busybox-oci.tar

@@ -2,9 +2,9 @@
 //! that works, crun, systemd as init. A test asks with [`has`]; where the answer is no,
 //! it is recorded as skipped, with the reason (see [`crate::skip`]).
 //!
-//! `SKIFF_REQUIRE` (a comma-separated list of [`Need`] names) says what a machine is known
-//! to have: the cgroup v2 VM stage sets it, so a test there that finds one missing fails
-//! instead of skipping, and the stage cannot pass without having run it.
+//! `SKIFF_REQUIRE` (a comma-separated list of [`Need`] names, and `block-io`) says what a
+//! machine is known to have: the cgroup v2 VM stage sets it, so a test there that finds
+//! one missing fails instead of skipping, and the stage cannot pass without having run it.
 
 use std::path::Path;
 use std::process::Command;
@@ -62,15 +62,18 @@ pub fn has(test: &str, need: Need) -> bool {
     let Some(why) = need.missing() else {
         return true;
     };
-    let required = std::env::var("SKIFF_REQUIRE").unwrap_or_default();
-    if required.split(',').any(|n| n.trim() == need.name()) {
-        panic!(
-            "{test}: this machine must have {} (SKIFF_REQUIRE) but {why}",
-            need.name()
-        );
-    }
-    crate::skip(test, &why);
+    lacks(test, need.name(), &why);
     false
+}
+
+/// Records that the machine lacks `name` (a [`Need`], or a narrower capability such as
+/// `block-io`) for `test`: a skip with `why`, or a panic where `SKIFF_REQUIRE` names it.
+pub fn lacks(test: &str, name: &str, why: &str) {
+    let required = std::env::var("SKIFF_REQUIRE").unwrap_or_default();
+    if required.split(',').any(|n| n.trim() == name) {
+        panic!("{test}: this machine must have {name} (SKIFF_REQUIRE) but {why}");
+    }
+    crate::skip(test, why);
 }
 
 /// crun 1.8 refuses hybrid machines; asking `crun features` does not tell, so it runs a
