@@ -68,6 +68,12 @@ jsons=(1.6="$raw/1.6.json")
   echo "Ratios are skiff / Go shim of the same containerd (scripts/bench_targets.py)."
   echo
   python3 scripts/bench_targets.py "$raw/lifecycle.txt" "${jsons[@]}"
+  # Measurements make bench cannot repeat (against an earlier build, or inside the cgroup
+  # v2 VM), carried over from the previous BENCHMARKS.md between their markers.
+  if [ -f BENCHMARKS.md ] && grep -q '^<!-- kept:begin' BENCHMARKS.md; then
+    echo
+    sed -n '/^<!-- kept:begin/,/^<!-- kept:end/p' BENCHMARKS.md
+  fi
 } > "$out"
 mv "$out" BENCHMARKS.md
 cat BENCHMARKS.md

@@ -118,7 +118,12 @@ pub fn version() -> (u32, u32) {
 /// The busybox OCI archive, built once per test process.
 pub fn busybox_archive() -> &'static Path {
     static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
-    ARCHIVE.get_or_init(|| build_archive("build-busybox-image.sh", "busybox-oci.tar", &[]))
+    ARCHIVE.get_or_init(|| match std::env::var_os("SKIFF_BUSYBOX_ARCHIVE") {
+        // Built once beforehand: the cgroup v2 VM stage does, as the script takes half a
+        // minute per test process in the emulated VM.
+        Some(prebuilt) => PathBuf::from(prebuilt),
+        None => build_archive("build-busybox-image.sh", "busybox-oci.tar", &[]),
+    })
 }
 
 /// The name `pause_archive` gives the pause image.

@@ -3,12 +3,15 @@
 
 pub mod containerd;
 pub mod cri;
+pub mod dropin;
+pub mod machine;
 pub mod oci;
 pub mod proc;
 pub mod pty;
 pub mod shim_client;
 pub mod shimtest;
 pub mod skiffd;
+pub mod unified;
 
 /// Busybox bundles and temporary directories, shared with the drivers' tests.
 pub use skiff_test_support::bundle;
@@ -18,8 +21,9 @@ pub use skiff_test_support::bundle;
 /// `target/skipped-tests.txt`, which `make test` shows at the end.
 pub fn skip(test: &str, reason: &str) {
     let line = format!(
-        "SKIPPED {test} [containerd {}]: {reason}\n",
-        containerd::version_string()
+        "SKIPPED {test} [containerd {}{}]: {reason}\n",
+        containerd::version_string(),
+        machine_label()
     );
     eprint!("{line}");
     let path = containerd::workspace_dir().join("target/skipped-tests.txt");
@@ -37,7 +41,7 @@ pub fn skip(test: &str, reason: &str) {
 /// `target/test-report.txt`) so it is seen even when the test passes.
 pub fn report(line: &str) {
     let containerd = containerd::version_string();
-    let line = format!("[containerd {containerd}] {line}");
+    let line = format!("[containerd {containerd}{}] {line}", machine_label());
     eprintln!("{line}");
     let path = containerd::workspace_dir().join("target/test-report.txt");
     if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -47,5 +51,14 @@ pub fn report(line: &str) {
     {
         use std::io::Write;
         let _ = writeln!(f, "{line}");
+    }
+}
+
+/// ", NAME" for the machine a run is on when it is not the host (`SKIFF_MACHINE`, set by
+/// the cgroup v2 VM stage), so its skips and figures say where they come from.
+fn machine_label() -> String {
+    match std::env::var("SKIFF_MACHINE") {
+        Ok(m) if !m.is_empty() => format!(", {m}"),
+        _ => String::new(),
     }
 }

@@ -474,7 +474,7 @@ fn checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on() {
     } else {
         let err = stderr(&out);
         skiff_integration::report(&format!(
-            "checkpoint where CRIU cannot run: {}",
+            "a checkpoint that failed (no working CRIU, or none in the shim): {}",
             err.trim().replace('\n', " | ")
         ));
         if shim_uses_libcontainer() {

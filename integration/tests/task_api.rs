@@ -577,64 +577,6 @@ fn runc_binary_option_over_ttrpc() {
 }
 
 #[test]
-fn crun_runs_containers_where_the_machine_supports_it() {
-    // crun 1.8 refuses hybrid cgroup v1/v2 machines; find out by asking it directly.
-    let tmp = TempDir::new("skiff-crun").unwrap();
-    let _cgroups = skiff_integration::containerd::CgroupCleanup("skiff-crun-probe".into());
-    let bundle = busybox_bundle(&tmp.path().join("b"), &["true"], "/skiff-crun-probe").unwrap();
-    let probe = std::process::Command::new("crun")
-        .args(["--root"])
-        .arg(tmp.path().join("root"))
-        .args(["run", "--bundle"])
-        .arg(&bundle)
-        .arg(format!("probe{}", std::process::id()))
-        .stdin(Stdio::null())
-        .output();
-    let probe = match probe {
-        Ok(o) => o,
-        Err(e) => {
-            skiff_integration::skip(
-                "crun_runs_containers_where_the_machine_supports_it",
-                &format!("crun is not runnable: {e}"),
-            );
-            return;
-        }
-    };
-    if !probe.status.success() {
-        skiff_integration::skip(
-            "crun_runs_containers_where_the_machine_supports_it",
-            &format!(
-                "crun cannot run containers on this machine: {}",
-                String::from_utf8_lossy(&probe.stderr).trim()
-            ),
-        );
-        return;
-    }
-    // crun is chosen with the runtime option BinaryName; ctr sends it only for the
-    // runc runtime name, so install our shim under that name for this containerd.
-    let bin = TempDir::new("skiff-crun-bin").unwrap();
-    std::fs::copy(shim_binary(), bin.path().join("containerd-shim-runc-v2")).unwrap();
-    let cd = Containerd::start_with(Options {
-        path_prefix: Some(bin.path().to_path_buf()),
-        ..Default::default()
-    });
-    let out = cd.ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        "io.containerd.runc.v2",
-        "--runc-binary",
-        "crun",
-        BUSYBOX_IMAGE,
-        "crunned",
-        "echo",
-        "hello from crun",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "hello from crun\n");
-}
-
-#[test]
 fn five_hundred_execs_leave_no_zombie_fd_or_thread() {
     let cd = Containerd::start();
     cd.run_detached("busy", &[], &["sleep", "3000"]);

@@ -4,7 +4,7 @@
 //!
 //! Every entry says what libcontainer 0.7, as this driver builds it, handles: the mount
 //! options its parser knows, every capability its caps crate names, cgroups v1 and v2
-//! through cgroupfs (no systemd manager is built in), seccomp through libseccomp; not
+//! through cgroupfs or systemd's system manager (SystemdCgroup; not a user manager), seccomp through libseccomp; not
 //! idmapped mounts, nor recursive read-only ones.
 
 use libcontainer::syscall::linux::MountOption;
@@ -49,7 +49,7 @@ fn linux() -> LinuxFeature {
     let mut cgroup = CgroupFeature::default();
     cgroup.set_v1(Some(true));
     cgroup.set_v2(Some(true));
-    cgroup.set_systemd(Some(false));
+    cgroup.set_systemd(Some(true));
     cgroup.set_systemd_user(Some(false));
     l.set_cgroup(Some(cgroup));
     l.set_seccomp(Some(seccomp()));

@@ -22,6 +22,7 @@ pub struct Libcontainer {
     /// Starts and waits for the forked helpers, so that a reaping caller routes their
     /// exits back here.
     monitor: Arc<dyn ProcessMonitor>,
+    systemd: bool,
 }
 
 impl std::fmt::Debug for Libcontainer {
@@ -29,6 +30,7 @@ impl std::fmt::Debug for Libcontainer {
         f.debug_struct("Libcontainer")
             .field("root", &self.root)
             .field("refused", &self.refused)
+            .field("systemd", &self.systemd)
             .finish()
     }
 }
@@ -39,12 +41,22 @@ impl Libcontainer {
             root: root.into(),
             refused: None,
             monitor: Arc::new(DirectMonitor),
+            systemd: false,
         }
     }
 
     /// Has `monitor` start and wait for the helpers (the shim's reaper, in the shim).
     pub fn with_monitor(mut self, monitor: Arc<dyn ProcessMonitor>) -> Self {
         self.monitor = monitor;
+        self
+    }
+
+    /// Creates containers with libcontainer's systemd cgroup manager (the runtime option
+    /// SystemdCgroup): the cgroupsPath `SLICE:PREFIX:NAME` becomes the transient unit
+    /// `PREFIX-NAME.scope` in SLICE, made over D-Bus. Later operations read the choice
+    /// from the container's saved state.
+    pub fn with_systemd(mut self, systemd: bool) -> Self {
+        self.systemd = systemd;
         self
     }
 
@@ -156,7 +168,7 @@ impl OciRuntime for Libcontainer {
             .validate_id()
             .map_err(|e| describe(&e))?
             .as_init(bundle)
-            .with_systemd(false)
+            .with_systemd(self.systemd)
             .with_detach(true)
             .with_no_pivot(opts.no_pivot)
             .build()

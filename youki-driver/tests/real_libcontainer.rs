@@ -115,7 +115,7 @@ fn checkpoint_and_refused_settings_are_unsupported_errors() {
     let rt = runtime(tmp.path());
     let err = rt.checkpoint("x", &Default::default()).unwrap_err();
     assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
-    let rt = runtime(tmp.path()).refusing("SystemdCgroup: cgroupfs only");
+    let rt = runtime(tmp.path()).refusing("BinaryName \"crun\": no runtime binary runs here");
     let err = rt
         .create(
             "x",
@@ -126,7 +126,7 @@ fn checkpoint_and_refused_settings_are_unsupported_errors() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "libcontainer does not support create: SystemdCgroup: cgroupfs only"
+        "libcontainer does not support create: BinaryName \"crun\": no runtime binary runs here"
     );
 }
 

@@ -16,18 +16,16 @@ static LIBCONTAINER: Driver = Driver {
     make_runtime: libcontainer_runtime,
 };
 
-/// The options' Root applies; SystemdCgroup and a BinaryName other than runc's default
-/// are refused at Create with the reason (no runtime binary runs here).
+/// The options' Root and SystemdCgroup apply; a BinaryName other than runc's default is
+/// refused at Create with the reason (no runtime binary runs here).
 fn libcontainer_runtime(
     settings: &RuntimeSettings,
     _bundle: &Path,
     monitor: Arc<dyn ProcessMonitor>,
 ) -> Arc<dyn OciRuntime> {
-    let mut runtime = youki_driver::Libcontainer::new(settings.root.clone()).with_monitor(monitor);
-    if settings.systemd_cgroup {
-        runtime =
-            runtime.refusing("SystemdCgroup: this build manages cgroups through cgroupfs only");
-    }
+    let mut runtime = youki_driver::Libcontainer::new(settings.root.clone())
+        .with_monitor(monitor)
+        .with_systemd(settings.systemd_cgroup);
     if settings.binary != skiff_shim::options::DEFAULT_RUNTIME_BINARY {
         runtime = runtime.refusing(format!(
             "BinaryName {:?}: this shim runs no runtime binary, libcontainer works in-process \

@@ -283,7 +283,7 @@ impl Process {
 
     /// Waits for the status State reports.
     pub fn wait_status(&self, status: skiff_protos::task::Status) -> Outcome<StateResponse> {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + super::patience(Duration::from_secs(10));
         loop {
             let s = self.state()?;
             if s.status.enum_value() == Ok(status) {
@@ -378,6 +378,16 @@ impl<'r> Ctx<'r> {
         let fail = |what: &str, e: std::io::Error| Verdict::Fail(format!("{what}: {e}"));
         let path = self.dir.path().join("bundles").join(&setup.id);
         std::fs::create_dir_all(path.join("rootfs")).map_err(|e| fail("bundle", e))?;
+        // containerd links a per-container work directory into every bundle as `work`;
+        // the Go shim checkpoints into it (CRIU's work files) and fails without it.
+        let work = self.dir.path().join("work").join(&setup.id);
+        std::fs::create_dir_all(&work).map_err(|e| fail("work dir", e))?;
+        match std::os::unix::fs::symlink(&work, path.join("work")) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(fail("work link", e))
+            }
+            _ => {}
+        }
         let source = self.rootfs_source(&setup.id);
         busybox_rootfs(&source).map_err(|e| fail("rootfs", e))?;
         let args: Vec<&str> = setup.args.iter().map(String::as_str).collect();
@@ -802,7 +812,7 @@ pub fn topics_of(events: &[Event], container: &str) -> Vec<String> {
 }
 
 pub fn wait_gone(pid: u32, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now() + super::patience(timeout);
     while proc::alive(pid) {
         if Instant::now() > deadline {
             return false;

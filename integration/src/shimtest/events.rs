@@ -43,7 +43,7 @@ impl EventLog {
         timeout: Duration,
         done: impl Fn(&[Event]) -> bool,
     ) -> Vec<Event> {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now() + super::patience(timeout);
         let mut all = self.events.lock().unwrap();
         loop {
             let mine: Vec<Event> = all

@@ -18,7 +18,23 @@ pub mod stdio;
 use ctx::{Ctx, Target, Verdict};
 use report::{Cell, Report};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long to wait for something that should happen: `d` times `SHIMTEST_TIME_SCALE`
+/// (default 1). Under emulation (make test's cgroup v2 VMs) everything is 15-70x slower,
+/// and a slow reference shim would fail on a deadline rather than on behaviour. Only
+/// deadlines scale, never a check that something is quick.
+pub fn patience(d: Duration) -> Duration {
+    static SCALE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let scale = *SCALE.get_or_init(|| {
+        std::env::var("SHIMTEST_TIME_SCALE")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .filter(|n| *n >= 1)
+            .unwrap_or(1)
+    });
+    d * scale
+}
 
 const USAGE: &str =
     "usage: shimtest --shim [NAME=]PATH [--state-root DIR] [--bootstrap] [--shim ...]
@@ -37,7 +53,8 @@ what a shim documents as unsupported).
 option is given (default /run/containerd/runc), for the checks that nothing is left.
 --bootstrap has the --shim before it started as containerd 2.3 starts shims: a
 BootstrapParams protobuf on stdin (the options among its extensions, a private
-socket_dir), a BootstrapResult protobuf expected back.";
+socket_dir), a BootstrapResult protobuf expected back.
+SHIMTEST_TIME_SCALE=N multiplies how long it waits for what should happen (emulated VMs).";
 
 /// One `--shim [NAME=]PATH`, and the `--state-root` and `--bootstrap` given after it.
 #[derive(Debug)]

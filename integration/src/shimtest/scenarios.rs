@@ -1108,7 +1108,7 @@ fn checkpoint_writes_an_image(ctx: &mut Ctx) -> Outcome {
 }
 
 fn poll_file(path: &Path, done: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + super::patience(Duration::from_secs(10));
     loop {
         let text = std::fs::read_to_string(path).unwrap_or_default();
         if done(&text) && path.exists() || Instant::now() > deadline {

@@ -81,7 +81,7 @@ impl Capture {
     }
 
     fn wait(&self, timeout: Duration, done: impl Fn(&Received) -> bool) -> Received {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now() + super::patience(timeout);
         let mut r = self.state.0.lock().unwrap();
         while !done(&r) {
             let now = Instant::now();

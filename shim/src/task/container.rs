@@ -6,7 +6,7 @@ use crate::task::process::Process;
 use runc_driver::OciRuntime;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub struct Container {
     id: String,
@@ -16,8 +16,9 @@ pub struct Container {
     rootfs: Option<PathBuf>,
     /// uid and gid for the pipes of its processes (runtime options IoUid/IoGid).
     io_owner: Option<(u32, u32)>,
-    /// The container's cgroup, found from its init when it was created.
-    cgroup: Option<skiff_cgroups::Cgroup>,
+    /// The container's cgroup, found from its init when it was created, or when Start
+    /// restored it from a checkpoint (until then a restored container has no process).
+    cgroup: OnceLock<skiff_cgroups::Cgroup>,
     /// Its processes are in a PID namespace it does not own (the host's, a pod's): when
     /// its init exits, the rest are killed (the kernel does that only for an own one).
     shares_pid_namespace: bool,
@@ -49,7 +50,7 @@ impl Container {
             runtime: parts.runtime,
             rootfs: parts.rootfs,
             io_owner: parts.io_owner,
-            cgroup: parts.cgroup,
+            cgroup: parts.cgroup.map(OnceLock::from).unwrap_or_default(),
             shares_pid_namespace: parts.shares_pid_namespace,
             processes: Mutex::new(Processes {
                 init: parts.init,
@@ -79,7 +80,13 @@ impl Container {
     }
 
     pub fn cgroup(&self) -> Option<&skiff_cgroups::Cgroup> {
-        self.cgroup.as_ref()
+        self.cgroup.get()
+    }
+
+    /// Records the cgroup of an init that came to be after Create (a restore); false if
+    /// the container already had one.
+    pub fn found_cgroup(&self, cgroup: skiff_cgroups::Cgroup) -> bool {
+        self.cgroup.set(cgroup).is_ok()
     }
 
     pub fn shares_pid_namespace(&self) -> bool {

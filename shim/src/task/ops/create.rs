@@ -230,7 +230,7 @@ impl CreatePlan {
 }
 
 /// The container's cgroup, for stats and OOM events; none is no error.
-fn cgroup_of(id: &str, pid: u32) -> Option<skiff_cgroups::Cgroup> {
+pub(crate) fn cgroup_of(id: &str, pid: u32) -> Option<skiff_cgroups::Cgroup> {
     if pid == 0 {
         return None;
     }

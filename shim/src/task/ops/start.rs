@@ -81,11 +81,25 @@ impl TaskService {
         // are new.
         if let Some(since) = since {
             self.claim(pid, c.id(), &exec_id, since);
+            if exec_id.is_empty() {
+                self.watch_restored(&c, pid);
+            }
         }
         Ok(StartResponse {
             pid,
             ..Default::default()
         })
+    }
+}
+
+impl TaskService {
+    /// A restored init's cgroup exists only now: Stats and OOM events from here on.
+    fn watch_restored(&self, c: &Container, pid: u32) {
+        if let Some(cg) = super::create::cgroup_of(c.id(), pid) {
+            if c.found_cgroup(cg.clone()) {
+                self.oom.add(c.id(), cg);
+            }
+        }
     }
 }
 

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# make test's last stage: what only a cgroup v2 machine can show, in throw-away VMs
+# (../shared/tools/cgv2-vm.sh: Debian's 6.1 kernel, pure cgroup v2 with every controller,
+# CRIU working; with --systemd, systemd as init). Everything is built here on the host;
+# the VMs only run it (scripts/cgv2-guest.sh), side by side.
+#
+# A machine that cannot boot the VM (no emulator, too little memory, no kernel) gets a
+# SKIPPED line in target/skipped-tests.txt with the reason, and the stage does not fail;
+# once a VM has booted, any failure in it fails the stage.
+#
+# CGV2_PLAN replaces the VMs below, one per line "NAME|cgv2-vm.sh options|jobs", e.g. to
+# rerun one failure: CGV2_PLAN="dbg|--disk 2048|runc:cgroup_v2:update_sets_memory_max_cpu_max_and_pids_max".
+set -uo pipefail
+[ $# = 0 ] || { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
+cd "$(dirname "$0")/.."
+VM=${CGV2_VM:-../shared/tools/cgv2-vm.sh}
+CARGO=${CARGO:-cargo}
+# Each VM: one vCPU (the work inside is mostly one chain of processes, so three VMs of
+# one get more done on a two-core host than one of two) and 1.5 GiB.
+MEM=${CGV2_MEM:-1536}
+TIMEOUT=${CGV2_TIMEOUT:-900}
+OUT=$PWD/target/cgv2
+started=$(date +%s)
+
+# The three VMs, each about 400 s of work under emulation on a loaded two-core host
+# (measured: README). The scratch disk (--disk) puts the containers' root filesystems on
+# a block device, so that their io.stat has bytes to count. The systemd VM also runs
+# cgroupfs tests: a host that boots systemd and hands cgroupfs paths to runc is the
+# common case too.
+PLAN=${CGV2_PLAN:-"runc|--disk 4096|shimtest:runc runc:cgroup_v2 runc:checkpoint runc:crun runc:faults:checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on
+go|--disk 4096|shimtest:go youki:cgroup_v2 youki:cgroups youki:task_api:pause_freezes_and_resume_thaws,kill_all_ends_init_and_execs,runc_binary_option_through_ctr_as_a_drop_in,runc_binary_option_over_ttrpc,shim_cgroup_option_moves_the_shim
+systemd|--systemd --disk 4096|runc:systemd youki:systemd shimtest:youki youki:checkpoint runc:cgroups runc:task_api:pause_freezes_and_resume_thaws,kill_all_ends_init_and_execs,runc_binary_option_through_ctr_as_a_drop_in,runc_binary_option_over_ttrpc,shim_cgroup_option_moves_the_shim youki:crun youki:faults:checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on"}
+
+skip() {
+  echo "SKIPPED cgroup v2 stage (scripts/cgv2-stage.sh): $*" | tee -a target/skipped-tests.txt
+  exit 0
+}
+
+[ -f "$VM" ] || skip "$VM is missing (the project's shared tools are not beside this tree)"
+command -v qemu-system-x86_64 >/dev/null ||
+  skip "no emulator: qemu-system-x86_64 is not installed (.ci/run installs qemu-system-x86)"
+nvms=$(grep -c '|' <<<"$PLAN")
+avail=$(awk '/^MemAvailable:/ {print int($2 / 1024)}' /proc/meminfo)
+# As many VMs at once as memory allows (and the plan has), leaving 512 MiB to the host.
+parallel=$(( (avail - 512) / MEM ))
+[ "$parallel" -gt "$nvms" ] && parallel=$nvms
+[ "$parallel" -ge 1 ] ||
+  skip "too little memory: ${avail} MiB available, a VM needs ${MEM} MiB and the host 512"
+if ! setup=$(bash "$VM" --systemd --setup-only 2>&1); then
+  skip "the VM cannot be set up: $(tail -n 3 <<<"$setup" | tr '\n' ' ')"
+fi
+
+echo "== cgroup v2 stage: building what the VMs run"
+rm -rf "$OUT"
+mkdir -p "$OUT/bin/tests" "$OUT/logs"
+execs=$(grep -oE '(runc|youki|go):[a-z_0-9]+' <<<"$PLAN" | cut -d: -f2 | sort -u)
+args=()
+for t in $execs; do args+=(--test "$t"); done
+# Test executables by name, as cargo reports them.
+$CARGO test -q --no-run -p skiff-integration "${args[@]}" --message-format=json-render-diagnostics |
+  grep -o '"executable":"[^"]*"' | sed 's/"executable":"//; s/"$//' >"$OUT/executables" ||
+  { echo "cargo test --no-run failed"; exit 1; }
+$CARGO build -q --bins -p skiff-shim -p skiff-youki-shim -p skiff-integration || exit 1
+# Stripped of debug info: a tenth of the size to copy and page in under emulation.
+strip_into() { objcopy --strip-debug "$1" "$2" || exit 1; }
+for t in $execs; do
+  exe=$(grep "/deps/${t}-[0-9a-f]*$" "$OUT/executables" | head -n 1)
+  [ -n "$exe" ] || { echo "no test executable for $t"; exit 1; }
+  strip_into "$exe" "$OUT/bin/tests/$t"
+done
+for b in containerd-shim-skiff-v2 containerd-shim-skiff-youki-v2 shimtest; do
+  strip_into "target/debug/$b" "$OUT/bin/$b"
+done
+bash integration/images/build-busybox-image.sh "$OUT/bin/busybox-oci.tar" >/dev/null || exit 1
+
+# One VM: its jobs; its output in logs/vm-NAME.log, its exit status in rc-NAME.
+run_vm() {
+  local name=$1 opts=$2; shift 2
+  # shellcheck disable=SC2086
+  CGV2_NAME=$name bash "$VM" $opts --cpus 1 --mem "$MEM" --timeout "$TIMEOUT" -- \
+    bash scripts/cgv2-guest.sh "$OUT" "$@" >"$OUT/logs/vm-$name.log" 2>&1
+  echo $? >"$OUT/rc-$name"
+}
+
+echo "== cgroup v2 stage: $nvms VMs, $parallel at a time"
+names=()
+running=0
+while IFS='|' read -r name opts jobs; do
+  [ -n "$name" ] || continue
+  if [ $running -ge "$parallel" ]; then wait -n; running=$((running - 1)); fi
+  names+=("$name")
+  # shellcheck disable=SC2086
+  run_vm "$name" "$opts" $jobs &
+  running=$((running + 1))
+done <<<"$PLAN"
+wait
+
+status=0 ran=0
+for name in "${names[@]}"; do
+  rc=$(cat "$OUT/rc-$name" 2>/dev/null || echo 125)
+  echo "-- VM $name: exit status $rc"
+  grep -E '^== ' "$OUT/logs/vm-$name.log" | sed 's/^/   /'
+  if [ ! -e "$OUT/started-$name" ]; then
+    # The guest never ran: the VM itself could not start (cgv2-vm.sh exits 125).
+    why=$(grep -v '^$' "$OUT/logs/vm-$name.log" | tail -n 3 | tr '\n' ' ')
+    echo "SKIPPED cgroup v2 stage, VM $name (scripts/cgv2-stage.sh): the VM did not boot (exit $rc): $why" |
+      tee -a target/skipped-tests.txt
+    continue
+  fi
+  ran=$((ran + 1))
+  [ "$rc" = 0 ] || status=1
+done
+for f in "$OUT"/logs/*.log; do
+  j=$(basename "$f" .log)
+  case $j in vm-*) continue;; esac
+  grep -q "^PASS $j " "$OUT/results" 2>/dev/null && continue
+  echo "-- $j did not pass; the end of its log ($f):"
+  tail -n 80 "$f"
+done
+took=$(( $(date +%s) - started ))
+[ $ran = 0 ] && exit 0
+verdict=passed
+[ $status = 0 ] || verdict=FAILED
+line="cgroup v2 stage (scripts/cgv2-stage.sh, $ran VMs, kernel $(cat "$OUT/kernel" 2>/dev/null)): $verdict in ${took}s wall time, builds and boots included"
+echo "$line"
+echo "$line" >>target/test-report.txt
+exit $status
