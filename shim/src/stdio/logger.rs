@@ -21,6 +21,8 @@ pub struct Logger<'a> {
     pub strict_ready: bool,
 }
 
+/// Starts the logger with the streams on fds 3 and 4 and waits (at most 10 s) until it
+/// says it is ready; its pid.
 pub fn start(
     logger: &Logger,
     container_id: &str,
@@ -29,8 +31,24 @@ pub fn start(
     stderr: OwnedFd,
 ) -> io::Result<u32> {
     let (ready_r, ready_w) = std::io::pipe()?;
-    let ready_w: OwnedFd = ready_w.into();
-    let sources = [stdout.as_raw_fd(), stderr.as_raw_fd(), ready_w.as_raw_fd()];
+    let pid = spawn(
+        logger,
+        container_id,
+        namespace,
+        [stdout, stderr, ready_w.into()],
+    )?;
+    await_ready(logger, pid, ready_r)?;
+    Ok(pid)
+}
+
+/// Runs the logger with `fds` as its fds 3, 4 and 5; the shim's copies are closed.
+fn spawn(
+    logger: &Logger,
+    container_id: &str,
+    namespace: &str,
+    fds: [OwnedFd; 3],
+) -> io::Result<u32> {
+    let sources = fds.each_ref().map(|fd| fd.as_raw_fd());
     let path = logger.path;
     let mut cmd = Command::new(path);
     cmd.args(logger.args)
@@ -66,15 +84,17 @@ pub fn start(
             format!("starting log binary {}: {e}", path.display()),
         )
     })?;
-    drop(cmd);
-    drop(ready_w);
-    drop(stdout);
-    drop(stderr);
-    // The logger closes its end (or the kernel does, when it exits) when it is ready.
+    Ok(child.id())
+}
+
+/// The logger closes fd 5 (or the kernel does, when it exits) when it is ready; a
+/// `binary-v2://` one writes a byte first.
+fn await_ready(logger: &Logger, pid: u32, mut ready_r: std::io::PipeReader) -> io::Result<()> {
+    let path = logger.path;
     let mut pfd = [PollFd::new(ready_r.as_fd(), PollFlags::POLLIN)];
     let n = poll(&mut pfd, PollTimeout::from(READY_TIMEOUT_MS)).unwrap_or(0);
     if n <= 0 {
-        kill_logger(child.id());
+        kill_logger(pid);
         return Err(io::Error::new(
             io::ErrorKind::TimedOut,
             format!(
@@ -84,18 +104,17 @@ pub fn start(
             ),
         ));
     }
-    let mut ready_r = ready_r;
     let mut buf = [0u8; 1];
     let said_ready = matches!(ready_r.read(&mut buf), Ok(1));
     if logger.strict_ready && !said_ready {
-        kill_logger(child.id());
+        kill_logger(pid);
         return Err(io::Error::other(format!(
             "log binary {} closed fd 5 without writing to it: a binary-v2 logger says it \
              is ready by writing a byte (it may have failed to start)",
             path.display()
         )));
     }
-    Ok(child.id())
+    Ok(())
 }
 
 /// Ends a logger that did not come up (it is our child, not yet reaped: the pid is its).
