@@ -82,6 +82,19 @@ pub fn shim_uses_libcontainer() -> bool {
     shim_file_name().contains("youki")
 }
 
+/// What the libcontainer shim must answer a `ctr run --runc-binary ...` of container
+/// `id`: no runtime binary runs there, so the option is refused, saying so, and the
+/// container record (all ctr leaves) can be removed.
+pub fn assert_binary_name_refused(cd: &Containerd, out: &std::process::Output, id: &str) {
+    assert!(!out.status.success(), "BinaryName was accepted");
+    assert!(
+        stderr(out).contains("libcontainer does not support create: BinaryName"),
+        "{}",
+        stderr(out)
+    );
+    let _ = cd.ctr(&["container", "delete", id]);
+}
+
 /// Where containerd and ctr come from: `$SKIFF_CONTAINERD_BIN` (a directory), else PATH.
 fn containerd_bin(name: &str) -> PathBuf {
     match std::env::var("SKIFF_CONTAINERD_BIN") {

@@ -128,3 +128,48 @@ pub fn wait_status(cd: &Containerd, id: &str, status: &str, timeout: Duration) -
         std::thread::sleep(Duration::from_millis(250));
     }
 }
+
+/// A container command that counts in /tmp/count every 50 ms: a paused container's
+/// count stands still, a resumed one's moves on.
+pub const COUNTER: &str =
+    "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; usleep 50000; done";
+
+/// What the counter of container `id` says, read from its rootfs (0 before it starts).
+pub fn count(cd: &Containerd, id: &str) -> u64 {
+    std::fs::read_to_string(cd.bundle(id).join("rootfs/tmp/count"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// `ctr task pause` of a counting container whose cgroup is `dir`: the cgroup says it is
+/// frozen and the count stands still for a second. Returns the count at the pause.
+pub fn pause_counting(cd: &Containerd, id: &str, dir: &Path, timeout: Duration) -> u64 {
+    assert!(
+        eventually(timeout, || count(cd, id) > 0),
+        "the counter runs"
+    );
+    let out = cd.ctr(&["task", "pause", id]);
+    assert!(out.status.success(), "{}", crate::containerd::stderr(&out));
+    cd.wait_status(id, "PAUSED");
+    assert!(
+        eventually(timeout, || key(dir, "cgroup.events", "frozen") == Some(1)),
+        "cgroup.events: {}",
+        read(dir, "cgroup.events")
+    );
+    let at_pause = count(cd, id);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(count(cd, id), at_pause, "the counter moved while paused");
+    at_pause
+}
+
+/// `ctr task resume` of a container paused at count `at_pause`: the count moves on.
+pub fn resume_counting(cd: &Containerd, id: &str, at_pause: u64, timeout: Duration) {
+    let out = cd.ctr(&["task", "resume", id]);
+    assert!(out.status.success(), "{}", crate::containerd::stderr(&out));
+    cd.wait_status(id, "RUNNING");
+    assert!(
+        eventually(timeout, || count(cd, id) > at_pause),
+        "the counter did not move after resume (stuck at {at_pause})"
+    );
+}

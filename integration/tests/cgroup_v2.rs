@@ -220,46 +220,14 @@ fn pause_and_resume_freeze_and_thaw_through_cgroup_freeze() {
     }
     let cd = Containerd::start();
     let events = cd.events();
-    let pid = cd.run_detached(
-        "icy",
-        &[],
-        &[
-            "sh",
-            "-c",
-            "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; usleep 50000; done",
-        ],
-    );
+    let pid = cd.run_detached("icy", &[], &["sh", "-c", unified::COUNTER]);
     let dir = cgroup_of(pid);
-    let counter = cd.bundle("icy").join("rootfs/tmp/count");
-    let count = || -> u64 {
-        std::fs::read_to_string(&counter)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    assert!(eventually(LONG, || count() > 0), "the counter runs");
     assert_eq!(read(&dir, "cgroup.freeze"), "0");
-    let out = cd.ctr(&["task", "pause", "icy"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    cd.wait_status("icy", "PAUSED");
+    let at_pause = unified::pause_counting(&cd, "icy", &dir, LONG);
     assert_eq!(read(&dir, "cgroup.freeze"), "1");
-    assert!(
-        eventually(LONG, || key(&dir, "cgroup.events", "frozen") == Some(1)),
-        "cgroup.events: {}",
-        read(&dir, "cgroup.events")
-    );
-    let at_pause = count();
-    std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(count(), at_pause, "the counter moved while frozen");
-    let out = cd.ctr(&["task", "resume", "icy"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    cd.wait_status("icy", "RUNNING");
+    unified::resume_counting(&cd, "icy", at_pause, LONG);
     assert_eq!(read(&dir, "cgroup.freeze"), "0");
     assert_eq!(key(&dir, "cgroup.events", "frozen"), Some(0));
-    assert!(
-        eventually(LONG, || count() > at_pause),
-        "the counter did not move after resume (stuck at {at_pause})"
-    );
     let topics = events.wait_for("icy", LONG, |t| t.iter().any(|x| x == "/tasks/resumed"));
     let paused = topics.iter().position(|t| t == "/tasks/paused");
     let resumed = topics.iter().position(|t| t == "/tasks/resumed");

@@ -89,19 +89,7 @@ fn parse_cri_line(line: &str) -> (String, String) {
 
 /// Processes whose parent is `pid`, with their command lines.
 fn children_cmdlines(pid: u32) -> Vec<String> {
-    proc::children(pid)
-        .into_iter()
-        .map(|c| {
-            std::fs::read(format!("/proc/{c}/cmdline"))
-                .map(|b| {
-                    String::from_utf8_lossy(&b)
-                        .replace('\0', " ")
-                        .trim()
-                        .to_string()
-                })
-                .unwrap_or_default()
-        })
-        .collect()
+    proc::children(pid).into_iter().map(proc::cmdline).collect()
 }
 
 #[test]
@@ -293,25 +281,7 @@ fn pod_of_two_containers_runs_in_one_skiff_shim() {
     }
     assert!(cd.shim_pids().is_empty(), "the pod's shim exited");
     assert!(!proc::alive(shim), "the pod's shim exited");
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    for id in [&pod, &first, &second] {
-        assert!(
-            !mountinfo.contains(id.as_str()),
-            "a mount of {id} is left:\n{mountinfo}"
-        );
-    }
-    for base in cgroup_bases() {
-        let dir = base.join(parent.trim_start_matches('/'));
-        let left: Vec<_> = std::fs::read_dir(&dir)
-            .map(|e| {
-                e.flatten()
-                    .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
-                    .map(|e| e.path())
-                    .collect()
-            })
-            .unwrap_or_default();
-        assert!(left.is_empty(), "cgroups of the pod are left: {left:?}");
-    }
+    assert_pod_left_nothing(&[&pod, &first, &second], &parent);
 }
 
 /// A pod whose containers share a PID namespace they do not own (the pod's, or the
@@ -400,11 +370,29 @@ fn pod_stops_although_a_child_holds_stdout(pid_mode: i32, name: &str) {
         "the worker's child {child} outlived its pod"
     );
     assert!(!proc::alive(shim), "the pod's shim {shim} is still running");
+    assert_pod_left_nothing(&[&pod], &parent);
+}
+
+#[test]
+fn a_pod_sharing_its_pid_namespace_stops_although_a_child_holds_stdout() {
+    pod_stops_although_a_child_holds_stdout(NAMESPACE_POD, "shared-pid");
+}
+
+#[test]
+fn a_pod_in_the_hosts_pid_namespace_stops_although_a_child_holds_stdout() {
+    pod_stops_although_a_child_holds_stdout(NAMESPACE_NODE, "host-pid");
+}
+
+/// After a pod is removed: no mount names any of `ids`, and no cgroup is left under the
+/// pod's cgroup parent in any hierarchy.
+fn assert_pod_left_nothing(ids: &[&String], parent: &str) {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(
-        !mountinfo.contains(pod.as_str()),
-        "a mount of the pod is left"
-    );
+    for id in ids {
+        assert!(
+            !mountinfo.contains(id.as_str()),
+            "a mount of {id} is left:\n{mountinfo}"
+        );
+    }
     for base in cgroup_bases() {
         let dir = base.join(parent.trim_start_matches('/'));
         let left: Vec<_> = std::fs::read_dir(&dir)
@@ -417,14 +405,4 @@ fn pod_stops_although_a_child_holds_stdout(pid_mode: i32, name: &str) {
             .unwrap_or_default();
         assert!(left.is_empty(), "cgroups of the pod are left: {left:?}");
     }
-}
-
-#[test]
-fn a_pod_sharing_its_pid_namespace_stops_although_a_child_holds_stdout() {
-    pod_stops_although_a_child_holds_stdout(NAMESPACE_POD, "shared-pid");
-}
-
-#[test]
-fn a_pod_in_the_hosts_pid_namespace_stops_although_a_child_holds_stdout() {
-    pod_stops_although_a_child_holds_stdout(NAMESPACE_NODE, "host-pid");
 }

@@ -6,7 +6,9 @@
 //! it in its cgroup v2 VM stage.
 
 use skiff_integration::bundle::TempDir;
-use skiff_integration::containerd::{shim_uses_libcontainer, stderr, stdout, BUSYBOX_IMAGE};
+use skiff_integration::containerd::{
+    assert_binary_name_refused, shim_uses_libcontainer, stderr, stdout, BUSYBOX_IMAGE,
+};
 use skiff_integration::dropin;
 use skiff_integration::machine::{has, Need};
 
@@ -34,14 +36,7 @@ fn crun_runs_execs_pauses_and_refuses_a_checkpoint_clearly() {
         "300",
     ]);
     if shim_uses_libcontainer() {
-        // No runtime binary runs in the libcontainer shim: refused, saying so.
-        assert!(!out.status.success());
-        assert!(
-            stderr(&out).contains("libcontainer does not support create: BinaryName"),
-            "{}",
-            stderr(&out)
-        );
-        let _ = cd.ctr(&["container", "delete", "crunned"]);
+        assert_binary_name_refused(&cd, &out, "crunned");
         return;
     }
     assert!(out.status.success(), "{}", stderr(&out));

@@ -12,7 +12,7 @@ use skiff_integration::bundle::TempDir;
 use skiff_integration::containerd::{stderr, stdout, Containerd};
 use skiff_integration::dropin;
 use skiff_integration::machine::{has, Need};
-use skiff_integration::unified::{self, cgroup_of, eventually, key, read, shim_of, ROOT};
+use skiff_integration::unified::{self, cgroup_of, eventually, read, shim_of, ROOT};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -86,11 +86,7 @@ fn a_container_is_a_scope_in_its_slice_with_stats_update_pause_and_nothing_left(
         &slice.0,
         "sdtask",
         &[],
-        &[
-            "sh",
-            "-c",
-            "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; usleep 50000; done",
-        ],
+        &["sh", "-c", unified::COUNTER],
     );
     let scope = "skiff-sdtask.scope";
     let dir = cgroup_of(pid);
@@ -120,28 +116,8 @@ fn a_container_is_a_scope_in_its_slice_with_stats_update_pause_and_nothing_left(
     assert_eq!(property(scope, "MemoryMax"), "67108864");
     assert_eq!(property(scope, "TasksMax"), "50");
 
-    let counter = cd.bundle("sdtask").join("rootfs/tmp/count");
-    let count = || -> u64 {
-        std::fs::read_to_string(&counter)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    assert!(eventually(LONG, || count() > 0), "the counter runs");
-    let out = cd.ctr(&["task", "pause", "sdtask"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    cd.wait_status("sdtask", "PAUSED");
-    assert!(
-        eventually(LONG, || key(&dir, "cgroup.events", "frozen") == Some(1)),
-        "cgroup.events: {}",
-        read(&dir, "cgroup.events")
-    );
-    let at_pause = count();
-    std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(count(), at_pause, "the counter moved while paused");
-    let out = cd.ctr(&["task", "resume", "sdtask"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(eventually(LONG, || count() > at_pause), "thawed");
+    let at_pause = unified::pause_counting(&cd, "sdtask", &dir, LONG);
+    unified::resume_counting(&cd, "sdtask", at_pause, LONG);
 
     cd.remove("sdtask");
     assert!(

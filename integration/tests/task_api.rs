@@ -4,8 +4,8 @@
 
 use skiff_integration::bundle::{busybox_bundle, TempDir};
 use skiff_integration::containerd::{
-    shim_binary, shim_uses_libcontainer, stderr, stdout, wait_with_timeout, Containerd, Options,
-    BUSYBOX_IMAGE,
+    assert_binary_name_refused, shim_binary, shim_uses_libcontainer, stderr, stdout,
+    wait_with_timeout, Containerd, Options, BUSYBOX_IMAGE,
 };
 use skiff_integration::proc;
 use skiff_integration::pty::Pty;
@@ -419,14 +419,7 @@ fn runc_binary_option_through_ctr_as_a_drop_in() {
         "300",
     ]);
     if shim_uses_libcontainer() {
-        // No runtime binary runs here: the option is refused, clearly, and nothing stays.
-        assert!(!out.status.success());
-        assert!(
-            stderr(&out).contains("libcontainer does not support create: BinaryName"),
-            "{}",
-            stderr(&out)
-        );
-        let _ = cd.ctr(&["container", "delete", "wrapped"]);
+        assert_binary_name_refused(&cd, &out, "wrapped");
         assert!(!record.exists(), "the named binary never ran");
         return;
     }

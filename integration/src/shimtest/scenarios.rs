@@ -273,22 +273,13 @@ fn file_uri_stdout(ctx: &mut Ctx) -> Outcome {
 }
 
 fn binary_uri_logger(ctx: &mut Ctx) -> Outcome {
-    let dir = ctx.dir.path().join("logger");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{e}"))?;
-    let script = dir.join("logger.sh");
-    let body = format!(
-        "#!/bin/sh\necho \"$CONTAINER_NAMESPACE/$CONTAINER_ID\" > {d}/env\ncat <&3 5>&- > {d}/out &\ncat <&4 5>&- > {d}/err &\nexec 5>&-\nwait\ntouch {d}/done\n",
-        d = dir.display()
-    );
-    write_executable(&script, &body)?;
-    let (mut c, mut req) = ctx.prepare(&sh("c", "echo logged; echo complained >&2"))?;
-    req.stdout = format!("binary://{}?k=v", script.display());
-    req.stderr = req.stdout.clone();
-    c.pid = c.api.create(&req)?.pid;
-    ctx.track(&[c.pid]);
-    c.start()?;
-    c.wait()?;
-    poll_file(&dir.join("done"), |_| true);
+    let dir = run_logged(
+        ctx,
+        "binary://",
+        "?k=v",
+        "echo \"$CONTAINER_NAMESPACE/$CONTAINER_ID\" > {d}/env\ncat <&3 5>&- > {d}/out &\ncat <&4 5>&- > {d}/err &\nexec 5>&-\n",
+        "echo logged; echo complained >&2",
+    )?;
     let out = std::fs::read_to_string(dir.join("out")).unwrap_or_default();
     let err = std::fs::read_to_string(dir.join("err")).unwrap_or_default();
     let env = std::fs::read_to_string(dir.join("env")).unwrap_or_default();
@@ -1107,6 +1098,37 @@ fn checkpoint_writes_an_image(ctx: &mut Ctx) -> Outcome {
     Ok(())
 }
 
+/// Runs `script` in a container whose stdout and stderr go to a logger: a shell script
+/// `start` (`{d}` standing for its directory) that waits for its copies and then touches
+/// `{d}/done`, named by the URI `scheme` + its path + `query`. Returns the directory
+/// once the logger is done.
+fn run_logged(
+    ctx: &mut Ctx,
+    scheme: &str,
+    query: &str,
+    start: &str,
+    script: &str,
+) -> Outcome<std::path::PathBuf> {
+    let dir = ctx.dir.path().join("logger");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{e}"))?;
+    let logger = dir.join("logger.sh");
+    let d = dir.display().to_string();
+    let body = format!(
+        "#!/bin/sh\n{}wait\ntouch {d}/done\n",
+        start.replace("{d}", &d)
+    );
+    write_executable(&logger, &body)?;
+    let (mut c, mut req) = ctx.prepare(&sh("c", script))?;
+    req.stdout = format!("{scheme}{}{query}", logger.display());
+    req.stderr = req.stdout.clone();
+    c.pid = c.api.create(&req)?.pid;
+    ctx.track(&[c.pid]);
+    c.start()?;
+    c.wait()?;
+    poll_file(&dir.join("done"), |_| true);
+    Ok(dir)
+}
+
 fn poll_file(path: &Path, done: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + super::patience(Duration::from_secs(10));
     loop {
@@ -1120,22 +1142,13 @@ fn poll_file(path: &Path, done: impl Fn(&str) -> bool) -> String {
 
 /// A `binary-v2://` logger writes a byte to fd 5 (CONTAINER_WAIT) when it is ready.
 fn binary_v2_logger(ctx: &mut Ctx) -> Outcome {
-    let dir = ctx.dir.path().join("logger");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{e}"))?;
-    let script = dir.join("logger.sh");
-    let body = format!(
-        "#!/bin/sh\ncat <&3 5>&- > {d}/out &\ncat <&4 5>&- > /dev/null &\nprintf r >&5\nexec 5>&-\nwait\ntouch {d}/done\n",
-        d = dir.display()
-    );
-    write_executable(&script, &body)?;
-    let (mut c, mut req) = ctx.prepare(&sh("c", "echo logged"))?;
-    req.stdout = format!("binary-v2://{}", script.display());
-    req.stderr = req.stdout.clone();
-    c.pid = c.api.create(&req)?.pid;
-    ctx.track(&[c.pid]);
-    c.start()?;
-    c.wait()?;
-    poll_file(&dir.join("done"), |_| true);
+    let dir = run_logged(
+        ctx,
+        "binary-v2://",
+        "",
+        "cat <&3 5>&- > {d}/out &\ncat <&4 5>&- > /dev/null &\nprintf r >&5\nexec 5>&-\n",
+        "echo logged",
+    )?;
     let out = std::fs::read_to_string(dir.join("out")).unwrap_or_default();
     ensure!(out == "logged\n", "logger got stdout {out:?}");
     Ok(())

@@ -275,6 +275,17 @@ mod tests {
     use std::io::{Read, Write};
     use std::time::Duration;
 
+    /// A plain copy from one pipe to another.
+    fn buffered(source: std::fs::File, target: std::fs::File) -> Copy {
+        Copy {
+            source: source.into(),
+            target: target.into(),
+            transfer: Transfer::Buffered,
+            outputs: None,
+            input: false,
+        }
+    }
+
     fn pipe() -> (std::fs::File, std::fs::File) {
         let (r, w) = std::io::pipe().unwrap();
         (OwnedFd::from(r).into(), OwnedFd::from(w).into())
@@ -339,15 +350,7 @@ mod tests {
         let (src_r, mut src_w) = pipe();
         let (dst_r, dst_w) = pipe();
         drop(dst_r);
-        pumps
-            .add(Copy {
-                source: src_r.into(),
-                target: dst_w.into(),
-                transfer: Transfer::Buffered,
-                outputs: None,
-                input: false,
-            })
-            .unwrap();
+        pumps.add(buffered(src_r, dst_w)).unwrap();
         let writer = std::thread::spawn(move || src_w.write_all(&vec![1u8; 256 * 1024]).is_ok());
         spin(&poller, &pumps, || {
             writer.is_finished() && pumps.running() == 0
@@ -419,15 +422,7 @@ mod tests {
         grow(&src_w);
         grow(&dst_w);
         src_w.write_all(&vec![5u8; 1 << 20]).unwrap();
-        pumps
-            .add(Copy {
-                source: src_r.into(),
-                target: dst_w.into(),
-                transfer: Transfer::Buffered,
-                outputs: None,
-                input: false,
-            })
-            .unwrap();
+        pumps.add(buffered(src_r, dst_w)).unwrap();
         // add() ran one step: at most the budget (and one buffer) crossed.
         let mut moved = vec![0u8; 2 << 20];
         set_nonblocking(dst_r.as_raw_fd()).unwrap();
