@@ -212,6 +212,11 @@ state = "{root}/state"
   level = "debug"
 [metrics]
   address = ""
+# NRI's socket is one path for the whole machine (/var/run/nri/nri.sock): 2.x's CRI
+# starts it, and two test containerds (or the system's) would fight over it.
+[plugins."io.containerd.nri.v1.nri"]
+  disable = true
+  socket_path = "{root}/nri.sock"
 "#,
             version = if v3 { 3 } else { 2 },
             root = root.display(),
