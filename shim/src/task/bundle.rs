@@ -37,13 +37,29 @@ pub fn shares_pid_namespace(bundle: &Path) -> bool {
 mod tests {
     use super::*;
 
-    fn bundle(config: &str) -> std::path::PathBuf {
+    /// A bundle directory holding `config`, removed when dropped.
+    struct Bundle(std::path::PathBuf);
+
+    impl std::ops::Deref for Bundle {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Bundle {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn bundle(config: &str) -> Bundle {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("skiff-spec-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("config.json"), config).unwrap();
-        dir
+        Bundle(dir)
     }
 
     #[test]
