@@ -121,15 +121,33 @@ fn serve(
         }
         let _ = std::fs::remove_file(path);
     }
+    let listener = bind_private(path)?;
     // Waits block a worker each for as long as a container runs.
     let server = ttrpc::Server::new()
         .set_thread_count_min(2)
         .set_thread_count_default(4)
         .set_thread_count_max(256)
-        .bind(&format!("unix://{}", path.display()))
+        .add_listener(std::os::fd::IntoRawFd::into_raw_fd(listener))
         .map_err(|e| format!("listening on {}: {e}", path.display()))?
         .register_service(services);
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| format!("securing {}: {e}", path.display()))?;
     Ok(server)
+}
+
+/// A listening socket that appears at `path` already 0600: it is bound under a
+/// neighbouring name, secured, then renamed into place, so no client ever sees it
+/// with the umask's mode. (The umask is the process's and threads run by now, so it
+/// is not changed here.)
+fn bind_private(path: &Path) -> Result<std::os::unix::net::UnixListener, String> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let staging = path.with_file_name(format!(".{name}.{}", std::process::id()));
+    let _ = std::fs::remove_file(&staging);
+    let listener = std::os::unix::net::UnixListener::bind(&staging)
+        .map_err(|e| format!("listening on {}: {e}", path.display()))?;
+    let placed = std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| std::fs::rename(&staging, path));
+    if let Err(e) = placed {
+        let _ = std::fs::remove_file(&staging);
+        return Err(format!("securing {}: {e}", path.display()));
+    }
+    Ok(listener)
 }
