@@ -4,13 +4,15 @@
 //! containerd.
 //!
 //! Creating and exec'ing run in a forked copy of the caller ([`helper`]); the other
-//! operations (start, kill, delete, pause, resume, state, ps, update) run in the caller.
+//! operations (start, kill, delete, pause, resume, state, ps, update) run in the caller,
+//! those that save the container's state one at a time ([`state_file`]).
 //! Checkpoint and restore are refused: libcontainer's CRIU support is not built in.
 
 mod executor;
 mod features;
 mod helper;
 mod ops;
+mod state_file;
 
 pub use ops::Libcontainer;
 

@@ -1,8 +1,10 @@
 //! Each OciRuntime operation as libcontainer calls.
 
+use crate::state_file::{self, KILL_PATIENCE};
 use crate::{describe, failed, helper, NAME};
 use libcgroups::common::{CgroupConfig, CgroupManager, ControllerOpt};
 use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::state::StateError;
 use libcontainer::container::{Container, ContainerStatus};
 use libcontainer::error::LibcontainerError;
 use libcontainer::signal::Signal;
@@ -109,9 +111,16 @@ impl Libcontainer {
                 id: id.to_string(),
             });
         }
-        let mut c = Container::load(dir).map_err(|e| lib_error(command, id, e))?;
+        let mut c = state_file::load_whole(|| Container::load(dir.clone()), is_torn)
+            .map_err(|e| lib_error(command, id, e))?;
         c.refresh_status().map_err(|e| lib_error(command, id, e))?;
         Ok(c)
+    }
+
+    /// The turn to save `id`'s state (state_file): taken before the load, so that
+    /// nothing else in this process saves between this operation's load and its save.
+    fn writer(&self, id: &str, patience: Option<std::time::Duration>) -> state_file::Writer {
+        state_file::writer(&self.root.join(id), patience)
     }
 
     fn cgroup_manager(
@@ -136,6 +145,14 @@ impl Libcontainer {
 
 /// libcontainer's error, by kind: a container whose process has ended is NotRunning, as
 /// runc-driver says it of runc.
+/// A state file caught between libcontainer's truncation and its write.
+fn is_torn(e: &LibcontainerError) -> bool {
+    matches!(
+        e,
+        LibcontainerError::State(StateError::ParseStateFile { .. })
+    )
+}
+
 fn lib_error(command: &'static str, id: &str, e: LibcontainerError) -> Error {
     match e {
         LibcontainerError::IncorrectStatus(ContainerStatus::Stopped) => Error::NotRunning {
@@ -178,6 +195,7 @@ impl OciRuntime for Libcontainer {
     }
 
     fn start(&self, id: &str) -> Result<()> {
+        let _turn = self.writer(id, None);
         let mut c = self.load(id, "start")?;
         c.start().map_err(|e| lib_error("start", id, e))
     }
@@ -210,6 +228,7 @@ impl OciRuntime for Libcontainer {
     }
 
     fn kill(&self, id: &str, signal: u32, opts: &KillOptions) -> Result<()> {
+        let _turn = self.writer(id, Some(KILL_PATIENCE));
         let mut c = self.load(id, "kill")?;
         let sig = Signal::try_from(signal as i32)
             .map_err(|e| failed("kill", format!("signal {signal}: {}", describe(&e))))?;
@@ -217,16 +236,19 @@ impl OciRuntime for Libcontainer {
     }
 
     fn delete(&self, id: &str, opts: &DeleteOptions) -> Result<()> {
+        let _turn = self.writer(id, None);
         let mut c = self.load(id, "delete")?;
         c.delete(opts.force).map_err(|e| lib_error("delete", id, e))
     }
 
     fn pause(&self, id: &str) -> Result<()> {
+        let _turn = self.writer(id, None);
         let mut c = self.load(id, "pause")?;
         c.pause().map_err(|e| lib_error("pause", id, e))
     }
 
     fn resume(&self, id: &str) -> Result<()> {
+        let _turn = self.writer(id, None);
         let mut c = self.load(id, "resume")?;
         c.resume().map_err(|e| lib_error("resume", id, e))
     }

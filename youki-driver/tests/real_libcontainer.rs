@@ -83,6 +83,54 @@ fn lifecycle_output_exec_state_ps_pause_kill_delete() {
     assert!(err.to_string().contains("does not exist"), "{err}");
 }
 
+/// containerd's CRI stops a pod with a Kill while the shim kills what the init left
+/// running: libcontainer saves state.json in place on every kill, so at once they read
+/// each other's half-written file ("EOF while parsing") or leave it mixed.
+#[test]
+fn kills_and_states_at_once_all_succeed_and_leave_the_state_whole() {
+    let tmp = TempDir::new("yd-racing").unwrap();
+    let id = id("racing");
+    let (cgroup_path, _parent) = cgroup_parent(&id);
+    let rt = runtime(tmp.path());
+    start_greeter(&rt, tmp.path(), &id, &cgroup_path, "racing");
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|n| {
+                let (rt, id) = (&rt, &id);
+                s.spawn(move || {
+                    let mut failed = Vec::new();
+                    for _ in 0..200 {
+                        // SIGCONT: delivered, and harmless to sleep.
+                        let all = KillOptions { all: n % 2 == 0 };
+                        if let Err(e) = rt.kill(id, 18, &all) {
+                            failed.push(format!("kill: {e}"));
+                        }
+                        if let Err(e) = rt.state(id) {
+                            failed.push(format!("state: {e}"));
+                        }
+                    }
+                    failed
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let state = rt.state(&id);
+    rt.kill(&id, 9, &KillOptions { all: true }).expect("kill");
+    wait_until_stopped(&rt, &id);
+    rt.delete(&id, &DeleteOptions::default()).expect("delete");
+    assert!(
+        failures.is_empty(),
+        "{} of 1600 calls failed, first: {:?}",
+        failures.len(),
+        failures.first()
+    );
+    assert_eq!(state.expect("state after").status, "running");
+}
+
 #[test]
 fn create_of_a_missing_binary_fails_and_leaves_nothing() {
     let tmp = TempDir::new("yd-nope").unwrap();
