@@ -166,6 +166,14 @@ fn pod_of_two_containers_runs_in_one_skiff_shim() {
         cmdline.contains(&pod),
         "the shim serves the sandbox: {cmdline}"
     );
+    // A started process may not have reached its execve yet (libcontainer's init runs
+    // as a fork of the shim until then): what runs under the shim settles shortly.
+    let settled = |c: &[String]| {
+        c.iter().any(|c| c == "/pause") && c.iter().filter(|c| *c == "sleep 3000").count() == 2
+    };
+    skiff_integration::unified::eventually(Duration::from_secs(5), || {
+        settled(&children_cmdlines(shim))
+    });
     let children = children_cmdlines(shim);
     assert!(
         children.iter().any(|c| c == "/pause"),
