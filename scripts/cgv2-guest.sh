@@ -46,9 +46,16 @@ shim_path() {
 
 # The reference must pass in the VM too: every scenario but the one it fails on every
 # machine (README: it leaves its socket behind after a killed shim's delete).
+# What the VM's Go shim (Debian 12's, containerd 1.6) fails wherever it runs, as
+# `make conformance` shows on the hosts too: it leaves its socket after a delete that
+# follows a kill; it has no `binary-v2://` logger scheme (containerd 2.x's); and it
+# cannot decode the legacy `containerd.linux.runc.CreateOptions` at all (skiff does
+# better, README).
+GO_1_6_FAILS='^FAIL (shim/delete-after-kill|stdio/binary-v2-logger|options/legacy-create-options) '
+
 go_shim_passes() {
   local bad
-  bad=$(grep -E '^FAIL ' "$1" | grep "\[runc-v2 " | grep -v '^FAIL shim/delete-after-kill ' || true)
+  bad=$(grep -E '^FAIL ' "$1" | grep "\[runc-v2 " | grep -vE "$GO_1_6_FAILS" || true)
   [ -z "$bad" ] && return 0
   echo "the Go shim (the reference) failed in the VM:"; echo "$bad"
   return 1
