@@ -493,11 +493,19 @@ state = "{root}/state"
 
 impl Drop for Containerd {
     fn drop(&mut self) {
-        // Shims this containerd started, by pid.
+        // Shims this containerd started, by pid; a killed shim cannot remove its
+        // socket, so that is done here.
         for pid in self.shim_pids() {
+            let sockets = proc::unix_socket_paths(pid);
             // SAFETY: kill(2) on a pid we found serving our own containerd.
             unsafe {
                 libc::kill(pid as i32, libc::SIGKILL);
+            }
+            for socket in sockets
+                .iter()
+                .filter(|s| s.starts_with("/run/containerd/s/"))
+            {
+                let _ = fs::remove_file(socket);
             }
         }
         proc::terminate(&mut self.child, Duration::from_secs(5));

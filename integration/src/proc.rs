@@ -107,6 +107,35 @@ pub fn fd_count(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
+/// The paths of the unix sockets `pid` holds (its listening socket among them): what is
+/// left to remove once a process that made one is killed.
+pub fn unix_socket_paths(pid: u32) -> Vec<std::path::PathBuf> {
+    let inodes: Vec<String> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|fd| fs::read_link(fd.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    let table = fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    // Num RefCount Protocol Flags Type St Inode [Path]
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let path = cols.get(7).filter(|p| p.starts_with('/'))?;
+            inodes
+                .iter()
+                .any(|i| i == cols[6])
+                .then(|| std::path::PathBuf::from(path))
+        })
+        .collect()
+}
+
 /// Number of threads of a process.
 pub fn thread_count(pid: u32) -> usize {
     fs::read_dir(format!("/proc/{pid}/task"))

@@ -68,6 +68,10 @@ impl Drop for ShimProcess {
             unsafe {
                 libc::kill(self.pid as i32, libc::SIGKILL);
             }
+            // A shim killed cannot remove its socket: the test that killed it does.
+            if let Some(path) = self.address.strip_prefix("unix://") {
+                let _ = std::fs::remove_file(path);
+            }
         }
     }
 }
