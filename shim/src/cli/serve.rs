@@ -20,6 +20,7 @@ use std::time::Duration;
 const DEFAULT_LISTENER_FD: RawFd = 3;
 
 pub fn run(flags: &Flags) -> Result<(), String> {
+    crate::sys::memory::one_arena();
     Reaper::prepare_process().map_err(|e| format!("becoming a subreaper: {e}"))?;
     crate::sys::logging::init(flags.debug, crate::options::driver::current().runtime_name);
     let listener = inherited_listener()?;

@@ -1,8 +1,9 @@
 //! System helpers beneath the task model: the subreaper, the epoll poller, rootfs mounts,
-//! cgroup joining and OOM watches, the shim's own log.
+//! cgroup joining and OOM watches, the shim's own log and allocator settings.
 
 pub mod attach_warmup;
 pub mod logging;
+pub mod memory;
 pub mod mount;
 pub mod oom;
 pub mod poller;
