@@ -48,7 +48,7 @@ shim_path() {
 # machine (README: it leaves its socket behind after a killed shim's delete).
 # What the VM's Go shim (Debian 12's, containerd 1.6) fails wherever it runs, as
 # `make conformance` shows on the hosts too: it leaves its socket after a delete that
-# follows a kill; it has no `binary-v2://` logger scheme (containerd 2.x's); and it
+# follows a kill; it has no `binary-v2://` logger scheme (only 2.3's Go shim has it); and it
 # cannot decode the legacy `containerd.linux.runc.CreateOptions` at all (skiff does
 # better, README).
 GO_1_6_FAILS='^FAIL (shim/delete-after-kill|stdio/binary-v2-logger|options/legacy-create-options) '
