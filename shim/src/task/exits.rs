@@ -128,6 +128,12 @@ impl TaskService {
         if recorded.is_err() {
             return;
         }
+        // Looked at now, not when the exit is reported after its output drained: by
+        // then the cgroup may be gone (systemd removes an emptied scope at once) and
+        // its OOM kill with it.
+        if owner.exec.is_empty() && self.oom.check(&owner.container) {
+            self.announce_oom(&owner.container);
+        }
         if owner.exec.is_empty() && c.shares_pid_namespace() {
             self.kill_remaining(&owner.container, c.runtime().clone());
         }
@@ -210,7 +216,8 @@ impl TaskService {
             return;
         };
         if owner.exec.is_empty() {
-            // An OOM kill of the container is reported before its exit.
+            // An OOM kill of the container is reported before its exit (one counted
+            // while the output drained, too).
             if self.oom.check(&owner.container) {
                 self.announce_oom(&owner.container);
             }
