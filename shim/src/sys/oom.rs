@@ -9,6 +9,7 @@ use skiff_cgroups::{Cgroup, OomWatch};
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 pub struct OomWatcher {
@@ -29,6 +30,8 @@ struct Watched {
     watch: OomWatch,
     /// OOM kills already reported.
     reported: u64,
+    /// The parent's count (v2) when this container's kills were last accounted for.
+    parent_seen: Option<u64>,
 }
 
 impl OomWatcher {
@@ -57,6 +60,7 @@ impl OomWatcher {
             return;
         }
         let reported = cgroup.oom_kills().unwrap_or(0);
+        let parent_seen = cgroup.parent_oom_kills();
         st.tokens.insert(container_id.to_string(), token);
         st.by_token.insert(
             token,
@@ -65,6 +69,7 @@ impl OomWatcher {
                 cgroup,
                 watch,
                 reported,
+                parent_seen,
             },
         );
     }
@@ -77,15 +82,51 @@ impl OomWatcher {
         }
     }
 
-    /// Whether the container had OOM kills not told yet.
-    pub fn check(&self, container_id: &str) -> bool {
+    /// Whether the container had OOM kills not told yet. `sigkilled`: its init died of
+    /// SIGKILL, as the OOM killer kills. Then a cgroup already removed (systemd removes
+    /// an emptied scope at once) is judged by its parent's count: a kill there since
+    /// this container's were last accounted for.
+    pub fn check(&self, container_id: &str, sigkilled: bool) -> bool {
         let mut st = self.state.lock().unwrap();
         let Some(token) = st.tokens.get(container_id).copied() else {
             return false;
         };
-        st.by_token
-            .get_mut(&token)
-            .is_some_and(|w| Self::new_kills(w, false))
+        let Some(w) = st.by_token.get_mut(&token) else {
+            return false;
+        };
+        let gone = !w.cgroup.memory_dir().is_some_and(|d| d.exists());
+        let killed = if gone && sigkilled {
+            let now = w.cgroup.parent_oom_kills();
+            let grew = matches!((now, w.parent_seen), (Some(n), Some(seen)) if n > seen);
+            w.parent_seen = now;
+            grew
+        } else {
+            Self::new_kills(w, false)
+        };
+        if killed {
+            Self::account_siblings(&mut st, token);
+        }
+        killed
+    }
+
+    /// After a kill was told for `token`'s container, the watches under the same parent
+    /// (its own included) see the parent's count past it, so that it is never told for
+    /// a sibling too.
+    fn account_siblings(st: &mut State, token: u64) {
+        let parent_of = |w: &Watched| {
+            w.cgroup
+                .memory_dir()
+                .and_then(|d| d.parent())
+                .map(Path::to_path_buf)
+        };
+        let Some(parent) = st.by_token.get(&token).and_then(parent_of) else {
+            return;
+        };
+        for w in st.by_token.values_mut() {
+            if parent_of(w).as_ref() == Some(&parent) {
+                w.parent_seen = w.cgroup.parent_oom_kills().or(w.parent_seen);
+            }
+        }
     }
 
     /// Whether the counter moved since last seen (or, without a counter, the watch woke).
@@ -125,6 +166,7 @@ impl OomWatcher {
                 w.watch.drain();
                 if Self::new_kills(w, true) {
                     killed.push(w.container_id.clone());
+                    Self::account_siblings(&mut st, token);
                 }
             }
         }

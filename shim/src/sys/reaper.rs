@@ -32,6 +32,11 @@ pub struct Exit {
 }
 
 impl Exit {
+    /// Whether the signal `sig` ended the process (as far as its status says).
+    pub fn killed_by(&self, sig: i32) -> bool {
+        self.status == 128 + sig as u32
+    }
+
     /// An exit the shim states itself (a process deleted before it ran).
     pub fn now(pid: u32, status: u32) -> Exit {
         Exit {

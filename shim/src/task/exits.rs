@@ -131,7 +131,11 @@ impl TaskService {
         // Looked at now, not when the exit is reported after its output drained: by
         // then the cgroup may be gone (systemd removes an emptied scope at once) and
         // its OOM kill with it.
-        if owner.exec.is_empty() && self.oom.check(&owner.container) {
+        if owner.exec.is_empty()
+            && self
+                .oom
+                .check(&owner.container, exit.killed_by(libc::SIGKILL))
+        {
             self.announce_oom(&owner.container);
         }
         if owner.exec.is_empty() && c.shares_pid_namespace() {
@@ -218,7 +222,10 @@ impl TaskService {
         if owner.exec.is_empty() {
             // An OOM kill of the container is reported before its exit (one counted
             // while the output drained, too).
-            if self.oom.check(&owner.container) {
+            if self
+                .oom
+                .check(&owner.container, exit.killed_by(libc::SIGKILL))
+            {
                 self.announce_oom(&owner.container);
             }
         }
