@@ -173,3 +173,60 @@ impl OomWatcher {
         killed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// A parent cgroup v2 with two children, as files in a temporary directory.
+    fn pod(name: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("skiff-oom-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for dir in ["", "a", "b"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+            std::fs::write(root.join(dir).join("memory.events"), "oom 0\noom_kill 0\n").unwrap();
+        }
+        root
+    }
+
+    fn kills(dir: &Path, n: u64) {
+        std::fs::write(
+            dir.join("memory.events"),
+            format!("oom {n}\noom_kill {n}\n"),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_sigkilled_init_whose_cgroup_is_gone_is_judged_by_its_parent_once() {
+        let root = pod("gone");
+        let w = OomWatcher::start().unwrap();
+        w.add(
+            "a",
+            Cgroup::V2 {
+                dir: root.join("a"),
+            },
+        );
+        w.add(
+            "b",
+            Cgroup::V2 {
+                dir: root.join("b"),
+            },
+        );
+        // a is OOM-killed; systemd removes its scope before the shim looks.
+        kills(&root, 1);
+        std::fs::remove_dir_all(root.join("a")).unwrap();
+        assert!(!w.check("a", false), "not killed by SIGKILL: no OOM");
+        kills(&root, 2);
+        assert!(w.check("a", true));
+        assert!(!w.check("a", true), "told once");
+        // b's kill is counted from its own cgroup and is not told again for a sibling.
+        kills(&root.join("b"), 1);
+        kills(&root, 3);
+        assert!(w.check("b", false));
+        std::fs::remove_dir_all(root.join("b")).unwrap();
+        assert!(!w.check("b", true));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
