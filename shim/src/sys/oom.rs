@@ -119,12 +119,16 @@ impl OomWatcher {
                 .and_then(|d| d.parent())
                 .map(Path::to_path_buf)
         };
-        let Some(parent) = st.by_token.get(&token).and_then(parent_of) else {
+        let Some(w) = st.by_token.get(&token) else {
+            return;
+        };
+        // One parent, so one read of its count for all of them.
+        let (Some(parent), Some(count)) = (parent_of(w), w.cgroup.parent_oom_kills()) else {
             return;
         };
         for w in st.by_token.values_mut() {
             if parent_of(w).as_ref() == Some(&parent) {
-                w.parent_seen = w.cgroup.parent_oom_kills().or(w.parent_seen);
+                w.parent_seen = Some(count);
             }
         }
     }
