@@ -68,6 +68,44 @@ fn containerd_reads_the_shims_runtime_info() {
     assert!(failures.is_empty(), "containerd's log: {failures:#?}");
 }
 
+/// A containerd logging at debug level starts its shims with `-debug`; the shim's own
+/// info and debug lines then reach containerd's log through the bundle's `log` FIFO.
+#[test]
+fn the_shims_debug_lines_reach_containerds_log() {
+    let cd = Containerd::start();
+    let out = cd.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        &shim(),
+        BUSYBOX_IMAGE,
+        "debugged",
+        "true",
+    ]);
+    assert!(out.status.success(), "ctr run: {}", stderr(&out));
+    // containerd copies the shim's log in the background: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let seen = |log: &str, what: &str| log.lines().any(|l| l.contains(what));
+    let mut log = cd.log();
+    while !(seen(&log, "serving on") && seen(&log, "Task/Create")) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        log = cd.log();
+    }
+    let shim_lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("serving on") || l.contains("Task/"))
+        .collect();
+    assert!(
+        seen(&log, "serving on"),
+        "the shim's info line is missing from containerd's log: {shim_lines:#?}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("level=debug") && l.contains("Task/Create")),
+        "no debug line of the shim in containerd's log: {shim_lines:#?}"
+    );
+}
+
 /// `ctr run --no-pivot` has a 1.x client send `containerd.linux.runc.CreateOptions` (2.x
 /// clients send the runc options): the task runs, with runc told not to pivot_root.
 #[test]

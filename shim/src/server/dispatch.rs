@@ -17,6 +17,7 @@ pub enum Call {
 }
 
 pub fn dispatch(service: &TaskService, name: &str, method: &str, payload: &[u8]) -> Call {
+    log::debug!("/{name}/{method} ({} bytes)", payload.len());
     if !SERVICES.contains(&name) {
         return unimplemented(name, method);
     }

@@ -14,10 +14,32 @@ struct FifoLogger {
     runtime: &'static str,
 }
 
+/// The crates whose info and debug lines the shim writes: its own code, whichever binary
+/// it is linked into. Other crates (libcontainer's, say) reach the log from warnings up.
+const OURS: &[&str] = &[
+    "containerd_shim_skiff_v2",
+    "containerd_shim_skiff_youki_v2",
+    "skiff_shim",
+    "runc_driver",
+    "youki_driver",
+    "skiff_cgroups",
+    "skiff_mount",
+];
+
+/// A line's target is a module path: `crate::module::...`, or the crate alone.
+fn is_ours(target: &str) -> bool {
+    let krate = target.split("::").next().unwrap_or(target);
+    OURS.contains(&krate)
+}
+
+/// Whether a line at `level` from `target` is written when the shim logs at `max`.
+fn keeps(max: log::LevelFilter, level: log::Level, target: &str) -> bool {
+    level <= log::Level::Warn || (level <= max && is_ours(target))
+}
+
 impl log::Log for FifoLogger {
     fn enabled(&self, metadata: &log::Metadata) -> bool {
-        metadata.level() <= self.level && metadata.target().starts_with("containerd_shim")
-            || metadata.level() <= log::Level::Warn
+        keeps(self.level, metadata.level(), metadata.target())
     }
 
     fn log(&self, record: &log::Record) {
@@ -57,5 +79,37 @@ pub fn init(debug: bool, runtime: &'static str) {
     });
     if log::set_boxed_logger(logger).is_ok() {
         log::set_max_level(level);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keeps;
+    use log::{Level, LevelFilter};
+
+    #[test]
+    fn the_shims_own_info_and_debug_lines_are_kept_at_their_level() {
+        let target = "skiff_shim::cli::serve";
+        assert!(keeps(LevelFilter::Info, Level::Info, target));
+        assert!(!keeps(LevelFilter::Info, Level::Debug, target));
+        assert!(keeps(LevelFilter::Debug, Level::Debug, target));
+        assert!(keeps(LevelFilter::Debug, Level::Debug, "runc_driver"));
+        assert!(keeps(LevelFilter::Debug, Level::Info, "youki_driver::ops"));
+    }
+
+    #[test]
+    fn other_crates_reach_the_log_from_warnings_up() {
+        assert!(!keeps(
+            LevelFilter::Debug,
+            Level::Debug,
+            "libcontainer::process"
+        ));
+        assert!(!keeps(LevelFilter::Debug, Level::Info, "skiff_shimmer"));
+        assert!(keeps(
+            LevelFilter::Info,
+            Level::Warn,
+            "libcontainer::process"
+        ));
+        assert!(keeps(LevelFilter::Info, Level::Error, "anything"));
     }
 }
