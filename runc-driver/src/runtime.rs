@@ -202,7 +202,9 @@ impl Streams {
     }
 }
 
-/// Writes `input` to a captured command and reads what it prints, to the end.
+/// Writes `input` to a captured command and reads what it prints on stdout and stderr
+/// together, to the end of both: a runtime that fills one pipe while the shim waits on
+/// the other would otherwise block this container's queue for good.
 fn exchange(
     child: &mut std::process::Child,
     input: Option<Vec<u8>>,
@@ -210,13 +212,54 @@ fn exchange(
     if let (Some(data), Some(mut pipe)) = (input, child.stdin.take()) {
         pipe.write_all(&data)?;
     }
-    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    if let Some(mut out) = child.stdout.take() {
-        out.read_to_end(&mut stdout)?;
+    let out = child.stdout.take().map(std::os::fd::OwnedFd::from);
+    let err = child.stderr.take().map(std::os::fd::OwnedFd::from);
+    read_both(out, err)
+}
+
+/// Reads two pipes to their ends at once, waiting with poll(2) for whichever has data.
+fn read_both(
+    out: Option<std::os::fd::OwnedFd>,
+    err: Option<std::os::fd::OwnedFd>,
+) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    use std::os::fd::AsRawFd;
+    let mut ends = [
+        (out.map(fs::File::from), Vec::new()),
+        (err.map(fs::File::from), Vec::new()),
+    ];
+    let mut chunk = [0u8; 8192];
+    while ends.iter().any(|(file, _)| file.is_some()) {
+        let mut polled: Vec<libc::pollfd> = ends
+            .iter()
+            .map(|(file, _)| libc::pollfd {
+                // poll(2) skips negative fds: an end already read to its end.
+                fd: file.as_ref().map_or(-1, |f| f.as_raw_fd()),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: the pointer and length describe `polled`, which outlives the call.
+        let n = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, -1) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        for ((file, buf), p) in ends.iter_mut().zip(&polled) {
+            let Some(f) = file.as_mut().filter(|_| p.revents != 0) else {
+                continue;
+            };
+            match f.read(&mut chunk) {
+                Ok(0) => *file = None,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
-    if let Some(mut err) = child.stderr.take() {
-        err.read_to_end(&mut stderr)?;
-    }
+    let [(_, stdout), (_, stderr)] = ends;
     Ok((stdout, stderr))
 }
 
