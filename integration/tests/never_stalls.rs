@@ -355,6 +355,187 @@ fn half_a_frame_then_silence_holds_up_no_one() {
     });
 }
 
+/// Whether the shim closes a connection whose client has sent all it will: an end of
+/// file (or a reset) within `limit`.
+fn closed_by_the_shim(s: &mut UnixStream, limit: Duration) -> bool {
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) => return e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
+}
+
+/// The CPU ticks (10 ms) the shim uses in 2 s, half a second after what it was given.
+fn ticks_in_two_seconds(shim: u32) -> u64 {
+    std::thread::sleep(Duration::from_millis(500));
+    let before = cpu_ticks(shim);
+    std::thread::sleep(Duration::from_secs(2));
+    cpu_ticks(shim) - before
+}
+
+/// A client that hangs up in the middle of a frame (a containerd killed between two
+/// writes of a big request) is closed, and costs the shim nothing afterwards: for a cut
+/// at every byte of a frame's header and body, with the client's writing side shut, and
+/// for cuts of a 64 KiB frame, with the client gone altogether.
+#[test]
+fn a_client_that_hangs_up_mid_frame_is_closed_and_costs_no_cpu() {
+    let h = harness();
+    run(&h, "cut-frames", |ctx| {
+        let c = ctx.run(&cmd("c", &["sleep", "300"]))?;
+        let address = ctx.shim_address(c.shim);
+        let shim = ctx.shim_pid(c.shim);
+        let frame = request(1, "State", &state_of("c"));
+        let mut left_open = Vec::new();
+        for cut in 1..frame.len() {
+            let mut s = raw(&address);
+            s.write_all(&frame[..cut]).map_err(|e| e.to_string())?;
+            s.shutdown(std::net::Shutdown::Write)
+                .map_err(|e| e.to_string())?;
+            if !closed_by_the_shim(&mut s, Duration::from_secs(1)) {
+                left_open.push(cut);
+            }
+        }
+        let big = request(3, "State", &state_of(&"x".repeat(64 * 1024)));
+        for cut in [10, 4096, big.len() / 2, big.len() - 1] {
+            let mut s = raw(&address);
+            s.write_all(&big[..cut]).map_err(|e| e.to_string())?;
+        }
+        let spent = ticks_in_two_seconds(shim);
+        skiff_integration::report(&format!(
+            "never_stalls: {} clients hung up mid-frame: {} left open, {spent} CPU ticks of the shim in the 2 s after",
+            frame.len() + 3,
+            left_open.len()
+        ));
+        ensure!(
+            left_open.is_empty(),
+            "the shim kept open {} of {} connections whose client hung up mid-frame (cut after bytes {left_open:?}), and used {spent} CPU ticks in 2 s afterwards",
+            left_open.len(),
+            frame.len() - 1
+        );
+        ensure!(
+            spent <= 5,
+            "the shim used {spent} CPU ticks (of 10 ms) in the 2 s after clients hung up mid-frame"
+        );
+        answers(&address, "c")
+    });
+}
+
+/// A client that sends requests faster than the shim serves them (64 frames a wake-up)
+/// is read no faster than it is served: the shim does not buffer what it sent.
+#[test]
+fn a_client_pipelining_faster_than_it_is_served_does_not_grow_the_shim() {
+    let h = harness();
+    run(&h, "inbox", |ctx| {
+        let c = ctx.run(&cmd("c", &["sleep", "300"]))?;
+        let address = ctx.shim_address(c.shim);
+        let shim = ctx.shim_pid(c.shim);
+        let before = proc::peak_rss_kib(shim);
+        let one = request(1, "State", &state_of("c"));
+        const COUNT: usize = 400_000;
+        let s = raw(&address);
+        let mut writer = s.try_clone().unwrap();
+        let send = std::thread::spawn(move || writer.write_all(&one.repeat(COUNT)));
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, s);
+        let mut answered = 0;
+        while answered < COUNT {
+            let mut head = [0u8; 10];
+            reader
+                .read_exact(&mut head)
+                .map_err(|e| format!("after {answered} answers: {e}"))?;
+            let length = u32::from_be_bytes(head[..4].try_into().unwrap()) as usize;
+            let mut body = vec![0u8; length];
+            reader
+                .read_exact(&mut body)
+                .map_err(|e| format!("after {answered} answers: {e}"))?;
+            answered += 1;
+        }
+        send.join().unwrap().map_err(|e| e.to_string())?;
+        let after = proc::peak_rss_kib(shim);
+        skiff_integration::report(&format!(
+            "never_stalls: {COUNT} pipelined State requests: the shim's peak RSS {before} -> {after} KiB"
+        ));
+        ensure!(
+            after < before + 8 * 1024,
+            "the shim's peak RSS grew from {before} KiB to {after} KiB serving {COUNT} pipelined requests ({} MiB)",
+            (COUNT * request(1, "State", &state_of("c")).len()) >> 20
+        );
+        Ok(())
+    });
+}
+
+/// How many Waits the shim keeps parked at once.
+const PARKED_WAIT_CAP: usize = 4096;
+
+/// Reads one response frame: (stream id, status code, status message).
+fn response_status(stream: &mut impl Read) -> std::io::Result<(u32, ttrpc::Code, String)> {
+    let mut head = [0u8; 10];
+    stream.read_exact(&mut head)?;
+    let length = u32::from_be_bytes(head[..4].try_into().unwrap()) as usize;
+    let stream_id = u32::from_be_bytes(head[4..8].try_into().unwrap());
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body)?;
+    let res = <ttrpc::Response as protobuf::Message>::parse_from_bytes(&body)
+        .map_err(std::io::Error::other)?;
+    let (code, message) = res
+        .status
+        .as_ref()
+        .map_or((ttrpc::Code::OK, String::new()), |s| {
+            (s.code(), s.message.clone())
+        });
+    Ok((stream_id, code, message))
+}
+
+/// Waits for running processes are parked up to a cap; the ones over it are refused
+/// with a clear error at once, and the parked ones are all answered at the exit.
+#[test]
+fn waits_over_the_cap_are_refused_and_the_parked_ones_answered() {
+    let h = harness();
+    run(&h, "wait-cap", |ctx| {
+        let c = ctx.run(&cmd("c", &["sleep", "300"]))?;
+        let address = ctx.shim_address(c.shim);
+        let wait = WaitRequest {
+            id: "c".into(),
+            ..Default::default()
+        };
+        let over = 10;
+        let mut s = raw(&address);
+        let all: Vec<u8> = (0..PARKED_WAIT_CAP + over)
+            .flat_map(|i| request(2 * i as u32 + 1, "Wait", &wait))
+            .collect();
+        s.write_all(&all).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        for i in 0..over {
+            let (stream, code, message) =
+                response_status(&mut s).map_err(|e| format!("refusal {i} of {over}: {e}"))?;
+            ensure!(
+                code == ttrpc::Code::RESOURCE_EXHAUSTED && message.contains("Waits"),
+                "Wait on stream {stream} answered {code:?} {message:?} while the process runs"
+            );
+            ensure!(
+                stream as usize > 2 * PARKED_WAIT_CAP,
+                "Wait {stream} was refused, not one over the cap"
+            );
+        }
+        c.kill(SIGKILL)?;
+        let mut answered = 0;
+        while answered < PARKED_WAIT_CAP {
+            let (stream, code, message) =
+                response_status(&mut s).map_err(|e| format!("after {answered} Waits: {e}"))?;
+            ensure!(
+                code == ttrpc::Code::OK,
+                "parked Wait {stream} answered {code:?} {message:?}"
+            );
+            answered += 1;
+        }
+        c.wait()?;
+        Ok(())
+    });
+}
+
 #[test]
 fn a_client_that_never_reads_its_answers_holds_up_no_one() {
     let h = harness();
