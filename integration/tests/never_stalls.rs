@@ -199,6 +199,222 @@ fn a_hung_exec_stalls_nothing_else_of_its_container() {
     });
 }
 
+/// A runtime binary that hands every command to runc, sleeping `before` seconds before
+/// `command` and `after` seconds after it (a slow hook, a loaded machine).
+fn slow_runtime(dir: &Path, command: &str, before: u32, after: u32) -> PathBuf {
+    let path = dir.join(format!("runc-slow-on-{command}"));
+    let script = format!(
+        "#!/bin/sh\nslow=\nfor arg in \"$@\"; do [ \"$arg\" = {command} ] && slow=1; done\n[ -n \"$slow\" ] && sleep {before}\nrunc \"$@\"\nrc=$?\n[ -n \"$slow\" ] && sleep {after}\nexit $rc\n"
+    );
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn binary(runtime: &Path) -> Options {
+    Options {
+        binary_name: runtime.display().to_string(),
+        ..Default::default()
+    }
+}
+
+/// Start of `p` on a thread of its own: (its answer, how long it took).
+fn start_in_background(p: &Process) -> std::thread::JoinHandle<(Result<u32, String>, Duration)> {
+    let api = p.api.clone();
+    let req = StartRequest {
+        id: p.container_id.clone(),
+        exec_id: p.exec_id.clone(),
+        ..Default::default()
+    };
+    std::thread::spawn(move || {
+        let began = Instant::now();
+        let r = api.start(&req).map(|r| r.pid).map_err(|e| e.to_string());
+        (r, began.elapsed())
+    })
+}
+
+/// An init that exits while its Start still runs (a runtime whose `start` returns 6 s
+/// after the process began, as a slow poststart hook makes it) has its exit reported
+/// after the Start; meanwhile the loop sleeps, though the exit's 2 s drain deadline has
+/// passed: there is nothing it can do before the Start ends.
+#[test]
+fn an_exit_during_a_long_start_leaves_the_loop_idle() {
+    if !runs_a_runtime_binary("an_exit_during_a_long_start_leaves_the_loop_idle") {
+        return;
+    }
+    let h = harness();
+    run(&h, "long-start", |ctx| {
+        let runtime = slow_runtime(ctx.dir.path(), "start", 0, 6);
+        let c = ctx.create(&cmd("c", &["true"]).options(binary(&runtime)))?;
+        let shim = ctx.shim_pid(c.shim);
+        let began = Instant::now();
+        let starting = start_in_background(&c);
+        let deadline = began + Duration::from_secs(2);
+        while proc::alive(c.pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let exited_early = !proc::alive(c.pid);
+        std::thread::sleep(
+            (began + Duration::from_millis(2500)).saturating_duration_since(Instant::now()),
+        );
+        let before = cpu_ticks(shim);
+        std::thread::sleep(Duration::from_secs(2));
+        let spent = cpu_ticks(shim) - before;
+        let (started, took) = starting.join().expect("the Start thread");
+        skiff_integration::report(&format!(
+            "never_stalls: an init that exited during a {took:?} Start: {spent} CPU ticks of the shim from 2.5 s to 4.5 s"
+        ));
+        ensure!(exited_early, "the init had not exited 2 s into its Start");
+        ensure!(started.is_ok(), "Start: {started:?}");
+        ensure!(
+            took >= Duration::from_secs(5),
+            "the Start took only {took:?}"
+        );
+        let code = c.wait()?;
+        ensure!(code == 0, "the init exited {code}");
+        let topics = ctx.wait_topic("c", "/tasks/exit")?;
+        let at = |t: &str| topics.iter().position(|x| x == t);
+        ensure!(
+            at("/tasks/start") < at("/tasks/exit"),
+            "events out of order: {topics:?}"
+        );
+        ensure!(
+            spent <= 5,
+            "the shim used {spent} CPU ticks (of 10 ms) in 2 s while the Start of an exited init ran"
+        );
+        Ok(())
+    });
+}
+
+/// Processes of `c` are its init alone again (within 5 s), and the shim has no zombie.
+fn nothing_left_but_the_init(c: &Process, shim: u32) -> Outcome {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let pids = c.pids()?;
+        let zombies = proc::zombie_children(shim);
+        if pids == [c.pid] && zombies.is_empty() {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "left running in the container: {:?} (its init is {}); zombies of the shim: {zombies:?}",
+            pids,
+            c.pid
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// CRI's way with a `kubectl exec` whose client went away while the exec started slowly
+/// (containerd's WithProcessKill): Wait, Kill, then Delete once the exit came (a Kill
+/// refused as FAILED_PRECONDITION is taken as nothing to kill). The Kill reaches the
+/// process once its start has ended, its exit is reported, and nothing is left running.
+#[test]
+fn an_exec_killed_while_it_starts_is_killed_once_started() {
+    if !runs_a_runtime_binary("an_exec_killed_while_it_starts_is_killed_once_started") {
+        return;
+    }
+    let h = harness();
+    run(&h, "kill-starting-exec", |ctx| {
+        let runtime = slow_runtime(ctx.dir.path(), "exec", 3, 0);
+        let c = ctx.run(&cmd("c", &["sleep", "300"]).options(binary(&runtime)))?;
+        let shim = ctx.shim_pid(c.shim);
+        let e = ctx.exec(&c, &cmd("e", &["sleep", "300"]))?;
+        let starting = start_in_background(&e);
+        std::thread::sleep(Duration::from_millis(500));
+        let api = e.api.clone();
+        let req = e.wait_request();
+        let waiting = std::thread::spawn(move || api.wait(&req));
+        let killed = e.kill(SIGKILL);
+        let exit = match &killed {
+            Ok(()) => Some(waiting.join().expect("the Wait thread")),
+            Err(err) if err.code == Some(ttrpc::Code::FAILED_PRECONDITION) => None,
+            Err(err) => return Err(Verdict::Fail(format!("Kill: {err}"))),
+        };
+        let deleted = e.delete();
+        let (started, _) = starting.join().expect("the Start thread");
+        let seen = format!(
+            "Kill: {killed:?}; exit: {:?}; Delete: {:?}; Start: {started:?}",
+            exit.as_ref().map(|r| r.as_ref().map(|w| w.exit_status)),
+            deleted.as_ref().map(|d| d.exit_status)
+        );
+        let left = nothing_left_but_the_init(&c, shim);
+        ensure!(left.is_ok(), "{left:?}; the client saw {seen}");
+        ensure!(
+            killed.is_ok() && started.is_ok() && deleted.is_ok(),
+            "the client saw {seen}"
+        );
+        ensure!(
+            matches!(exit, Some(Ok(ref w)) if w.exit_status == 137),
+            "the client saw {seen}"
+        );
+        Ok(())
+    });
+}
+
+/// Delete of an exec, or of an init, while its start runs is refused at once, and says
+/// why; the process started is owned as before (Kill, Wait and Delete reach it).
+#[test]
+fn delete_of_a_process_being_started_is_refused() {
+    if !runs_a_runtime_binary("delete_of_a_process_being_started_is_refused") {
+        return;
+    }
+    let h = harness();
+    run(&h, "delete-starting", |ctx| {
+        let exec_runtime = slow_runtime(ctx.dir.path(), "exec", 3, 0);
+        let c = ctx.run(&cmd("c", &["sleep", "300"]).options(binary(&exec_runtime)))?;
+        let shim = ctx.shim_pid(c.shim);
+        let mut e = ctx.exec(&c, &cmd("e", &["sleep", "300"]))?;
+        let starting = start_in_background(&e);
+        std::thread::sleep(Duration::from_millis(500));
+        refused_while_starting(&e, "exec e")?;
+        let (started, _) = starting.join().expect("the Start thread");
+        e.pid = started.map_err(Verdict::Fail)?;
+        ensure!(
+            e.state()?.status.enum_value() == Ok(RUNNING),
+            "the exec is not running after its Start"
+        );
+        e.kill(SIGKILL)?;
+        ensure!(e.wait()? == 137, "the exec's exit was not reported");
+        e.delete()?;
+        nothing_left_but_the_init(&c, shim)?;
+
+        let start_runtime = slow_runtime(ctx.dir.path(), "start", 3, 0);
+        let d = ctx.create(&cmd("d", &["sleep", "300"]).options(binary(&start_runtime)))?;
+        let starting = start_in_background(&d);
+        std::thread::sleep(Duration::from_millis(500));
+        refused_while_starting(&d, "init process")?;
+        let (started, _) = starting.join().expect("the Start thread");
+        started.map_err(Verdict::Fail)?;
+        std::thread::sleep(Duration::from_millis(500));
+        ensure!(
+            d.state()?.status.enum_value() == Ok(RUNNING),
+            "the container is not running after its Start"
+        );
+        Ok(())
+    });
+}
+
+/// Delete of `p`, whose start is in flight, answers at once FAILED_PRECONDITION naming it.
+fn refused_while_starting(p: &Process, name: &str) -> Outcome {
+    let began = Instant::now();
+    let deleted = p.delete();
+    let took = began.elapsed();
+    match deleted {
+        Err(err)
+            if err.code == Some(ttrpc::Code::FAILED_PRECONDITION)
+                && err.message.contains(name)
+                && err.message.contains("being started")
+                && took < PROMPT =>
+        {
+            Ok(())
+        }
+        other => Err(Verdict::Fail(format!(
+            "Delete of the {name} being started answered in {took:?}: {other:?}"
+        ))),
+    }
+}
+
 /// A container writing as fast as it can to a `file://` log (skiffd's detached tasks log
 /// so) must not keep the shim from its socket: the copy to a file is slower than the
 /// writers, so the pipe is never empty.
