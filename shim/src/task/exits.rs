@@ -46,6 +46,11 @@ struct Pending {
     deadline: Instant,
 }
 
+/// The pid of a process SIGKILL ended, as the OOM killer ends them.
+fn sigkilled(exit: &Exit) -> Option<u32> {
+    exit.killed_by(libc::SIGKILL).then_some(exit.pid)
+}
+
 /// When an exit waiting to be reported can be.
 #[derive(Debug, PartialEq, Eq)]
 enum Readiness {
@@ -154,11 +159,7 @@ impl TaskService {
         // Looked at now, not when the exit is reported after its output drained: by
         // then the cgroup may be gone (systemd removes an emptied scope at once) and
         // its OOM kill with it.
-        if owner.exec.is_empty()
-            && self
-                .oom
-                .check(&owner.container, exit.killed_by(libc::SIGKILL))
-        {
+        if owner.exec.is_empty() && self.oom.check(&owner.container, sigkilled(&exit)) {
             self.announce_oom(&owner.container);
         }
         if owner.exec.is_empty() && c.shares_pid_namespace() {
@@ -241,10 +242,7 @@ impl TaskService {
         if owner.exec.is_empty() {
             // An OOM kill of the container is reported before its exit (one counted
             // while the output drained, too).
-            if self
-                .oom
-                .check(&owner.container, exit.killed_by(libc::SIGKILL))
-            {
+            if self.oom.check(&owner.container, sigkilled(&exit)) {
                 self.announce_oom(&owner.container);
             }
         }
