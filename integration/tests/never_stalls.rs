@@ -67,11 +67,15 @@ fn promptly<T>(what: &str, limit: Duration, f: impl FnOnce() -> T) -> Outcome<T>
 /// A runtime binary that hangs on one command (writing its pid to `pid_file` first) and
 /// hands every other to runc.
 fn hanging_runtime(dir: &Path, command: &str, pid_file: &Path) -> PathBuf {
-    let path = dir.join(format!("runc-hanging-on-{command}"));
     let script = format!(
         "#!/bin/sh\nfor arg in \"$@\"; do\n  if [ \"$arg\" = {command} ]; then echo $$ > '{}'; exec sleep 600; fi\ndone\nexec runc \"$@\"\n",
         pid_file.display()
     );
+    runtime_script(dir.join(format!("runc-hanging-on-{command}")), &script)
+}
+
+/// An executable shell script at `path`, in the runtime binary's place.
+fn runtime_script(path: PathBuf, script: &str) -> PathBuf {
     std::fs::write(&path, script).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
@@ -202,13 +206,10 @@ fn a_hung_exec_stalls_nothing_else_of_its_container() {
 /// A runtime binary that hands every command to runc, sleeping `before` seconds before
 /// `command` and `after` seconds after it (a slow hook, a loaded machine).
 fn slow_runtime(dir: &Path, command: &str, before: u32, after: u32) -> PathBuf {
-    let path = dir.join(format!("runc-slow-on-{command}"));
     let script = format!(
         "#!/bin/sh\nslow=\nfor arg in \"$@\"; do [ \"$arg\" = {command} ] && slow=1; done\n[ -n \"$slow\" ] && sleep {before}\nrunc \"$@\"\nrc=$?\n[ -n \"$slow\" ] && sleep {after}\nexit $rc\n"
     );
-    std::fs::write(&path, script).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
+    runtime_script(dir.join(format!("runc-slow-on-{command}")), &script)
 }
 
 fn binary(runtime: &Path) -> Options {
@@ -257,9 +258,7 @@ fn an_exit_during_a_long_start_leaves_the_loop_idle() {
         std::thread::sleep(
             (began + Duration::from_millis(2500)).saturating_duration_since(Instant::now()),
         );
-        let before = cpu_ticks(shim);
-        std::thread::sleep(Duration::from_secs(2));
-        let spent = cpu_ticks(shim) - before;
+        let spent = ticks_over(shim, Duration::from_secs(2));
         let (started, took) = starting.join().expect("the Start thread");
         skiff_integration::report(&format!(
             "never_stalls: an init that exited during a {took:?} Start: {spent} CPU ticks of the shim from 2.5 s to 4.5 s"
@@ -484,7 +483,12 @@ fn state_of(id: &str) -> StateRequest {
 }
 
 /// Reads one response frame: (stream id, status code).
-fn response(stream: &mut UnixStream) -> std::io::Result<(u32, ttrpc::Code)> {
+fn response(stream: &mut impl Read) -> std::io::Result<(u32, ttrpc::Code)> {
+    response_status(stream).map(|(stream_id, code, _)| (stream_id, code))
+}
+
+/// Reads one response frame: (stream id, status code, status message).
+fn response_status(stream: &mut impl Read) -> std::io::Result<(u32, ttrpc::Code, String)> {
     let mut head = [0u8; 10];
     stream.read_exact(&mut head)?;
     let length = u32::from_be_bytes(head[..4].try_into().unwrap()) as usize;
@@ -493,8 +497,13 @@ fn response(stream: &mut UnixStream) -> std::io::Result<(u32, ttrpc::Code)> {
     stream.read_exact(&mut body)?;
     let res = <ttrpc::Response as protobuf::Message>::parse_from_bytes(&body)
         .map_err(std::io::Error::other)?;
-    let code = res.status.as_ref().map_or(ttrpc::Code::OK, |s| s.code());
-    Ok((stream_id, code))
+    let (code, message) = res
+        .status
+        .as_ref()
+        .map_or((ttrpc::Code::OK, String::new()), |s| {
+            (s.code(), s.message.clone())
+        });
+    Ok((stream_id, code, message))
 }
 
 fn raw(address: &str) -> UnixStream {
@@ -588,9 +597,14 @@ fn closed_by_the_shim(s: &mut UnixStream, limit: Duration) -> bool {
 /// The CPU ticks (10 ms) the shim uses in 2 s, half a second after what it was given.
 fn ticks_in_two_seconds(shim: u32) -> u64 {
     std::thread::sleep(Duration::from_millis(500));
-    let before = cpu_ticks(shim);
-    std::thread::sleep(Duration::from_secs(2));
-    cpu_ticks(shim) - before
+    ticks_over(shim, Duration::from_secs(2))
+}
+
+/// The CPU ticks (10 ms) a process uses in the next `span`.
+fn ticks_over(pid: u32, span: Duration) -> u64 {
+    let before = cpu_ticks(pid);
+    std::thread::sleep(span);
+    cpu_ticks(pid) - before
 }
 
 /// A client that hangs up in the middle of a frame (a containerd killed between two
@@ -658,15 +672,7 @@ fn a_client_pipelining_faster_than_it_is_served_does_not_grow_the_shim() {
         let mut reader = std::io::BufReader::with_capacity(1 << 20, s);
         let mut answered = 0;
         while answered < COUNT {
-            let mut head = [0u8; 10];
-            reader
-                .read_exact(&mut head)
-                .map_err(|e| format!("after {answered} answers: {e}"))?;
-            let length = u32::from_be_bytes(head[..4].try_into().unwrap()) as usize;
-            let mut body = vec![0u8; length];
-            reader
-                .read_exact(&mut body)
-                .map_err(|e| format!("after {answered} answers: {e}"))?;
+            response(&mut reader).map_err(|e| format!("after {answered} answers: {e}"))?;
             answered += 1;
         }
         send.join().unwrap().map_err(|e| e.to_string())?;
@@ -685,25 +691,6 @@ fn a_client_pipelining_faster_than_it_is_served_does_not_grow_the_shim() {
 
 /// How many Waits the shim keeps parked at once.
 const PARKED_WAIT_CAP: usize = 4096;
-
-/// Reads one response frame: (stream id, status code, status message).
-fn response_status(stream: &mut impl Read) -> std::io::Result<(u32, ttrpc::Code, String)> {
-    let mut head = [0u8; 10];
-    stream.read_exact(&mut head)?;
-    let length = u32::from_be_bytes(head[..4].try_into().unwrap()) as usize;
-    let stream_id = u32::from_be_bytes(head[4..8].try_into().unwrap());
-    let mut body = vec![0u8; length];
-    stream.read_exact(&mut body)?;
-    let res = <ttrpc::Response as protobuf::Message>::parse_from_bytes(&body)
-        .map_err(std::io::Error::other)?;
-    let (code, message) = res
-        .status
-        .as_ref()
-        .map_or((ttrpc::Code::OK, String::new()), |s| {
-            (s.code(), s.message.clone())
-        });
-    Ok((stream_id, code, message))
-}
 
 /// Waits for running processes are parked up to a cap; the ones over it are refused
 /// with a clear error at once, and the parked ones are all answered at the exit.
@@ -861,10 +848,7 @@ fn running_out_of_file_descriptors_does_not_make_the_shim_spin() {
         let crowd: Vec<UnixStream> = (0..40)
             .filter_map(|_| UnixStream::connect(address.trim_start_matches("unix://")).ok())
             .collect();
-        std::thread::sleep(Duration::from_millis(500));
-        let before = cpu_ticks(shim);
-        std::thread::sleep(Duration::from_secs(2));
-        let spent = cpu_ticks(shim) - before;
+        let spent = ticks_in_two_seconds(shim);
         // 5% of 2 s, in ticks of 10 ms.
         ensure!(
             spent <= 10,
@@ -941,13 +925,11 @@ fn runtime_commands_do_not_inherit_the_shims_socket() {
     let h = harness();
     run(&h, "cloexec", |ctx| {
         let fds = ctx.dir.path().join("fds");
-        let runtime = ctx.dir.path().join("runc-listing-fds");
         let script = format!(
             "#!/bin/sh\nls -l /proc/$$/fd >> '{}' 2>&1\nexec runc \"$@\"\n",
             fds.display()
         );
-        std::fs::write(&runtime, script).unwrap();
-        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let runtime = runtime_script(ctx.dir.path().join("runc-listing-fds"), &script);
         let c = ctx.run(&cmd("c", &["sleep", "300"]).options(Options {
             binary_name: runtime.display().to_string(),
             ..Default::default()
