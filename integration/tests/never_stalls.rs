@@ -563,6 +563,30 @@ fn a_header_announcing_four_gib_is_refused_without_reading_it() {
     });
 }
 
+/// A header announcing too much, from a client that does not read its answers (so the
+/// refusal waits in the shim): refused once, and the connection costs no CPU after.
+#[test]
+fn a_refused_header_from_a_client_that_does_not_read_costs_no_cpu() {
+    let h = harness();
+    run(&h, "huge-header-deaf", |ctx| {
+        let c = ctx.run(&cmd("c", &["sleep", "300"]))?;
+        let address = ctx.shim_address(c.shim);
+        let shim = ctx.shim_pid(c.shim);
+        let mut deaf = raw(&address);
+        // Answers enough to fill the socket's buffers, none of them read.
+        let mut bytes = request(1, "State", &state_of("c")).repeat(20_000);
+        bytes.extend_from_slice(&u32::MAX.to_be_bytes());
+        bytes.extend_from_slice(&[0, 0, 0, 7, 1, 0]);
+        deaf.write_all(&bytes).map_err(|e| e.to_string())?;
+        let spent = ticks_in_two_seconds(shim);
+        ensure!(
+            spent <= 5,
+            "the shim used {spent} CPU ticks (of 10 ms) in 2 s after refusing a header to a client that does not read"
+        );
+        answers(&address, "c")
+    });
+}
+
 #[test]
 fn half_a_frame_then_silence_holds_up_no_one() {
     let h = harness();

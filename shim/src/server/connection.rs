@@ -97,6 +97,10 @@ impl Conn {
             return Ok(None);
         };
         if length > MAX_MESSAGE {
+            // Nothing after it can be framed: the connection is read no more.
+            self.inbox.clear();
+            self.parsed = 0;
+            self.read_closed = true;
             return Err(TooLarge { stream_id, length });
         }
         if rest.len() < HEADER + length {
@@ -221,6 +225,8 @@ mod tests {
                 length: u32::MAX as usize
             })
         );
+        assert!(conn.is_finished(), "refused once, then read no more");
+        assert!(conn.next_frame().unwrap().is_none());
     }
 
     #[test]
