@@ -1,9 +1,10 @@
 //! One shim serves a whole pod, so nothing one container or client does may stall the
-//! others: a runtime command that hangs, a container that writes as fast as it can, a
-//! client that streams bytes, never reads, or holds a half frame, a recycled pid, an
-//! events endpoint that is away. Each test drives the shim under test directly, as
-//! containerd launches it (shimtest's harness), and checks what the other containers and
-//! clients observe.
+//! others, or spin the shim: a runtime command that hangs or is slow, a container that
+//! writes as fast as it can, a client that streams bytes, never reads, holds a half frame
+//! or hangs up in the middle of one, parks Waits by the thousand, a recycled pid, an
+//! exit or a Kill or a Delete while a Start runs, an events endpoint that is away. Each
+//! test drives the shim under test directly, as containerd launches it (shimtest's
+//! harness), and checks what the other containers and clients observe.
 
 use skiff_integration::containerd::{default_state_root, shim_binary};
 use skiff_integration::shimtest::ctx::{cmd, sh, Ctx, Outcome, Process, Verdict};
