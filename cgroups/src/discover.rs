@@ -154,17 +154,6 @@ impl Cgroup {
         };
         crate::read::table(dir, file).get("oom_kill").copied()
     }
-
-    /// On cgroup v2, the parent's OOM-kill count, which includes its children's
-    /// (memory.events is hierarchical): what is left to see of a removed cgroup's kills.
-    pub fn parent_oom_kills(&self) -> Option<u64> {
-        match self {
-            Cgroup::V1 { .. } => None,
-            Cgroup::V2 { dir } => crate::read::table(dir.parent()?, "memory.events")
-                .get("oom_kill")
-                .copied(),
-        }
-    }
 }
 
 /// The directory of `path` (relative to the hierarchy's root) under a mount of `root`.

@@ -12,7 +12,8 @@ use skiff_integration::bundle::TempDir;
 use skiff_integration::containerd::{stderr, stdout, Containerd};
 use skiff_integration::dropin;
 use skiff_integration::machine::{has, Need};
-use skiff_integration::unified::{self, cgroup_of, eventually, read, shim_of, ROOT};
+use skiff_integration::proc;
+use skiff_integration::unified::{self, cgroup_of, eventually, key, read, shim_of, ROOT};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -170,4 +171,133 @@ fn an_oom_kill_in_a_scope_is_reported_and_its_unit_goes() {
         units_named("sdhog")
     );
     assert!(stdout(&cd.ctr(&["task", "ls"])).lines().count() <= 1);
+}
+
+/// The shim serving a container's init, stopped (SIGSTOP) until dropped: it can look at
+/// nothing meanwhile, as a shim that is slow to run when systemd is quick.
+struct Frozen(u32);
+
+impl Frozen {
+    fn shim_of(init: u32) -> Frozen {
+        let shim = proc::parent(init).expect("the init's parent, its shim");
+        // SAFETY: kill(2) of the shim this test's containerd started.
+        unsafe { libc::kill(shim as i32, libc::SIGSTOP) };
+        Frozen(shim)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) of the shim stopped above.
+        unsafe { libc::kill(self.0 as i32, libc::SIGCONT) };
+    }
+}
+
+/// SIGKILLs a container's init from outside (its shim is stopped) and waits for systemd
+/// to remove its emptied scope.
+fn sigkill_and_wait_scope_gone(init: u32, dir: &Path) {
+    // SAFETY: kill(2) of the container's init this test started.
+    unsafe { libc::kill(init as i32, libc::SIGKILL) };
+    assert!(
+        eventually(LONG, || !dir.exists()),
+        "systemd did not remove {}",
+        dir.display()
+    );
+}
+
+/// A container SIGKILLed after an OOM kill in another cgroup of its slice, one no shim
+/// owns, is not reported OOM-killed, though systemd removed its scope before the shim
+/// could look (the slice's hierarchical count grew; that count is not this container's).
+#[test]
+fn a_sigkill_after_an_oom_elsewhere_in_its_slice_is_no_oom() {
+    let test = "a_sigkill_after_an_oom_elsewhere_in_its_slice_is_no_oom";
+    if !needs_systemd(test) {
+        return;
+    }
+    let slice = Slice::new("sib");
+    let bin = TempDir::new("skiff-sdsib-bin").unwrap();
+    let cd = dropin::containerd(&bin);
+    let events = cd.events();
+    let pid = run_in_slice(&cd, &slice.0, "sdquiet", &[], &["sleep", "300"]);
+    let dir = cgroup_of(pid);
+    let parent = dir.parent().unwrap().to_path_buf();
+    let before = key(&parent, "memory.events", "oom_kill").unwrap_or(0);
+    let hog = Command::new("systemd-run")
+        .args(["--quiet", "--scope", "--slice", &slice.0])
+        .args(["-p", "MemoryMax=33554432", "-p", "MemorySwapMax=0"])
+        .args([
+            "sh",
+            "-c",
+            "a=$(head -c 67108864 /dev/zero | tr '\\0' a); echo ${#a}",
+        ])
+        .output()
+        .expect("running systemd-run");
+    let after = key(&parent, "memory.events", "oom_kill").unwrap_or(0);
+    assert!(
+        after > before,
+        "no OOM kill in the slice ({before} -> {after}): {hog:?}"
+    );
+    {
+        let _frozen = Frozen::shim_of(pid);
+        sigkill_and_wait_scope_gone(pid, &dir);
+    }
+    let topics = events.wait_for("sdquiet", LONG, |t| t.iter().any(|x| x == "/tasks/exit"));
+    assert!(
+        topics.iter().any(|t| t == "/tasks/exit") && !topics.iter().any(|t| t == "/tasks/oom"),
+        "expected /tasks/exit and no /tasks/oom: {topics:?}"
+    );
+    cd.remove("sdquiet");
+    assert!(
+        eventually(LONG, || units_named("sdquiet").is_empty()),
+        "units left after delete: {:?}",
+        units_named("sdquiet")
+    );
+}
+
+/// An OOM kill of a container's init is reported though systemd removed the scope, and
+/// its memory.events, before the shim could look at either.
+#[test]
+fn an_oom_kill_is_reported_though_its_scope_went_before_the_shim_looked() {
+    let test = "an_oom_kill_is_reported_though_its_scope_went_before_the_shim_looked";
+    if !needs_systemd(test) {
+        return;
+    }
+    let slice = Slice::new("late");
+    let bin = TempDir::new("skiff-sdlate-bin").unwrap();
+    let cd = dropin::containerd(&bin);
+    let events = cd.events();
+    let pid = run_in_slice(
+        &cd,
+        &slice.0,
+        "sdlate",
+        &["--memory-limit", "33554432"],
+        &[
+            "sh",
+            "-c",
+            "while [ ! -e /go ]; do sleep 0.2; done; a=$(head -c 67108864 /dev/zero | tr '\\0' a); echo ${#a}",
+        ],
+    );
+    let dir = cgroup_of(pid);
+    {
+        let _frozen = Frozen::shim_of(pid);
+        std::fs::write(format!("/proc/{pid}/root/go"), "").expect("starting the hog");
+        assert!(
+            eventually(LONG, || !dir.exists()),
+            "systemd did not remove {}",
+            dir.display()
+        );
+    }
+    let topics = events.wait_for("sdlate", LONG, |t| t.iter().any(|x| x == "/tasks/exit"));
+    let oom = topics.iter().position(|t| t == "/tasks/oom");
+    let exit = topics.iter().position(|t| t == "/tasks/exit");
+    assert!(
+        matches!((oom, exit), (Some(o), Some(e)) if o < e),
+        "expected /tasks/oom before /tasks/exit: {topics:?}"
+    );
+    cd.remove("sdlate");
+    assert!(
+        eventually(LONG, || units_named("sdlate").is_empty()),
+        "units left after delete: {:?}",
+        units_named("sdlate")
+    );
 }

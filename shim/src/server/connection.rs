@@ -1,15 +1,19 @@
 //! One client connection: what it sent, read in bounded amounts and cut into frames (a
-//! header announcing more than ttrpc's limit is refused before its body is read), and
-//! what the shim answers, queued and written as the client takes it (a client that does
-//! not read never blocks the loop; one that lets too much pile up is dropped).
+//! header announcing more than ttrpc's limit is refused before its body is read; no more
+//! is read while a read budget of whole frames waits to be served), and what the shim
+//! answers, queued and written as the client takes it (a client that does not read never
+//! blocks the loop; one that lets too much pile up is dropped).
 
 use crate::wire::frame::{self, HEADER, MAX_MESSAGE};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 
-/// What one wake-up reads from a connection at the most, before the loop serves others.
+/// What one wake-up reads from a connection at the most, before the loop serves others;
+/// and what whole frames may wait in its inbox before it is read again.
 pub const READ_BUDGET: usize = 256 * 1024;
+/// What one read(2) takes.
+const CHUNK: usize = 16 * 1024;
 /// Answers waiting for a client that does not read, at the most.
 pub const OUTBOX_LIMIT: usize = 16 << 20;
 
@@ -55,11 +59,17 @@ impl Conn {
         }
     }
 
-    /// Reads what the client sent, at most [`READ_BUDGET`] bytes; true if more may wait.
+    /// Reads what the client sent, at most [`READ_BUDGET`] bytes, and none while its
+    /// inbox already holds that much with a whole frame in it: the inbox never holds much
+    /// more than a budget or one frame, however fast the client sends. True if more may
+    /// wait.
     pub fn fill(&mut self) -> bool {
-        let mut chunk = [0u8; 16 * 1024];
+        let mut chunk = [0u8; CHUNK];
         let mut taken = 0;
         while taken < READ_BUDGET {
+            if !self.wants_input() {
+                return true;
+            }
             match self.stream.read(&mut chunk) {
                 Ok(0) => {
                     self.read_closed = true;
@@ -87,6 +97,10 @@ impl Conn {
             return Ok(None);
         };
         if length > MAX_MESSAGE {
+            // Nothing after it can be framed: the connection is read no more.
+            self.inbox.clear();
+            self.parsed = 0;
+            self.read_closed = true;
             return Err(TooLarge { stream_id, length });
         }
         if rest.len() < HEADER + length {
@@ -109,9 +123,31 @@ impl Conn {
         }))
     }
 
-    /// Whether whole frames may still be buffered (the loop comes back for them).
-    pub fn has_buffered(&self) -> bool {
-        self.inbox.len() - self.parsed >= HEADER
+    /// Whether a whole frame is buffered, or a header the loop must refuse: the loop
+    /// comes back for it.
+    pub fn has_whole_frame(&self) -> bool {
+        let rest = &self.inbox[self.parsed..];
+        match frame::header(rest) {
+            Some((length, _, _)) => length > MAX_MESSAGE || rest.len() >= HEADER + length,
+            None => false,
+        }
+    }
+
+    /// The client has sent all it will, and nothing of it is left to serve: what remains
+    /// is the start of a frame it hung up in the middle of. Only the answers already
+    /// queued are left to write.
+    pub fn is_finished(&self) -> bool {
+        self.read_closed && !self.has_whole_frame()
+    }
+
+    /// Bytes received and not yet taken as frames.
+    pub fn buffered(&self) -> usize {
+        self.inbox.len() - self.parsed
+    }
+
+    /// Whether reading more is needed: less than a budget waits, or no whole frame.
+    fn wants_input(&self) -> bool {
+        !self.read_closed && (self.buffered() < READ_BUDGET || !self.has_whole_frame())
     }
 
     /// Queues a frame for the client; false when the client let too much pile up.
@@ -189,6 +225,73 @@ mod tests {
                 length: u32::MAX as usize
             })
         );
+        assert!(conn.is_finished(), "refused once, then read no more");
+        assert!(conn.next_frame().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_client_that_hangs_up_mid_frame_is_finished_at_every_cut() {
+        let bytes = frame(1, TYPE_REQUEST, b"a body of some bytes");
+        for cut in 0..bytes.len() {
+            let (mut conn, mut client) = pair();
+            client.write_all(&bytes[..cut]).unwrap();
+            client.shutdown(std::net::Shutdown::Write).unwrap();
+            conn.fill();
+            assert!(conn.next_frame().unwrap().is_none(), "cut at {cut}");
+            assert!(!conn.has_whole_frame(), "cut at {cut}");
+            assert!(
+                conn.is_finished(),
+                "cut at {cut}: the connection is not done"
+            );
+        }
+        let (mut conn, mut client) = pair();
+        client.write_all(&bytes).unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        conn.fill();
+        assert!(!conn.is_finished(), "a whole frame is left to serve");
+        assert!(conn.next_frame().unwrap().is_some());
+        assert!(conn.is_finished());
+    }
+
+    #[test]
+    fn the_inbox_holds_no_more_than_a_budget_of_whole_frames() {
+        let (mut conn, client) = pair();
+        let one = frame(1, TYPE_REQUEST, &[7u8; 50]);
+        let mut writer = client.try_clone().unwrap();
+        let all = one.repeat(8 << 20 >> 6);
+        let send = std::thread::spawn(move || writer.write_all(&all));
+        let mut most = 0;
+        for _ in 0..200 {
+            conn.fill();
+            most = most.max(conn.buffered());
+            // Served slower than sent: one frame a round.
+            conn.next_frame().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(most <= READ_BUDGET + CHUNK, "the inbox held {most} bytes");
+        drop(conn);
+        drop(client);
+        let _ = send.join();
+    }
+
+    #[test]
+    fn a_frame_larger_than_the_budget_is_read_whole() {
+        let (mut conn, client) = pair();
+        let big = frame(9, TYPE_REQUEST, &vec![1u8; 3 * READ_BUDGET]);
+        let mut writer = client.try_clone().unwrap();
+        let send = std::thread::spawn(move || writer.write_all(&big));
+        let mut got = None;
+        for _ in 0..1000 {
+            conn.fill();
+            if let Some(f) = conn.next_frame().unwrap() {
+                got = Some(f);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let f = got.expect("the frame arrived whole");
+        assert_eq!((f.stream_id, f.payload.len()), (9, 3 * READ_BUDGET));
+        send.join().unwrap().unwrap();
     }
 
     #[test]

@@ -32,6 +32,9 @@ const MAX_CONNECTIONS: usize = 128;
 const FRAMES_PER_WAKE: usize = 64;
 /// How long accepting pauses when the shim is out of file descriptors.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// Waits parked at once, for all clients; one more is refused (each holds memory until
+/// its process exits).
+const MAX_PARKED_WAITS: usize = 4096;
 
 /// Tokens of the loop's own fds; connections are `CONN_TOKEN | id`.
 const LISTENER: u64 = 1;
@@ -242,9 +245,14 @@ impl Server {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        if events & READABLE != 0 || events & (libc::EPOLLHUP as u32) != 0 {
+        let hung_up = events & ((libc::EPOLLHUP | libc::EPOLLERR) as u32) != 0;
+        if events & READABLE != 0 || hung_up {
             conn.fill();
-            if !self.busy.contains(&id) {
+            if hung_up && conn.is_finished() {
+                // Nothing left to serve, and no one to write answers to.
+                return self.close(id);
+            }
+            if (conn.has_whole_frame() || conn.read_closed) && !self.busy.contains(&id) {
                 self.busy.push(id);
             }
         }
@@ -281,9 +289,12 @@ impl Server {
             let Some(conn) = self.conns.get(&id) else {
                 continue;
             };
-            if conn.read_closed && !conn.has_buffered() {
+            if conn.is_finished() {
+                if conn.buffered() > 0 {
+                    log::debug!("a client hung up in the middle of a frame");
+                }
                 self.close_when_written(id);
-            } else if served == FRAMES_PER_WAKE && conn.has_buffered() {
+            } else if conn.has_whole_frame() {
                 self.busy.push(id);
             }
         }
@@ -320,6 +331,13 @@ impl Server {
     fn wait(&mut self, to: ReplyTo, req: WaitRequest) {
         match self.service.try_wait(&req) {
             Ok(Some(resp)) => self.reply(to, Ok(resp.write_to_bytes().unwrap_or_default())),
+            Ok(None) if self.parked.len() >= MAX_PARKED_WAITS => {
+                let e = crate::task::error::ShimError::Unavailable(format!(
+                    "{MAX_PARKED_WAITS} Waits already wait for exits in this shim: Wait for {} refused",
+                    waited_for(&req)
+                ));
+                self.reply(to, Err(e));
+            }
             Ok(None) => self.parked.push(Parked { to, req }),
             Err(e) => self.reply(to, Err(e)),
         }
@@ -368,19 +386,31 @@ impl Server {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let poller = &self.sources.poller;
         match conn.flush() {
-            Ok(true) => {
-                let _ = poller.modify(&conn.stream, READABLE, CONN_TOKEN | id);
-                if conn.read_closed {
-                    self.close(id);
-                }
-            }
-            Ok(false) => {
-                let _ = poller.modify(&conn.stream, READABLE | WRITABLE, CONN_TOKEN | id);
-            }
+            Ok(true) if conn.read_closed => self.close(id),
+            Ok(_) => self.watch(id),
             Err(_) => self.close(id),
         }
+    }
+
+    /// Watches a connection for what it waits for: input until its client stopped
+    /// sending (an end of file is readable for ever: watching it would spin the loop),
+    /// room while answers are queued.
+    fn watch(&self, id: u64) {
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        let mut interest = 0;
+        if !conn.read_closed {
+            interest |= READABLE;
+        }
+        if conn.has_unwritten() {
+            interest |= WRITABLE;
+        }
+        let _ = self
+            .sources
+            .poller
+            .modify(&conn.stream, interest, CONN_TOKEN | id);
     }
 
     /// Closes a connection once what is queued for it has been written.
@@ -388,13 +418,17 @@ impl Server {
         match self.conns.get_mut(&id) {
             Some(conn) if conn.has_unwritten() => {
                 conn.read_closed = true;
-                // Read no more; the write side is watched until the answers are out.
-                let _ = self
-                    .sources
-                    .poller
-                    .modify(&conn.stream, WRITABLE, CONN_TOKEN | id);
+                self.watch(id);
             }
             _ => self.close(id),
         }
+    }
+}
+
+/// What a Wait waits for, in its refusal.
+fn waited_for(req: &WaitRequest) -> String {
+    match req.exec_id.as_str() {
+        "" => format!("container {:?}", req.id),
+        exec => format!("exec {exec:?} of container {:?}", req.id),
     }
 }

@@ -2,6 +2,7 @@
 //! cgroup joining and OOM watches, the shim's own log and allocator settings.
 
 pub mod attach_warmup;
+pub mod kmsg;
 pub mod logging;
 pub mod memory;
 pub mod mount;

@@ -3,13 +3,19 @@
 //! thread. A watch firing, or the exit handler asking before it reports an init's exit,
 //! compares the cgroup's OOM-kill counter with what was last seen, so each kill is told
 //! once (and the task model reports it before the exit).
+//!
+//! A container in a systemd scope can lose its cgroup before the shim reads it: systemd
+//! removes an emptied scope at once, with its memory.events, and its init is then a
+//! zombie the shim has not reaped yet. For those, the kernel's log says whether the init
+//! was OOM-killed ([`crate::sys::kmsg`]): only this container's own counter or its own
+//! init's pid are evidence, never a count shared with other cgroups.
 
+use crate::sys::kmsg::OomKillLog;
 use crate::sys::poller::{self, Poller};
 use skiff_cgroups::{Cgroup, OomWatch};
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 pub struct OomWatcher {
@@ -22,6 +28,7 @@ struct State {
     next_token: u64,
     by_token: HashMap<u64, Watched>,
     tokens: HashMap<String, u64>,
+    kernel_log: OomKillLog,
 }
 
 struct Watched {
@@ -30,8 +37,9 @@ struct Watched {
     watch: OomWatch,
     /// OOM kills already reported.
     reported: u64,
-    /// The parent's count (v2) when this container's kills were last accounted for.
-    parent_seen: Option<u64>,
+    /// For a cgroup that can go before its init is reaped (a systemd scope): the kernel
+    /// log's mark when its kills were last accounted for.
+    logged_since: Option<u64>,
 }
 
 impl OomWatcher {
@@ -60,7 +68,7 @@ impl OomWatcher {
             return;
         }
         let reported = cgroup.oom_kills().unwrap_or(0);
-        let parent_seen = cgroup.parent_oom_kills();
+        let logged_since = goes_when_empty(&cgroup).then(|| st.kernel_log.mark());
         st.tokens.insert(container_id.to_string(), token);
         st.by_token.insert(
             token,
@@ -69,7 +77,7 @@ impl OomWatcher {
                 cgroup,
                 watch,
                 reported,
-                parent_seen,
+                logged_since,
             },
         );
     }
@@ -82,54 +90,35 @@ impl OomWatcher {
         }
     }
 
-    /// Whether the container had OOM kills not told yet. `sigkilled`: its init died of
-    /// SIGKILL, as the OOM killer kills. Then a cgroup already removed (systemd removes
-    /// an emptied scope at once) is judged by its parent's count: a kill there since
-    /// this container's were last accounted for.
-    pub fn check(&self, container_id: &str, sigkilled: bool) -> bool {
+    /// Whether the container had OOM kills not told yet. `sigkilled`: the pid of its init
+    /// when the init died of SIGKILL, as the OOM killer kills. Then a cgroup already
+    /// removed is judged by the kernel's log: whether it logged an OOM kill of that pid.
+    pub fn check(&self, container_id: &str, sigkilled: Option<u32>) -> bool {
         let mut st = self.state.lock().unwrap();
-        let Some(token) = st.tokens.get(container_id).copied() else {
-            return false;
-        };
-        let Some(w) = st.by_token.get_mut(&token) else {
+        let State {
+            tokens,
+            by_token,
+            kernel_log,
+            ..
+        } = &mut *st;
+        let Some(w) = tokens.get(container_id).and_then(|t| by_token.get_mut(t)) else {
             return false;
         };
         let gone = !w.cgroup.memory_dir().is_some_and(|d| d.exists());
-        let killed = if gone && sigkilled {
-            let now = w.cgroup.parent_oom_kills();
-            let grew = matches!((now, w.parent_seen), (Some(n), Some(seen)) if n > seen);
-            w.parent_seen = now;
-            grew
-        } else {
-            Self::new_kills(w, false)
+        let killed = match (gone, sigkilled, w.logged_since) {
+            (true, Some(pid), Some(since)) => kernel_log.killed_since(pid, since),
+            _ => Self::new_kills(w, false),
         };
         if killed {
-            Self::account_siblings(&mut st, token);
+            Self::accounted(w, kernel_log);
         }
         killed
     }
 
-    /// After a kill was told for `token`'s container, the watches under the same parent
-    /// (its own included) see the parent's count past it, so that it is never told for
-    /// a sibling too.
-    fn account_siblings(st: &mut State, token: u64) {
-        let parent_of = |w: &Watched| {
-            w.cgroup
-                .memory_dir()
-                .and_then(|d| d.parent())
-                .map(Path::to_path_buf)
-        };
-        let Some(w) = st.by_token.get(&token) else {
-            return;
-        };
-        // One parent, so one read of its count for all of them.
-        let (Some(parent), Some(count)) = (parent_of(w), w.cgroup.parent_oom_kills()) else {
-            return;
-        };
-        for w in st.by_token.values_mut() {
-            if parent_of(w).as_ref() == Some(&parent) {
-                w.parent_seen = Some(count);
-            }
+    /// After kills of `w`'s container were told, the kernel's records of them are old.
+    fn accounted(w: &mut Watched, kernel_log: &mut OomKillLog) {
+        if w.logged_since.is_some() {
+            w.logged_since = Some(kernel_log.mark());
         }
     }
 
@@ -163,14 +152,19 @@ impl OomWatcher {
         let mut events = poller::events::<16>();
         let n = self.epoll.wait(&mut events, std::time::Duration::ZERO);
         let mut st = self.state.lock().unwrap();
+        let State {
+            by_token,
+            kernel_log,
+            ..
+        } = &mut *st;
         let mut killed = Vec::new();
         for ev in &events[..n] {
             let (_, token) = poller::parts(ev);
-            if let Some(w) = st.by_token.get_mut(&token) {
+            if let Some(w) = by_token.get_mut(&token) {
                 w.watch.drain();
                 if Self::new_kills(w, true) {
                     killed.push(w.container_id.clone());
-                    Self::account_siblings(&mut st, token);
+                    Self::accounted(w, kernel_log);
                 }
             }
         }
@@ -178,18 +172,28 @@ impl OomWatcher {
     }
 }
 
+/// Whether the cgroup is a systemd scope (the systemd cgroup driver's): systemd removes it
+/// as soon as it is empty, which can be before the shim reaps the init. Other cgroups
+/// stay until the runtime deletes the container, after its exit was told.
+fn goes_when_empty(cgroup: &Cgroup) -> bool {
+    cgroup
+        .memory_dir()
+        .and_then(|d| d.file_name())
+        .is_some_and(|name| name.to_string_lossy().ends_with(".scope"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
-    /// A parent cgroup v2 with two children, as files in a temporary directory.
-    fn pod(name: &str) -> PathBuf {
+    /// A parent cgroup v2 (a slice) with child scopes, as files in a temporary directory.
+    fn slice(name: &str, children: &[&str]) -> PathBuf {
         let root = std::env::temp_dir().join(format!("skiff-oom-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
-        for dir in ["", "a", "b"] {
+        for dir in [""].iter().chain(children) {
             std::fs::create_dir_all(root.join(dir)).unwrap();
-            std::fs::write(root.join(dir).join("memory.events"), "oom 0\noom_kill 0\n").unwrap();
+            kills(&root.join(dir), 0);
         }
         root
     }
@@ -202,35 +206,77 @@ mod tests {
         .unwrap();
     }
 
-    #[test]
-    fn a_sigkilled_init_whose_cgroup_is_gone_is_judged_by_its_parent_once() {
-        let root = pod("gone");
+    /// A watcher whose kernel log is fed by the test.
+    fn watcher(root: &Path, children: &[&str]) -> Arc<OomWatcher> {
         let w = OomWatcher::start().unwrap();
-        w.add(
-            "a",
-            Cgroup::V2 {
-                dir: root.join("a"),
-            },
-        );
-        w.add(
-            "b",
-            Cgroup::V2 {
-                dir: root.join("b"),
-            },
-        );
-        // a is OOM-killed; systemd removes its scope before the shim looks.
+        w.state.lock().unwrap().kernel_log = OomKillLog::unopened();
+        for c in children {
+            w.add(c, Cgroup::V2 { dir: root.join(c) });
+        }
+        w
+    }
+
+    fn logged(w: &OomWatcher, record: &str) {
+        w.state.lock().unwrap().kernel_log.take(record);
+    }
+
+    #[test]
+    fn a_sigkilled_init_whose_scope_is_gone_is_judged_by_its_own_pid_only() {
+        let root = slice("gone", &["a.scope", "b.scope"]);
+        let w = watcher(&root, &["a.scope", "b.scope"]);
+        // Another cgroup of the slice is OOM-killed (its count is the parent's too);
+        // then a's init is SIGKILLed and systemd removes its scope before the shim looks.
         kills(&root, 1);
-        std::fs::remove_dir_all(root.join("a")).unwrap();
-        assert!(!w.check("a", false), "not killed by SIGKILL: no OOM");
+        logged(
+            &w,
+            "3,40,1,-;Memory cgroup out of memory: Killed process 999 (hog) x\n",
+        );
+        std::fs::remove_dir_all(root.join("a.scope")).unwrap();
+        assert!(
+            !w.check("a.scope", Some(100)),
+            "a sibling's OOM told as a's"
+        );
+        // b's init is OOM-killed, and its scope is gone too.
         kills(&root, 2);
-        assert!(w.check("a", true));
-        assert!(!w.check("a", true), "told once");
-        // b's kill is counted from its own cgroup and is not told again for a sibling.
-        kills(&root.join("b"), 1);
-        kills(&root, 3);
-        assert!(w.check("b", false));
-        std::fs::remove_dir_all(root.join("b")).unwrap();
-        assert!(!w.check("b", true));
+        logged(
+            &w,
+            "3,41,1,-;Memory cgroup out of memory: Killed process 200 (sh) x\n",
+        );
+        std::fs::remove_dir_all(root.join("b.scope")).unwrap();
+        assert!(!w.check("b.scope", None), "not killed by SIGKILL: no OOM");
+        assert!(w.check("b.scope", Some(200)));
+        assert!(!w.check("b.scope", Some(200)), "told once");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_kill_counted_before_the_scope_went_is_not_told_again() {
+        let root = slice("counted", &["c.scope"]);
+        let w = watcher(&root, &["c.scope"]);
+        kills(&root.join("c.scope"), 1);
+        logged(
+            &w,
+            "3,7,1,-;Memory cgroup out of memory: Killed process 300 (sh) x\n",
+        );
+        assert!(w.check("c.scope", None), "counted in its own cgroup");
+        std::fs::remove_dir_all(root.join("c.scope")).unwrap();
+        assert!(!w.check("c.scope", Some(300)), "told twice");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_cgroup_that_stays_until_delete_is_judged_by_its_counter_alone() {
+        let root = slice("cgroupfs", &["d"]);
+        let w = watcher(&root, &["d"]);
+        logged(
+            &w,
+            "3,9,1,-;Memory cgroup out of memory: Killed process 400 (sh) x\n",
+        );
+        std::fs::remove_dir_all(root.join("d")).unwrap();
+        assert!(
+            !w.check("d", Some(400)),
+            "no log is read for a cgroupfs cgroup"
+        );
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -46,6 +46,34 @@ struct Pending {
     deadline: Instant,
 }
 
+/// The pid of a process SIGKILL ended, as the OOM killer ends them.
+fn sigkilled(exit: &Exit) -> Option<u32> {
+    exit.killed_by(libc::SIGKILL).then_some(exit.pid)
+}
+
+/// When an exit waiting to be reported can be.
+#[derive(Debug, PartialEq, Eq)]
+enum Readiness {
+    Now,
+    /// When its output has drained, or at this deadline.
+    By(Instant),
+    /// When the Start of its process has ended; that wakes the loop itself (a job done),
+    /// so no deadline of it is one the loop should wake for.
+    AfterStart,
+}
+
+/// Whether an exit can be reported now: not while its process is being started, and not
+/// before its output drained or its deadline passed.
+fn readiness(starting: bool, drained: bool, deadline: Instant, now: Instant) -> Readiness {
+    if starting {
+        Readiness::AfterStart
+    } else if drained || now >= deadline {
+        Readiness::Now
+    } else {
+        Readiness::By(deadline)
+    }
+}
+
 impl ExitRouter {
     fn keep_unclaimed(&mut self, exit: Exit) {
         let now = Instant::now();
@@ -131,11 +159,7 @@ impl TaskService {
         // Looked at now, not when the exit is reported after its output drained: by
         // then the cgroup may be gone (systemd removes an emptied scope at once) and
         // its OOM kill with it.
-        if owner.exec.is_empty()
-            && self
-                .oom
-                .check(&owner.container, exit.killed_by(libc::SIGKILL))
-        {
+        if owner.exec.is_empty() && self.oom.check(&owner.container, sigkilled(&exit)) {
             self.announce_oom(&owner.container);
         }
         if owner.exec.is_empty() && c.shares_pid_namespace() {
@@ -168,7 +192,8 @@ impl TaskService {
     }
 
     /// Reports the exits whose output has drained (or that waited long enough) and whose
-    /// process is not being started. Returns when to look again for the others.
+    /// process is not being started. Returns when to look again for the others: the
+    /// earliest deadline still ahead, never one of an exit that waits for its Start.
     pub fn report_exits(&self) -> Option<Instant> {
         let waiting = std::mem::take(&mut self.exits.lock().unwrap().pending);
         let now = Instant::now();
@@ -176,11 +201,12 @@ impl TaskService {
         let mut still = Vec::new();
         for pending in waiting {
             match self.ready_to_report(&pending, now) {
-                Some(true) => self.report_exit(pending),
-                Some(false) => {
-                    next = Some(next.map_or(pending.deadline, |n| n.min(pending.deadline)));
+                Some(Readiness::Now) => self.report_exit(pending),
+                Some(Readiness::By(at)) => {
+                    next = Some(next.map_or(at, |n| n.min(at)));
                     still.push(pending);
                 }
+                Some(Readiness::AfterStart) => still.push(pending),
                 // The process is gone (deleted).
                 None => {}
             }
@@ -189,29 +215,23 @@ impl TaskService {
         next
     }
 
-    /// Some(true) when `pending` can be reported now, Some(false) when it must wait, None
-    /// when its process is gone.
-    fn ready_to_report(&self, pending: &Pending, now: Instant) -> Option<bool> {
+    /// When `pending` can be reported; None when its process is gone.
+    fn ready_to_report(&self, pending: &Pending, now: Instant) -> Option<Readiness> {
         let c = self.container(&pending.owner.container).ok()?;
         let (drained, starting) = c
             .with(&pending.owner.exec, |p| {
                 Ok((p.output_drained(), p.is_starting()))
             })
             .ok()?;
-        if starting {
-            return Some(false);
-        }
-        if !drained && now < pending.deadline {
-            return Some(false);
-        }
-        if !drained {
+        let ready = readiness(starting, drained, pending.deadline, now);
+        if ready == Readiness::Now && !drained {
             log::warn!(
                 "output of {} {} still open {OUTPUT_DRAIN_TIMEOUT:?} after its exit",
                 pending.owner.container,
                 pending.owner.exec
             );
         }
-        Some(true)
+        Some(ready)
     }
 
     fn report_exit(&self, pending: Pending) {
@@ -222,10 +242,7 @@ impl TaskService {
         if owner.exec.is_empty() {
             // An OOM kill of the container is reported before its exit (one counted
             // while the output drained, too).
-            if self
-                .oom
-                .check(&owner.container, exit.killed_by(libc::SIGKILL))
-            {
+            if self.oom.check(&owner.container, sigkilled(&exit)) {
                 self.announce_oom(&owner.container);
             }
         }
@@ -248,5 +265,22 @@ impl TaskService {
             exited_at: MessageField::some(crate::events::timestamp(exit.at)),
             ..Default::default()
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exit_waiting_for_its_start_gives_no_deadline_to_wake_for() {
+        let now = Instant::now();
+        let past = now - Duration::from_secs(3);
+        let ahead = now + Duration::from_secs(1);
+        assert_eq!(readiness(true, false, past, now), Readiness::AfterStart);
+        assert_eq!(readiness(true, true, ahead, now), Readiness::AfterStart);
+        assert_eq!(readiness(false, false, ahead, now), Readiness::By(ahead));
+        assert_eq!(readiness(false, false, past, now), Readiness::Now);
+        assert_eq!(readiness(false, true, ahead, now), Readiness::Now);
     }
 }

@@ -33,8 +33,9 @@ pub enum Order {
     /// it, one at a time: Create, Start, Delete, Pause, Resume, Update, Checkpoint.
     InTurn(String),
     /// At once, whatever runs: Kill and Pids never wait behind a hung command, which
-    /// is how a user recovers from one. A later in-turn job waits for it (a Delete does
-    /// not overtake its Kill).
+    /// is how a user recovers from one (but the Kill of an exec being started, which has
+    /// no process yet, waits in turn for its Start). A later in-turn job waits for it (a
+    /// Delete does not overtake its Kill).
     AtOnce(String),
 }
 

@@ -116,11 +116,19 @@ impl Process {
         Ok(())
     }
 
-    /// Whether `event` may happen now, without making it happen.
+    /// Whether `event` may happen now, without making it happen. A process being started
+    /// is not started again, nor deleted: the runtime command may yet make it run, and
+    /// then it must have an owner that Kill and Wait reach.
     pub fn check(&self, event: Event) -> Result<()> {
         if self.starting && event == Event::Start {
             return Err(ShimError::FailedPrecondition(format!(
                 "{} is already being started",
+                self.name()
+            )));
+        }
+        if self.starting && event == Event::Delete {
+            return Err(ShimError::FailedPrecondition(format!(
+                "{} is being started: cannot delete it until its start has ended (kill it, then delete it once it has exited)",
                 self.name()
             )));
         }
@@ -207,6 +215,7 @@ impl Process {
     /// Deletes it: its streams are released; returns its exit (a process deleted before
     /// it ran reports status 0 now, as containerd's shims do).
     pub fn delete(&mut self) -> Result<Exit> {
+        self.check(Event::Delete)?;
         self.apply(Event::Delete)?;
         self.io = None;
         Ok(self.exit.unwrap_or_else(|| Exit::now(self.pid, 0)))
@@ -314,6 +323,20 @@ mod tests {
         p.started(7, None).unwrap();
         assert_eq!(p.status(), Status::Stopped);
         assert_eq!(p.pid(), 7);
+    }
+
+    #[test]
+    fn a_process_being_started_is_not_deleted() {
+        let mut p = exec();
+        p.begin_start().unwrap();
+        let refused = p.delete().unwrap_err().to_string();
+        assert!(refused.contains("exec e is being started"), "{refused}");
+        assert_eq!(p.status(), Status::Created);
+        p.start_failed(None);
+        assert!(
+            p.delete().is_ok(),
+            "a start that failed leaves it deletable"
+        );
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! Kill: a signal for a container's init through the runtime (with `all`, for every
 //! process of the container), or for an exec straight to its process. It never waits
-//! behind another command of the container: it is how a user ends a hung one.
+//! behind another command of the container: it is how a user ends a hung one. The one
+//! exception is an exec being started, which has no process yet: its Kill waits for the
+//! Start in the container's turn, then reaches the process the Start made (CRI kills an
+//! exec whose client went away during a slow start, and must not leave it running).
 
+use crate::task::container::Container;
 use crate::task::error::{Result, ShimError};
 use crate::task::job::{later, Order, Reply};
 use crate::task::TaskService;
@@ -16,10 +20,15 @@ impl TaskService {
             Err(e) => return Reply::Now(Err(e)),
         };
         if !req.exec_id.is_empty() {
-            return c
-                .with(&req.exec_id, |p| p.signal(req.signal))
-                .map(|()| Empty::new())
-                .into();
+            return match c.with(&req.exec_id, |p| Ok(p.is_starting())) {
+                Ok(true) => later(
+                    Order::InTurn(c.id().to_string()),
+                    || (),
+                    move |_, ()| signal_exec(&c, &req.exec_id, req.signal),
+                ),
+                Ok(false) => signal_exec(&c, &req.exec_id, req.signal).into(),
+                Err(e) => Reply::Now(Err(e)),
+            };
         }
         if let Err(e) = c.with_init(|p| p.check_signalable()) {
             return Reply::Now(Err(e));
@@ -36,6 +45,10 @@ impl TaskService {
             |_, r: Result<()>| r.map(|()| Empty::new()),
         )
     }
+}
+
+fn signal_exec(c: &Container, exec_id: &str, signal: u32) -> Result<Empty> {
+    c.with(exec_id, |p| p.signal(signal)).map(|()| Empty::new())
 }
 
 /// A runtime that no longer has the container, or whose process has ended, says the

@@ -68,10 +68,28 @@ impl TaskService {
                 return Err(e);
             }
         };
-        let pid = c.with(&exec_id, |p| {
-            p.started(pid, io)?;
-            Ok(p.pid())
-        })?;
+        let owned = self
+            .container(c.id())
+            .is_ok_and(|now| Arc::ptr_eq(&now, &c));
+        let recorded = match owned {
+            true => c.with(&exec_id, |p| {
+                p.started(pid, io)?;
+                Ok(p.pid())
+            }),
+            false => Err(ShimError::NotFound(format!(
+                "container {:?} was deleted while its start ran",
+                c.id()
+            ))),
+        };
+        let pid = match recorded {
+            Ok(pid) => pid,
+            Err(e) => {
+                if let Some(since) = since {
+                    kill_orphan(pid, since, &e);
+                }
+                return Err(e);
+            }
+        };
         if exec_id.is_empty() {
             self.announce_start(c.id(), pid);
         } else {
@@ -100,6 +118,19 @@ impl TaskService {
                 self.oom.add(c.id(), cg);
             }
         }
+    }
+}
+
+/// A process a start made whose record is gone (deleted while the runtime command ran)
+/// would run with no owner: no Kill would reach it and no exit be reported. It is killed
+/// (if the pid still names the shim's child the command started), and the loop reaps it.
+fn kill_orphan(pid: u32, since: Moment, why: &ShimError) {
+    if pid == 0 || !crate::sys::procfs::is_own_child_since(pid, since) {
+        return;
+    }
+    log::warn!("killing pid {pid}, started with no owner left: {why}");
+    if let Err(e) = crate::sys::signal::send(pid, libc::SIGKILL as u32) {
+        log::warn!("killing pid {pid}: {e}");
     }
 }
 
