@@ -415,6 +415,121 @@ fn refused_while_starting(p: &Process, name: &str) -> Outcome {
     }
 }
 
+/// A pids cgroup holding a shim at the number of tasks it has: it can start no thread
+/// (as a shim with `ShimCgroup` in a pod whose pids limit a fork bomb reached). Dropping
+/// it puts the shim back where it was.
+struct PidsCap {
+    dir: PathBuf,
+    pid: u32,
+    home: PathBuf,
+}
+
+impl PidsCap {
+    fn hold(pid: u32) -> Outcome<PidsCap> {
+        let (base, home) = pids_hierarchy(pid)?;
+        let dir = base.join(format!("skiff-no-threads-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let cap = PidsCap {
+            dir,
+            pid,
+            home: base.join(home.trim_start_matches('/')),
+        };
+        std::fs::write(cap.dir.join("cgroup.procs"), pid.to_string())
+            .map_err(|e| format!("moving the shim: {e}"))?;
+        let tasks = std::fs::read_to_string(cap.dir.join("pids.current"))
+            .map_err(|e| format!("pids.current: {e}"))?;
+        std::fs::write(cap.dir.join("pids.max"), tasks.trim())
+            .map_err(|e| format!("pids.max: {e}"))?;
+        Ok(cap)
+    }
+
+    fn lift(&self) {
+        let _ = std::fs::write(self.dir.join("pids.max"), "max");
+    }
+}
+
+impl Drop for PidsCap {
+    fn drop(&mut self) {
+        self.lift();
+        let _ = std::fs::write(self.home.join("cgroup.procs"), self.pid.to_string());
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Where the pids controller is mounted, and `pid`'s cgroup in it.
+fn pids_hierarchy(pid: u32) -> Outcome<(PathBuf, String)> {
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|e| e.to_string())?;
+    for line in own.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next(), parts.next(), parts.next());
+        let (Some(controllers), Some(path)) = (controllers, path) else {
+            continue;
+        };
+        if controllers.split(',').any(|c| c == "pids") {
+            return Ok(("/sys/fs/cgroup/pids".into(), path.to_string()));
+        }
+        if controllers.is_empty()
+            && std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+                .is_ok_and(|c| c.split_whitespace().any(|c| c == "pids"))
+        {
+            return Ok(("/sys/fs/cgroup".into(), path.to_string()));
+        }
+    }
+    Err(Verdict::Skip("no pids controller on this machine".into()))
+}
+
+/// A shim that cannot start a thread refuses a Create and a Start with
+/// RESOURCE_EXHAUSTED, and takes back nothing it promised: once threads can be had again,
+/// the same Create and the same Start succeed.
+#[test]
+fn a_shim_out_of_threads_refuses_then_serves_the_same_requests() {
+    let h = harness();
+    run(&h, "no-threads", |ctx| {
+        let mut a = ctx.create(&cmd("a", &["sleep", "300"]).in_pod("p"))?;
+        let (b, create_b) = ctx.prepare(&cmd("b", &["sleep", "300"]).in_pod("p"))?;
+        let cap = PidsCap::hold(ctx.shim_pid(a.shim))?;
+        let exhausted = |what: &str, r: Result<String, String>| -> Outcome {
+            match r {
+                Err(m) if m.contains("RESOURCE_EXHAUSTED") || m.contains("no thread") => Ok(()),
+                other => Err(Verdict::Fail(format!(
+                    "{what} with no thread to run it answered {other:?}"
+                ))),
+            }
+        };
+        exhausted(
+            "Start",
+            a.start()
+                .map(|p| p.to_string())
+                .map_err(|e| format!("{e:?}")),
+        )?;
+        exhausted(
+            "Create",
+            b.api
+                .create(&create_b)
+                .map(|r| r.pid.to_string())
+                .map_err(|e| format!("{e:?}")),
+        )?;
+        cap.lift();
+        a.start()
+            .map_err(|e| Verdict::Fail(format!("Start once threads were back: {e:?}")))?;
+        let created = b
+            .api
+            .create(&create_b)
+            .map_err(|e| Verdict::Fail(format!("Create once threads were back: {e:?}")))?;
+        ctx.track(&[created.pid]);
+        drop(cap);
+        ensure!(
+            a.state()?.status.enum_value() == Ok(RUNNING),
+            "the container is not running after its second Start"
+        );
+        a.kill(SIGKILL)?;
+        ensure!(a.wait()? == 137, "the container's exit was not reported");
+        a.delete()?;
+        b.delete()?;
+        Ok(())
+    });
+}
+
 /// A container writing as fast as it can to a `file://` log (skiffd's detached tasks log
 /// so) must not keep the shim from its socket: the copy to a file is slower than the
 /// writers, so the pipe is never empty.

@@ -7,13 +7,13 @@
 //! start at once.
 
 use crate::task::error::ShimError;
-use crate::task::{Finish, Job, Order, TaskService};
+use crate::task::{Finish, Job, Order};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Where a job's answer goes: a request on a connection, or nowhere (the task model's own
 /// jobs).
@@ -173,7 +173,8 @@ impl Jobs {
         }
     }
 
-    /// Runs the work on a thread; a failure to start one is answered as an error.
+    /// Runs the work on a thread; when none can be started, the work is cancelled (what
+    /// its request took is given back) and answered as an error.
     fn spawn(
         &mut self,
         key: String,
@@ -181,12 +182,15 @@ impl Jobs {
         job: Job<Vec<u8>>,
         to: Option<ReplyTo>,
     ) -> Option<Finished> {
-        let (tx, wake, work) = (self.done_tx.clone(), self.wake.clone(), job.work);
+        // The thread takes the work from here; a thread that never started leaves it.
+        let slot = Arc::new(Mutex::new(Some(job.work)));
+        let (tx, wake, theirs) = (self.done_tx.clone(), self.wake.clone(), slot.clone());
         let thread_key = key.clone();
         let started = std::thread::Builder::new()
             .name("runtime-command".into())
             .spawn(move || {
-                let finish = work();
+                let work = theirs.lock().unwrap().take().expect("work to run");
+                let finish = work.run();
                 let done = Done {
                     key: thread_key,
                     at_once,
@@ -209,10 +213,12 @@ impl Jobs {
                     }
                     None => lane.in_turn_running = false,
                 }
-                let message = format!("no thread for a runtime command: {e}");
-                let finish: Finish<Vec<u8>> =
-                    Box::new(move |_: &TaskService| Err(ShimError::Unavailable(message)));
-                Some(Finished { finish, to })
+                let why = ShimError::Unavailable(format!("no thread for a runtime command: {e}"));
+                let work = slot.lock().unwrap().take().expect("work that never ran");
+                Some(Finished {
+                    finish: work.cancel(why),
+                    to,
+                })
             }
         }
     }

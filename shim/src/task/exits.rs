@@ -178,17 +178,17 @@ impl TaskService {
     fn kill_remaining(&self, id: &str, runtime: std::sync::Arc<dyn runc_driver::OciRuntime>) {
         let id = id.to_string();
         let key = id.clone();
-        let work: super::job::Work<()> = Box::new(move || {
+        let work = move || {
             let all = runc_driver::KillOptions { all: true };
             if let Err(e) = runtime.kill(&id, libc::SIGKILL as u32, &all) {
                 log::warn!("{id}: killing what its init left running: {e}");
             }
-            Box::new(|_: &TaskService| Ok(()))
-        });
-        self.own_jobs.lock().unwrap().push(Job {
-            order: Order::AtOnce(key),
+        };
+        self.own_jobs.lock().unwrap().push(Job::new(
+            Order::AtOnce(key),
             work,
-        });
+            |_: &TaskService, ()| Ok(()),
+        ));
     }
 
     /// Reports the exits whose output has drained (or that waited long enough) and whose

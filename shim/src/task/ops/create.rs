@@ -10,7 +10,7 @@ use crate::sys::procfs::Moment;
 use crate::sys::reaper::Reaper;
 use crate::task::container::{Container, Parts};
 use crate::task::error::{Result, ShimError};
-use crate::task::job::{later, Order, Reply};
+use crate::task::job::{planned, Order, Plan, Reply};
 use crate::task::process::{Process, Restore};
 use crate::task::streams::{read_pid, start_with_streams};
 use crate::task::{bundle, validate, TaskService};
@@ -27,7 +27,7 @@ impl TaskService {
             Err(e) => return Reply::Now(Err(e)),
         };
         let order = Order::InTurn(plan.req.id.clone());
-        later(order, move || plan.run(), TaskService::created)
+        planned(order, plan, TaskService::created)
     }
 
     /// Everything about a Create request that can be checked without touching the
@@ -124,13 +124,22 @@ struct Built {
     since: Moment,
 }
 
-impl CreatePlan {
+impl Plan for CreatePlan {
+    type Done = (String, Result<Built>);
+
     fn run(self) -> (String, Result<Built>) {
         crate::sys::attach_warmup::begin();
         let id = self.req.id.clone();
         (id, self.build())
     }
 
+    /// The id is free again: a Create that never ran took nothing else.
+    fn cancel(self, service: &TaskService) {
+        service.creating.lock().unwrap().remove(&self.req.id);
+    }
+}
+
+impl CreatePlan {
     fn build(self) -> Result<Built> {
         let bundle = PathBuf::from(&self.req.bundle);
         self.settings

@@ -7,7 +7,7 @@ use crate::stdio::{Owner, ProcessIo, Pumps, StreamPaths};
 use crate::sys::procfs::Moment;
 use crate::task::container::Container;
 use crate::task::error::{Result, ShimError};
-use crate::task::job::{later, Order, Reply};
+use crate::task::job::{planned, Order, Plan, Reply};
 use crate::task::process::{Restore, StartWith};
 use crate::task::state::Status;
 use crate::task::streams::{read_pid, start_with_streams};
@@ -23,7 +23,7 @@ impl TaskService {
             Err(e) => return Reply::Now(Err(e)),
         };
         let order = Order::InTurn(req.id.clone());
-        later(order, move || plan.run(), TaskService::started)
+        planned(order, plan, TaskService::started)
     }
 
     fn plan_start(&self, req: &StartRequest) -> Result<StartPlan> {
@@ -155,8 +155,24 @@ struct Started {
     retry: Option<StartWith>,
 }
 
+impl Plan for StartPlan {
+    type Done = Started;
+
+    fn run(self) -> Started {
+        self.start()
+    }
+
+    /// The process is no longer being started, and keeps what a later Start needs.
+    fn cancel(self, _: &TaskService) {
+        let _ = self.container.with(&self.exec_id, |p| {
+            p.start_failed(Some(self.with));
+            Ok(())
+        });
+    }
+}
+
 impl StartPlan {
-    fn run(mut self) -> Started {
+    fn start(mut self) -> Started {
         let since = Moment::now();
         let with = std::mem::replace(&mut self.with, StartWith::Created);
         let (result, new_pid, retry) = match with {
