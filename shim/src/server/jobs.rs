@@ -35,7 +35,6 @@ pub struct Jobs {
     wake: Arc<EventFd>,
     lanes: HashMap<String, Lane>,
     next_seq: u64,
-    running: usize,
 }
 
 /// One container's jobs.
@@ -73,18 +72,12 @@ impl Jobs {
             )?),
             lanes: HashMap::new(),
             next_seq: 0,
-            running: 0,
         })
     }
 
     /// Readable when a job's work is done.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.wake.as_fd()
-    }
-
-    /// Jobs whose work runs now.
-    pub fn running(&self) -> usize {
-        self.running
     }
 
     /// Takes a job; the answer comes from [`Jobs::collect`] once it is done. A job that
@@ -123,7 +116,6 @@ impl Jobs {
         let _ = self.wake.read();
         let mut out = Vec::new();
         while let Ok(done) = self.done_rx.try_recv() {
-            self.running -= 1;
             if let Some(lane) = self.lanes.get_mut(&done.key) {
                 match done.at_once {
                     Some(seq) => {
@@ -201,10 +193,7 @@ impl Jobs {
                 let _ = wake.write(1);
             });
         match started {
-            Ok(_) => {
-                self.running += 1;
-                None
-            }
+            Ok(_) => None,
             Err(e) => {
                 let lane = self.lanes.entry(key).or_default();
                 match at_once {
@@ -221,5 +210,174 @@ impl Jobs {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The order of one container's jobs, without a runtime: each job's work records
+    //! that it ran and waits for the test to let it go.
+    use super::*;
+    use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+    use std::time::Duration;
+
+    const SOON: Duration = Duration::from_secs(5);
+
+    /// Jobs whose work sends its name when it begins, then waits for a go.
+    struct Bench {
+        jobs: Jobs,
+        began: Receiver<&'static str>,
+        began_tx: SyncSender<&'static str>,
+        gates: HashMap<&'static str, SyncSender<()>>,
+    }
+
+    impl Bench {
+        fn new() -> Bench {
+            let (began_tx, began) = sync_channel(16);
+            Bench {
+                jobs: Jobs::new().unwrap(),
+                began,
+                began_tx,
+                gates: HashMap::new(),
+            }
+        }
+
+        fn submit(&mut self, name: &'static str, order: Order) -> Vec<Finished> {
+            let (go, gate) = sync_channel::<()>(1);
+            self.gates.insert(name, go);
+            let began = self.began_tx.clone();
+            let work = move || {
+                let _ = began.send(name);
+                let _ = gate.recv_timeout(SOON);
+                name.as_bytes().to_vec()
+            };
+            let job = Job::new(order, work, |_: &crate::task::TaskService, out: Vec<u8>| {
+                Ok(out)
+            });
+            let to = Some(ReplyTo {
+                conn: 1,
+                stream_id: name.len() as u32,
+            });
+            self.jobs.submit(job, to)
+        }
+
+        /// The names of the jobs that began, waiting a little for each expected one.
+        fn began(&self, expected: usize) -> Vec<&'static str> {
+            let mut out = Vec::new();
+            while out.len() < expected {
+                match self.began.recv_timeout(SOON) {
+                    Ok(name) => out.push(name),
+                    Err(_) => break,
+                }
+            }
+            // Nothing more may begin now.
+            if let Ok(extra) = self.began.recv_timeout(Duration::from_millis(100)) {
+                out.push(extra);
+            }
+            out
+        }
+
+        /// Lets `name` finish and collects until its answer is back.
+        fn finish(&mut self, name: &'static str) -> Vec<Option<ReplyTo>> {
+            self.gates.remove(name).unwrap().send(()).unwrap();
+            let deadline = std::time::Instant::now() + SOON;
+            loop {
+                let done = self.jobs.collect();
+                if !done.is_empty() || std::time::Instant::now() > deadline {
+                    return done.into_iter().map(|f| f.to).collect();
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+
+    fn in_turn(id: &str) -> Order {
+        Order::InTurn(id.into())
+    }
+
+    fn at_once(id: &str) -> Order {
+        Order::AtOnce(id.into())
+    }
+
+    #[test]
+    fn a_containers_in_turn_jobs_run_one_at_a_time_in_order() {
+        let mut b = Bench::new();
+        b.submit("create", in_turn("c"));
+        b.submit("start", in_turn("c"));
+        b.submit("delete", in_turn("c"));
+        assert_eq!(b.began(1), ["create"]);
+        b.finish("create");
+        assert_eq!(b.began(1), ["start"]);
+        b.finish("start");
+        assert_eq!(b.began(1), ["delete"]);
+        b.finish("delete");
+    }
+
+    #[test]
+    fn an_at_once_job_runs_while_an_in_turn_job_hangs() {
+        let mut b = Bench::new();
+        b.submit("start", in_turn("c"));
+        assert_eq!(b.began(1), ["start"]);
+        b.submit("kill", at_once("c"));
+        b.submit("pids", at_once("c"));
+        let mut both = b.began(2);
+        both.sort();
+        assert_eq!(both, ["kill", "pids"]);
+        b.finish("kill");
+        b.finish("pids");
+        b.finish("start");
+    }
+
+    #[test]
+    fn an_in_turn_job_waits_for_the_at_once_jobs_before_it() {
+        let mut b = Bench::new();
+        b.submit("kill", at_once("c"));
+        assert_eq!(b.began(1), ["kill"]);
+        // A Delete does not overtake the Kill that came first.
+        b.submit("delete", in_turn("c"));
+        assert_eq!(b.began(0), Vec::<&str>::new());
+        b.finish("kill");
+        assert_eq!(b.began(1), ["delete"]);
+        // A later at-once job does not hold it back.
+        b.submit("pids", at_once("c"));
+        assert_eq!(b.began(1), ["pids"]);
+        b.finish("pids");
+        b.finish("delete");
+    }
+
+    #[test]
+    fn containers_do_not_wait_for_each_other() {
+        let mut b = Bench::new();
+        b.submit("create a", in_turn("a"));
+        b.submit("create b", in_turn("b"));
+        let mut both = b.began(2);
+        both.sort();
+        assert_eq!(both, ["create a", "create b"]);
+        b.finish("create b");
+        b.finish("create a");
+    }
+
+    #[test]
+    fn a_finished_job_answers_its_request_and_wakes_the_loop() {
+        let mut b = Bench::new();
+        b.submit("state", at_once("c"));
+        assert_eq!(b.began(1), ["state"]);
+        b.gates.remove("state").unwrap().send(()).unwrap();
+        let mut fds = [nix::poll::PollFd::new(
+            b.jobs.fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let ready = nix::poll::poll(&mut fds, 5000u16).unwrap();
+        assert_eq!(ready, 1, "the wake fd is readable once the work is done");
+        let done = b.jobs.collect();
+        assert_eq!(done.len(), 1);
+        assert_eq!(
+            done[0].to,
+            Some(ReplyTo {
+                conn: 1,
+                stream_id: 5
+            })
+        );
+        assert!(b.jobs.lanes.is_empty(), "an idle container keeps no lane");
     }
 }
