@@ -46,6 +46,17 @@ struct Pending {
     deadline: Instant,
 }
 
+/// What claiming a pid found.
+#[derive(Debug)]
+enum Claimed {
+    /// The process runs: its exit will come to its owner.
+    Running,
+    /// It exited already, with this.
+    Exited(Exit),
+    /// It is gone and its exit was not seen.
+    Lost,
+}
+
 /// The pid of a process SIGKILL ended, as the OOM killer ends them.
 fn sigkilled(exit: &Exit) -> Option<u32> {
     exit.killed_by(libc::SIGKILL).then_some(exit.pid)
@@ -85,6 +96,21 @@ impl ExitRouter {
         self.unclaimed.push_back(exit);
     }
 
+    /// Gives `pid` to `owner`. `alive`: whether the pid still names the shim's child that
+    /// began at or after `since` (the caller asks /proc). A live pid's older kept exits
+    /// are another process's; a dead one's exit must have come since the command began.
+    fn claim(&mut self, pid: u32, owner: Owner, since: Moment, alive: bool) -> Claimed {
+        if alive {
+            self.unclaimed.retain(|e| e.pid != pid);
+            self.owners.insert(pid, owner);
+            return Claimed::Running;
+        }
+        match self.take_unclaimed(pid, since) {
+            Some(exit) => Claimed::Exited(exit),
+            None => Claimed::Lost,
+        }
+    }
+
     /// The latest unclaimed exit of `pid` reaped since `since`.
     fn take_unclaimed(&mut self, pid: u32, since: Moment) -> Option<Exit> {
         let at = self
@@ -114,18 +140,16 @@ impl TaskService {
             container: container.to_string(),
             exec: exec_id.to_string(),
         };
-        let mut router = self.exits.lock().unwrap();
-        if procfs::is_own_child_since(pid, since) {
-            // Alive (or a zombie not reaped yet): any exit kept for this pid is older.
-            router.unclaimed.retain(|e| e.pid != pid);
-            router.owners.insert(pid, owner);
-            return;
-        }
-        let exit = router.take_unclaimed(pid, since);
-        drop(router);
-        match exit {
-            Some(exit) => self.record_exit(owner, exit),
-            None => {
+        let claimed = {
+            let mut router = self.exits.lock().unwrap();
+            // Asked under the lock: only the loop reaps, and it is here.
+            let alive = procfs::is_own_child_since(pid, since);
+            router.claim(pid, owner.clone(), since, alive)
+        };
+        match claimed {
+            Claimed::Running => {}
+            Claimed::Exited(exit) => self.record_exit(owner, exit),
+            Claimed::Lost => {
                 log::warn!("{container}: pid {pid} is gone and its exit was not seen");
                 self.record_exit(owner, Exit::now(pid, 255));
             }
@@ -271,6 +295,101 @@ impl TaskService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn owner(exec: &str) -> Owner {
+        Owner {
+            container: "c".into(),
+            exec: exec.into(),
+        }
+    }
+
+    fn moment(at: Instant) -> Moment {
+        Moment { at, boot_ticks: 0 }
+    }
+
+    fn exit_at(pid: u32, status: u32, reaped: Instant) -> Exit {
+        Exit {
+            reaped,
+            ..Exit::now(pid, status)
+        }
+    }
+
+    #[test]
+    fn a_live_pid_is_owned_and_its_older_kept_exits_forgotten() {
+        let mut r = ExitRouter::default();
+        let t0 = Instant::now();
+        r.keep_unclaimed(exit_at(40, 1, t0));
+        let since = moment(t0 + Duration::from_millis(5));
+        assert!(matches!(
+            r.claim(40, owner("e"), since, true),
+            Claimed::Running
+        ));
+        assert!(r.unclaimed.is_empty(), "an older process's exit was kept");
+        assert!(r.owners.get(&40) == Some(&owner("e")));
+    }
+
+    #[test]
+    fn a_pid_that_exited_before_its_claim_gets_its_own_exit() {
+        let mut r = ExitRouter::default();
+        let since = moment(Instant::now());
+        r.keep_unclaimed(exit_at(41, 3, since.at + Duration::from_millis(1)));
+        match r.claim(41, owner(""), since, false) {
+            Claimed::Exited(exit) => assert_eq!((exit.pid, exit.status), (41, 3)),
+            other => panic!("claimed {other:?}"),
+        }
+        assert!(r.owners.is_empty(), "a gone pid is owned by nobody");
+    }
+
+    #[test]
+    fn an_exit_from_before_the_command_began_is_never_given_to_a_recycled_pid() {
+        let mut r = ExitRouter::default();
+        let t0 = Instant::now();
+        r.keep_unclaimed(exit_at(42, 9, t0));
+        let since = moment(t0 + Duration::from_millis(5));
+        assert!(matches!(
+            r.claim(42, owner(""), since, false),
+            Claimed::Lost
+        ));
+        assert_eq!(
+            r.unclaimed.len(),
+            1,
+            "the older exit stays for its own claim"
+        );
+    }
+
+    #[test]
+    fn of_two_kept_exits_of_one_pid_the_latest_is_claimed() {
+        let mut r = ExitRouter::default();
+        let since = moment(Instant::now());
+        r.keep_unclaimed(exit_at(43, 1, since.at + Duration::from_millis(1)));
+        r.keep_unclaimed(exit_at(43, 2, since.at + Duration::from_millis(2)));
+        match r.claim(43, owner(""), since, false) {
+            Claimed::Exited(exit) => assert_eq!(exit.status, 2),
+            other => panic!("claimed {other:?}"),
+        }
+    }
+
+    #[test]
+    fn kept_exits_are_bounded() {
+        let mut r = ExitRouter::default();
+        let now = Instant::now();
+        for pid in 0..(UNCLAIMED_LIMIT as u32 + 10) {
+            r.keep_unclaimed(exit_at(pid, 0, now));
+        }
+        assert_eq!(r.unclaimed.len(), UNCLAIMED_LIMIT);
+        assert_eq!(
+            r.unclaimed.front().map(|e| e.pid),
+            Some(10),
+            "the oldest go first"
+        );
+        // And an old one goes when the next comes.
+        let mut r = ExitRouter::default();
+        if let Some(long_ago) = now.checked_sub(UNCLAIMED_AGE + Duration::from_secs(1)) {
+            r.keep_unclaimed(exit_at(1, 0, long_ago));
+            r.keep_unclaimed(exit_at(2, 0, now));
+            assert_eq!(r.unclaimed.iter().map(|e| e.pid).collect::<Vec<_>>(), [2]);
+        }
+    }
 
     #[test]
     fn an_exit_waiting_for_its_start_gives_no_deadline_to_wake_for() {
