@@ -332,7 +332,7 @@ impl Server {
         match self.service.try_wait(&req) {
             Ok(Some(resp)) => self.reply(to, Ok(resp.write_to_bytes().unwrap_or_default())),
             Ok(None) if self.parked.len() >= MAX_PARKED_WAITS => {
-                let e = crate::task::error::ShimError::Unavailable(format!(
+                let e = crate::task::error::ShimError::ResourceExhausted(format!(
                     "{MAX_PARKED_WAITS} Waits already wait for exits in this shim: Wait for {} refused",
                     waited_for(&req)
                 ));

@@ -202,7 +202,8 @@ impl Jobs {
                     }
                     None => lane.in_turn_running = false,
                 }
-                let why = ShimError::Unavailable(format!("no thread for a runtime command: {e}"));
+                let why =
+                    ShimError::ResourceExhausted(format!("no thread for a runtime command: {e}"));
                 let work = slot.lock().unwrap().take().expect("work that never ran");
                 Some(Finished {
                     finish: work.cancel(why),

@@ -1,34 +1,38 @@
-//! The one place where an error of the task model becomes a ttrpc status code, which
-//! containerd turns back into its own error kinds (errdefs).
+//! The one place where an error of the task model gets its kind in skiff's vocabulary,
+//! and so the ttrpc status code that containerd turns back into its own error kinds
+//! (errdefs).
 
 use crate::task::error::ShimError;
 use runc_driver::Error as RuntimeError;
-use ttrpc::Code;
+use skiff_errdefs::{Kind, Kinded};
 
-pub fn code(e: &ShimError) -> Code {
-    match e {
-        ShimError::InvalidArgument(_) => Code::INVALID_ARGUMENT,
-        ShimError::NotFound(_) => Code::NOT_FOUND,
-        ShimError::AlreadyExists(_) => Code::ALREADY_EXISTS,
-        ShimError::FailedPrecondition(_) => Code::FAILED_PRECONDITION,
-        ShimError::Unimplemented(_) => Code::UNIMPLEMENTED,
-        ShimError::Unavailable(_) => Code::RESOURCE_EXHAUSTED,
-        ShimError::Internal(_) => Code::INTERNAL,
-        ShimError::Runtime(r) => match r {
-            RuntimeError::Spawn { .. } => Code::FAILED_PRECONDITION,
-            RuntimeError::Unsupported { .. } => Code::UNIMPLEMENTED,
-            RuntimeError::NotFound { .. } | RuntimeError::NotRunning { .. } => Code::NOT_FOUND,
-            _ => Code::UNKNOWN,
-        },
+impl Kinded for ShimError {
+    fn kind(&self) -> Kind {
+        match self {
+            ShimError::InvalidArgument(_) => Kind::InvalidArgument,
+            ShimError::NotFound(_) => Kind::NotFound,
+            ShimError::AlreadyExists(_) => Kind::AlreadyExists,
+            ShimError::FailedPrecondition(_) => Kind::FailedPrecondition,
+            ShimError::Unimplemented(_) => Kind::Unimplemented,
+            ShimError::ResourceExhausted(_) => Kind::ResourceExhausted,
+            ShimError::Internal(_) => Kind::Internal,
+            ShimError::Runtime(r) => match r {
+                // The runtime binary cannot be run: the options name a missing one.
+                RuntimeError::Spawn { .. } => Kind::FailedPrecondition,
+                RuntimeError::Unsupported { .. } => Kind::Unimplemented,
+                RuntimeError::NotFound { .. } | RuntimeError::NotRunning { .. } => Kind::NotFound,
+                _ => Kind::Unknown,
+            },
+        }
     }
 }
 
 /// The status a reply carries for `e`.
 pub fn of(e: &ShimError) -> ttrpc::Status {
-    ttrpc::get_status(code(e), e.to_string())
+    e.status()
 }
 
 /// The status of a success.
 pub fn ok() -> ttrpc::Status {
-    ttrpc::get_status(Code::OK, String::new())
+    ttrpc::get_status(ttrpc::Code::OK, String::new())
 }

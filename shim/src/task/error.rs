@@ -1,5 +1,6 @@
-//! The task model's errors, by kind. The ttrpc status each becomes is decided in one
-//! place, [`crate::server::status`].
+//! The task model's errors, by kind. The kind each is in skiff's one vocabulary
+//! (`skiff-errdefs`), and so the ttrpc status it becomes, is decided in one place,
+//! [`crate::server::status`].
 
 /// Why a request was not done.
 #[derive(Debug, thiserror::Error)]
@@ -22,9 +23,10 @@ pub enum ShimError {
     /// The RPC exists but this shim does not do it.
     #[error("{0}")]
     Unimplemented(String),
-    /// The shim cannot take more work now (no thread for a runtime command).
+    /// The shim cannot take more work now (no thread for a runtime command, too many
+    /// parked Waits).
     #[error("{0}")]
-    Unavailable(String),
+    ResourceExhausted(String),
     /// Anything else: a system call failed.
     #[error("{0}")]
     Internal(String),
