@@ -20,7 +20,7 @@ impl Events for Forwarded {
             let decoded = env
                 .event
                 .as_ref()
-                .and_then(|a| skiff_protos::event_decode::decode(&a.type_url, &a.value))
+                .and_then(|a| skiff_shim_client::events::decode(&a.type_url, &a.value))
                 .unwrap_or_default();
             if env.topic == "/tasks/exit" {
                 self.0.on_exit(

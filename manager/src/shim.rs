@@ -4,7 +4,7 @@
 //! read into skiffd's own log.
 
 use crate::error::{io, Error, Result};
-use skiff_protos::task_client::{parse_start_reply, Bootstrap};
+use skiff_shim_client::{parse_start_reply, Bootstrap};
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -63,7 +63,7 @@ pub fn resolve_runtime(name: &str) -> Result<PathBuf> {
 impl Launcher {
     fn command(&self, shim: &Path, ns: &str, id: &str, bundle: &Path) -> Command {
         let publish = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("skiffd"));
-        let launch = skiff_protos::task_client::Launch {
+        let launch = skiff_shim_client::Launch {
             address: &self.address,
             publish_binary: &publish,
             ttrpc_address: self.events_address.as_os_str(),

@@ -44,6 +44,3 @@ pub mod type_url {
     pub const CGROUPS_V1_METRICS: &str = "io.containerd.cgroups.v1.Metrics";
     pub const CGROUPS_V2_METRICS: &str = "io.containerd.cgroups.v2.Metrics";
 }
-
-pub mod event_decode;
-pub mod task_client;

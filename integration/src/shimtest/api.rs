@@ -3,7 +3,7 @@
 
 use protobuf::Message;
 use skiff_protos::shim::*;
-use skiff_protos::task_client::{Bootstrap, TaskClient};
+use skiff_shim_client::{Bootstrap, TaskClient};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};

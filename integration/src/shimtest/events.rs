@@ -89,7 +89,7 @@ impl Events for Forwarded {
 }
 
 fn decode(type_url: &str, value: &[u8], e: &mut Event) {
-    if let Some(d) = skiff_protos::event_decode::decode(type_url, value) {
+    if let Some(d) = skiff_shim_client::events::decode(type_url, value) {
         (e.container_id, e.exec_id, e.pid, e.exit_status) =
             (d.container_id, d.exec_id, d.pid, d.exit_status);
     }

@@ -34,11 +34,11 @@ pub enum StartProtocol {
     Bootstrap,
 }
 
-pub use skiff_protos::task_client::{parse_start_reply, socket_path, Bootstrap};
+pub use skiff_shim_client::{parse_start_reply, socket_path, Bootstrap};
 
 impl Manager {
-    fn launch(&self) -> skiff_protos::task_client::Launch<'_> {
-        skiff_protos::task_client::Launch {
+    fn launch(&self) -> skiff_shim_client::Launch<'_> {
+        skiff_shim_client::Launch {
             address: &self.address,
             publish_binary: &self.publish_binary,
             ttrpc_address: self.ttrpc_address.as_ref(),

@@ -12,7 +12,7 @@ use crate::shim::resolve_runtime;
 use crate::store::{namespace, ContainerRecord};
 use skiff_protos::mount::Mount;
 use skiff_protos::shim as api;
-use skiff_protos::task_client::{Bootstrap, TaskClient};
+use skiff_shim_client::{Bootstrap, TaskClient};
 use std::path::Path;
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@ use super::{bundle, rows::Row, shim_err, TaskInfo, Tasks, CALL};
 use crate::error::{Error, Result};
 use crate::store::namespace;
 use skiff_protos::shim as api;
-use skiff_protos::task_client::TaskClient;
+use skiff_shim_client::TaskClient;
 use std::path::Path;
 
 impl Tasks {

@@ -23,7 +23,7 @@ use crate::event_log::EventLog;
 use crate::shim::Launcher;
 use crate::store::Store;
 use skiff_protos::task::Status;
-use skiff_protos::task_client::TaskClient;
+use skiff_shim_client::TaskClient;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

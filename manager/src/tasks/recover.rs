@@ -9,7 +9,7 @@ use super::{
 };
 use crate::db::now;
 use skiff_protos::shim as api;
-use skiff_protos::task_client::{Bootstrap, TaskClient};
+use skiff_shim_client::{Bootstrap, TaskClient};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +47,7 @@ impl Tasks {
 
 /// The shim at the row's address, if it still serves the task.
 fn reconnect(row: &Row, id: &str) -> Option<TaskClient> {
-    if row.address.is_empty() || !skiff_protos::task_client::socket_path(&row.address).exists() {
+    if row.address.is_empty() || !skiff_shim_client::socket_path(&row.address).exists() {
         return None;
     }
     let boot = Bootstrap {

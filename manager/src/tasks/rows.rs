@@ -8,7 +8,7 @@ use super::Tasks;
 use crate::db::now;
 use crate::error::{Error, Result};
 use rusqlite::{params, OptionalExtension};
-use skiff_protos::task_client::Bootstrap;
+use skiff_shim_client::Bootstrap;
 use std::path::Path;
 
 pub const CREATING: &str = "creating";

@@ -1,8 +1,8 @@
 //! Reading a task event out of its `Any`, whatever the shim named its type
 //! (`containerd.events.TaskExit`, with or without a `types.containerd.io/` prefix).
 
-use crate::task_events::*;
 use protobuf::Message;
+use skiff_protos::task_events::*;
 
 /// What a user reads from a task event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
