@@ -176,6 +176,12 @@ pub struct Options {
     /// this pause image as the sandbox image, and no CNI (host network pods only).
     /// The namespace is then CRI's own, `k8s.io`.
     pub cri_sandbox_image: Option<String>,
+    /// A CNI network list for the CRI's pod networks (plugins from /usr/lib/cni):
+    /// without one, only pods on the node's network can run.
+    pub cni_conflist: Option<String>,
+    /// The Go shim the CRI's `runc` handler runs (`runtime_path`); else containerd finds
+    /// `containerd-shim-runc-v2` on its PATH.
+    pub runc_runtime_path: Option<PathBuf>,
 }
 
 pub struct Containerd {
@@ -223,7 +229,7 @@ state = "{root}/state"
             sock = socket.display()
         );
         let config = match &opts.cri_sandbox_image {
-            Some(image) => format!("{base}{}", cri_config(root, image, v3)),
+            Some(image) => format!("{base}{}", cri_config(root, image, v3, &opts)),
             // containerd 2.x reads configuration version 3, and its CRI is three plugins.
             None if v3 => format!(
                 "disabled_plugins = [\"io.containerd.grpc.v1.cri\", \"io.containerd.cri.v1.runtime\", \"io.containerd.cri.v1.images\"]\n{base}"
@@ -554,7 +560,7 @@ impl Drop for Containerd {
 /// The skiff runtime reads its runc options from a file (CRI sends a non-runc runtime
 /// type `runtimeoptions.v1.Options` naming it): runc keeps its state under this
 /// containerd's directory, not in the machine's shared k8s.io root.
-fn cri_config(root: &Path, sandbox_image: &str, v3: bool) -> String {
+fn cri_config(root: &Path, sandbox_image: &str, v3: bool, opts: &Options) -> String {
     let options = root.join("skiff-runtime.toml");
     fs::write(
         &options,
@@ -570,13 +576,41 @@ fn cri_config(root: &Path, sandbox_image: &str, v3: bool) -> String {
         root = root.display()
     );
     let runtime_type = shim_runtime_type();
+    let cni_conf_dir = root.join("cni/conf");
+    if let Some(conflist) = &opts.cni_conflist {
+        fs::create_dir_all(&cni_conf_dir).expect("the CNI conf dir");
+        fs::write(cni_conf_dir.join("10-skiff-test.conflist"), conflist).expect("the CNI conf");
+        std::os::unix::fs::symlink("/usr/lib/cni", root.join("cni/bin")).expect("the CNI bin dir");
+    }
+    let runc_path = opts
+        .runc_runtime_path
+        .as_ref()
+        .map(|p| format!("\n      runtime_path = \"{}\"", p.display()))
+        .unwrap_or_default();
+    // containerd 2.x: the same runtime as the pod's sandbox, held by the shim itself
+    // (containerd's Sandbox API) instead of a pause container.
+    let shim_sandboxer = |prefix: &str| {
+        format!(
+            r#"    [plugins."{prefix}".containerd.runtimes.skiff-sandbox]
+      runtime_type = "{runtime_type}"
+      sandboxer = "shim"
+      [plugins."{prefix}".containerd.runtimes.skiff-sandbox.options]
+        ConfigPath = "{options}"
+"#
+        )
+    };
     let runtimes = |prefix: &str| {
+        let sandboxer = if v3 {
+            shim_sandboxer(prefix)
+        } else {
+            String::new()
+        };
         format!(
             r#"  [plugins."{prefix}".containerd]
     default_runtime_name = "runc"
     [plugins."{prefix}".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-    [plugins."{prefix}".containerd.runtimes.skiff]
+      runtime_type = "io.containerd.runc.v2"{runc_path}
+{sandboxer}    [plugins."{prefix}".containerd.runtimes.skiff]
       runtime_type = "{runtime_type}"
       [plugins."{prefix}".containerd.runtimes.skiff.options]
         ConfigPath = "{options}"

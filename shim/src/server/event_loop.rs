@@ -6,9 +6,10 @@
 //! to read them.
 
 use super::connection::{Conn, Frame};
-use super::dispatch::{dispatch, Call};
+use super::dispatch::{dispatch, dispatch_sandbox, Call};
 use super::jobs::{Finished, Jobs, ReplyTo};
 use super::status;
+use crate::sandbox::SandboxService;
 use crate::stdio::{Pumps, PUMP_TOKEN};
 use crate::sys::oom::OomWatcher;
 use crate::sys::poller::{Poller, READABLE, WRITABLE};
@@ -16,6 +17,7 @@ use crate::sys::reaper::Reaper;
 use crate::task::{Reply, TaskService};
 use crate::wire::frame::{frame, TYPE_REQUEST, TYPE_RESPONSE};
 use protobuf::Message;
+use skiff_protos::sandbox::WaitSandboxRequest;
 use skiff_protos::shim::WaitRequest;
 use std::collections::HashMap;
 use std::io;
@@ -64,6 +66,9 @@ pub struct Server {
     parked: Vec<Parked>,
     jobs: Jobs,
     service: Arc<TaskService>,
+    /// containerd's Sandbox API, and its WaitSandbox requests until the sandbox ends.
+    sandbox: SandboxService,
+    sandbox_waits: Vec<(ReplyTo, WaitSandboxRequest)>,
     /// Accepting resumes then (the shim ran out of file descriptors).
     accept_paused: Option<Instant>,
     next_report: Option<Instant>,
@@ -90,6 +95,8 @@ impl Server {
             busy: Vec::new(),
             parked: Vec::new(),
             jobs,
+            sandbox: SandboxService::new(service.clone()),
+            sandbox_waits: Vec::new(),
             service,
             accept_paused: None,
             next_report: None,
@@ -99,7 +106,10 @@ impl Server {
     /// Serves until a Shutdown is granted.
     pub fn run(&mut self) {
         let mut events = crate::sys::poller::events::<64>();
-        while !self.service.shutdown_requested() {
+        while !self
+            .sandbox
+            .shim_may_exit(self.service.shutdown_requested())
+        {
             let n = self.sources.poller.wait(&mut events, self.timeout());
             let mut exits_due = n == 0;
             for ev in &events[..n] {
@@ -158,8 +168,11 @@ impl Server {
     /// Hands reaped exits to the service, reports those whose output has drained, and
     /// answers the Waits they end.
     fn exits(&mut self) {
-        let exits = self.sources.reaper.reap();
+        let exits = self.sandbox.reaped(self.sources.reaper.reap());
         self.service.reaped(exits);
+        for (to, req) in std::mem::take(&mut self.sandbox_waits) {
+            self.wait_sandbox(to, req);
+        }
         self.next_report = self.service.report_exits();
         if !self.parked.is_empty() {
             let parked = std::mem::take(&mut self.parked);
@@ -232,6 +245,7 @@ impl Server {
             self.sources.poller.remove(&conn.stream);
         }
         self.parked.retain(|p| p.to.conn != id);
+        self.sandbox_waits.retain(|(to, _)| to.conn != id);
         self.busy.retain(|b| *b != id);
     }
 
@@ -307,8 +321,14 @@ impl Server {
                 return self.reply(to, Err(e));
             }
         };
-        match dispatch(&self.service, &req.service, &req.method, &req.payload) {
+        let call = if req.service == crate::sandbox::SERVICE {
+            dispatch_sandbox(&self.sandbox, &req.method, &req.payload)
+        } else {
+            dispatch(&self.service, &req.service, &req.method, &req.payload)
+        };
+        match call {
             Call::Wait(wait) => self.wait(to, wait),
+            Call::WaitSandbox(wait) => self.wait_sandbox(to, wait),
             Call::Reply(Reply::Now(r)) => self.reply(to, r),
             Call::Reply(Reply::Later(job)) => {
                 let finished = self.jobs.submit(job, Some(to));
@@ -321,6 +341,14 @@ impl Server {
         match self.service.try_wait(&req) {
             Ok(Some(resp)) => self.reply(to, Ok(resp.write_to_bytes().unwrap_or_default())),
             Ok(None) => self.parked.push(Parked { to, req }),
+            Err(e) => self.reply(to, Err(e)),
+        }
+    }
+
+    fn wait_sandbox(&mut self, to: ReplyTo, req: WaitSandboxRequest) {
+        match self.sandbox.try_wait(&req) {
+            Ok(Some(resp)) => self.reply(to, Ok(resp.write_to_bytes().unwrap_or_default())),
+            Ok(None) => self.sandbox_waits.push((to, req)),
             Err(e) => self.reply(to, Err(e)),
         }
     }
