@@ -523,16 +523,21 @@ impl Drop for Containerd {
             .join("state/io.containerd.runtime.v2.task")
             .join(&self.namespace);
         let asks_runc = !shim_uses_libcontainer();
+        // A CRI runtime with no options (the shim sandbox's before containerd 2.3)
+        // keeps runc's state in its default root.
+        let default_root = default_state_root().join(&self.namespace);
         if let Some(entries) = fs::read_dir(&bundles).ok().filter(|_| asks_runc) {
             for e in entries.flatten() {
-                let _ = Command::new("runc")
-                    .arg("--root")
-                    .arg(&root)
-                    .args(["delete", "--force"])
-                    .arg(e.file_name())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
+                for root in [&root, &default_root] {
+                    let _ = Command::new("runc")
+                        .arg("--root")
+                        .arg(root)
+                        .args(["delete", "--force"])
+                        .arg(e.file_name())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status();
+                }
             }
         }
         if self.opts.cri_sandbox_image.is_none() {
@@ -588,15 +593,22 @@ fn cri_config(root: &Path, sandbox_image: &str, v3: bool, opts: &Options) -> Str
         .map(|p| format!("\n      runtime_path = \"{}\"", p.display()))
         .unwrap_or_default();
     // containerd 2.x: the same runtime as the pod's sandbox, held by the shim itself
-    // (containerd's Sandbox API) instead of a pause container.
+    // (containerd's Sandbox API) instead of a pause container. Before 2.3 the CRI takes
+    // a sandboxed task's options to be runc's (and starts a sandbox's shim by runtime
+    // type, ignoring runtime_path): the handler has no options there, and runc keeps
+    // its state in its default root.
     let shim_sandboxer = |prefix: &str| {
+        let table = format!(r#"[plugins."{prefix}".containerd.runtimes.skiff-sandbox"#);
+        let options = if version() >= (2, 3) {
+            format!("      {table}.options]\n        ConfigPath = \"{options}\"\n")
+        } else {
+            String::new()
+        };
         format!(
-            r#"    [plugins."{prefix}".containerd.runtimes.skiff-sandbox]
+            r#"    {table}]
       runtime_type = "{runtime_type}"
       sandboxer = "shim"
-      [plugins."{prefix}".containerd.runtimes.skiff-sandbox.options]
-        ConfigPath = "{options}"
-"#
+{options}"#
         )
     };
     let runtimes = |prefix: &str| {
