@@ -166,3 +166,60 @@ fn set(fd: RawFd, kind: libc::c_int) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ns(kind: &str) -> String {
+        std::fs::read_link(format!("/proc/thread-self/ns/{kind}"))
+            .map(|l| l.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// A thread in the pod's namespaces starts threads there; those that call
+    /// `on_new_thread` are back in the shim's own, and so is the thread once it leaves.
+    #[test]
+    fn threads_started_in_the_pods_namespaces_come_back() {
+        let host = (ns("ipc"), ns("uts"));
+        std::thread::spawn(move || {
+            let entered = enter(None, true, true).expect("unshare IPC and UTS (as root)");
+            let pod = (ns("ipc"), ns("uts"));
+            assert_ne!(pod.0, host.0);
+            assert_ne!(pod.1, host.1);
+            let inherited = std::thread::spawn(|| (ns("ipc"), ns("uts")))
+                .join()
+                .unwrap();
+            assert_eq!(
+                inherited, pod,
+                "a new thread starts in its creator's namespaces"
+            );
+            let reset = std::thread::spawn(|| {
+                on_new_thread();
+                (ns("ipc"), ns("uts"))
+            })
+            .join()
+            .unwrap();
+            assert_eq!(reset, host);
+            leave(entered).unwrap();
+            assert_eq!((ns("ipc"), ns("uts")), host);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_path_that_is_no_network_namespace_is_refused_and_nothing_changes() {
+        let host = ns("ipc");
+        std::thread::spawn(move || {
+            let err = enter(Some(Path::new("/proc/self/cmdline")), true, false).unwrap_err();
+            assert!(
+                err.to_string().contains("joining /proc/self/cmdline"),
+                "{err}"
+            );
+            assert_eq!(ns("ipc"), host, "no IPC namespace was made");
+        })
+        .join()
+        .unwrap();
+    }
+}
