@@ -27,9 +27,14 @@ pub fn run(flags: &Flags) -> Result<Vec<u8>, String> {
         &bundle,
         std::sync::Arc::new(runc_driver::DirectMonitor),
     );
-    match runtime.delete(&flags.id, &DeleteOptions { force: true }) {
-        Ok(()) | Err(runc_driver::Error::NotFound { .. }) => {}
-        Err(e) => eprintln!("warning: {e}"),
+    // A bundle without config.json (a sandbox's: containerd runs `delete` after every
+    // sandbox shim's connection closes) never had a container made from it: no
+    // runtime command to wait for.
+    if bundle.join("config.json").exists() {
+        match runtime.delete(&flags.id, &DeleteOptions { force: true }) {
+            Ok(()) | Err(runc_driver::Error::NotFound { .. }) => {}
+            Err(e) => eprintln!("warning: {e}"),
+        }
     }
     if let Err(e) = crate::sys::mount::unmount_all(&bundle.join("rootfs")) {
         eprintln!("warning: {e}");

@@ -5,6 +5,7 @@
 //! is done with it.
 
 use super::sysctl;
+use crate::sys::pod_ns::PodNamespaces;
 use crate::task::error::{Result, ShimError};
 use protobuf::well_known_types::any::Any;
 use protobuf::Message;
@@ -147,8 +148,13 @@ fn from_config(config: &PodSandboxConfig, netns: Option<PathBuf>) -> Result<PodS
             .entry("net.ipv4.ping_group_range".into())
             .or_insert_with(|| "0 2147483647".into());
     }
+    let own = PodNamespaces {
+        net: spec.netns.is_some(),
+        ipc: spec.own_ipc,
+        uts: spec.own_uts,
+    };
     for (key, value) in &spec.sysctls {
-        sysctl::check(key, value, &spec).map_err(ShimError::InvalidArgument)?;
+        sysctl::check(key, value, &own).map_err(ShimError::InvalidArgument)?;
     }
     check_cgroup_parent(&spec.cgroup_parent)?;
     Ok(spec)

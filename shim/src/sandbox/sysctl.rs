@@ -5,7 +5,7 @@
 //! pod's (runc refuses the same). They are written under /proc/sys by the thread that is
 //! in the pod's namespaces, which is what /proc/sys resolves them against.
 
-use super::spec::PodSpec;
+use crate::sys::pod_ns::PodNamespaces;
 use std::path::PathBuf;
 
 const IPC: &[&str] = &[
@@ -21,24 +21,24 @@ const IPC: &[&str] = &[
 /// The longest value accepted: sysctl values are short.
 const VALUE_MAX: usize = 4096;
 
-/// Whether `key` may be set to `value` in this pod.
-pub fn check(key: &str, value: &str, pod: &PodSpec) -> Result<(), String> {
+/// Whether `key` may be set to `value` in a pod with namespaces of its own `own`.
+pub fn check(key: &str, value: &str, own: &PodNamespaces) -> Result<(), String> {
     let dotted = normalize(key)?;
     if value.len() > VALUE_MAX || value.contains('\0') {
         return Err(format!("sysctl {key}: the value is not valid"));
     }
-    let (own, what) = if IPC.contains(&dotted.as_str()) || dotted.starts_with("fs.mqueue.") {
-        (pod.own_ipc, "the node's IPC namespace")
+    let (owned, what) = if IPC.contains(&dotted.as_str()) || dotted.starts_with("fs.mqueue.") {
+        (own.ipc, "the node's IPC namespace")
     } else if dotted.starts_with("net.") {
-        (pod.netns.is_some(), "the node's network namespace")
+        (own.net, "the node's network namespace")
     } else if dotted == "kernel.hostname" || dotted == "kernel.domainname" {
-        (pod.own_uts, "the node's UTS namespace")
+        (own.uts, "the node's UTS namespace")
     } else {
         return Err(format!(
             "sysctl {key} is not namespaced: a pod cannot set it"
         ));
     };
-    if !own {
+    if !owned {
         return Err(format!(
             "sysctl {key} would change {what}: the pod shares it"
         ));
@@ -89,13 +89,8 @@ fn path_of(key: &str) -> Result<PathBuf, String> {
 mod tests {
     use super::*;
 
-    fn pod(netns: bool, ipc: bool) -> PodSpec {
-        PodSpec {
-            netns: netns.then(|| PathBuf::from("/run/netns/x")),
-            own_ipc: ipc,
-            own_uts: netns,
-            ..Default::default()
-        }
+    fn pod(net: bool, ipc: bool) -> PodNamespaces {
+        PodNamespaces { net, ipc, uts: net }
     }
 
     #[test]
