@@ -112,6 +112,41 @@ impl Drop for BridgeCleanup {
     }
 }
 
+/// What each test runs in: a private containerd with the CRI, the pod's cgroup parent
+/// and log directory, the test's own bridge network when it needs one. Dropped in this
+/// order: containerd (and every shim it started) first, the cgroups and the bridge last.
+struct Fixture {
+    cd: Containerd,
+    cri: CriClient,
+    parent: String,
+    logs: TempDir,
+    _cgroups: CgroupCleanup,
+    _bridge: Option<BridgeCleanup>,
+}
+
+impl Fixture {
+    /// None (the test recorded as skipped) where this containerd cannot run it.
+    fn new(test: &str, tag: &str, pod_network: bool) -> Option<Fixture> {
+        if !supported(test) || (!pod_network && !host_network_supported(test)) {
+            return None;
+        }
+        let (bridge, conflist) = match pod_network {
+            true => test_network(test).map(|(b, c)| (Some(b), Some(c)))?,
+            false => (None, None),
+        };
+        let (cd, cri) = start_cri(conflist);
+        let parent = format!("/skiff-sbx-{tag}-{}", std::process::id());
+        Some(Fixture {
+            cd,
+            cri,
+            _cgroups: CgroupCleanup(parent.clone()),
+            parent,
+            logs: TempDir::new("skiff-sbx-logs").unwrap(),
+            _bridge: bridge,
+        })
+    }
+}
+
 fn pod_config(name: &str, parent: &str, logs: &Path, ns: NamespaceOption) -> PodSandboxConfig {
     PodSandboxConfig {
         metadata: Some(PodSandboxMetadata {
@@ -283,20 +318,20 @@ fn shim_socket(shim: u32) -> PathBuf {
 
 #[test]
 fn a_host_network_pod_is_held_by_the_shim_alone() {
-    let test = "a_host_network_pod_is_held_by_the_shim_alone";
-    if !supported(test) || !host_network_supported(test) {
+    let Some(f) = Fixture::new(
+        "a_host_network_pod_is_held_by_the_shim_alone",
+        "host",
+        false,
+    ) else {
         return;
-    }
-    let (cd, cri) = start_cri(None);
-    let parent = format!("/skiff-sbx-host-{}", std::process::id());
-    let _cgroups = CgroupCleanup(parent.clone());
-    let logs = TempDir::new("skiff-sbx-logs").unwrap();
+    };
+    let (cd, cri, parent) = (&f.cd, &f.cri, &f.parent);
     let ns = NamespaceOption {
         network: NAMESPACE_NODE,
         pid: NAMESPACE_CONTAINER,
         ipc: NAMESPACE_POD,
     };
-    let mut sandbox = pod_config("host", &parent, logs.path(), ns.clone());
+    let mut sandbox = pod_config("host", parent, f.logs.path(), ns.clone());
     sandbox.dns_config = Some(DnsConfig {
         servers: vec!["10.96.0.10".into()],
         searches: vec!["skiff-test.svc.cluster.local".into()],
@@ -310,7 +345,7 @@ fn a_host_network_pod_is_held_by_the_shim_alone() {
 
     // The idle pod is the shim alone: no pause, no other process; the shim itself is in
     // the pod's IPC namespace and the node's network.
-    let shim = the_shim(&cd);
+    let shim = the_shim(cd);
     let socket = shim_socket(shim);
     assert_eq!(
         proc::children(shim),
@@ -339,21 +374,21 @@ fn a_host_network_pod_is_held_by_the_shim_alone() {
 
     // Two containers in it, sharing its IPC namespace and its /dev/shm.
     let first = run_container(
-        &cd,
-        &cri,
+        cd,
+        cri,
         &pod,
         &container("first", "echo hi > /dev/shm/hello; exec sleep 3000", &ns),
         &sandbox,
     );
     let second = run_container(
-        &cd,
-        &cri,
+        cd,
+        cri,
         &pod,
         &container("second", "exec sleep 3000", &ns),
         &sandbox,
     );
     let deadline = Instant::now() + Duration::from_secs(10);
-    while sh(&cri, &second, "cat /dev/shm/hello 2>/dev/null || true") != "hi" {
+    while sh(cri, &second, "cat /dev/shm/hello 2>/dev/null || true") != "hi" {
         assert!(
             Instant::now() < deadline,
             "the pod's /dev/shm is not shared"
@@ -362,23 +397,23 @@ fn a_host_network_pod_is_held_by_the_shim_alone() {
     }
     for id in [&first, &second] {
         assert_eq!(
-            sh(&cri, id, "readlink /proc/self/ns/ipc"),
+            sh(cri, id, "readlink /proc/self/ns/ipc"),
             ns_of(&shim_pid, "ipc")
         );
         assert_eq!(
-            sh(&cri, id, "cat /proc/sys/kernel/shm_rmid_forced"),
+            sh(cri, id, "cat /proc/sys/kernel/shm_rmid_forced"),
             "1",
             "the pod's sysctl"
         );
-        let resolv = sh(&cri, id, "cat /etc/resolv.conf");
+        let resolv = sh(cri, id, "cat /etc/resolv.conf");
         assert!(
             resolv.contains("nameserver 10.96.0.10") && resolv.contains("options ndots:5"),
             "{resolv}"
         );
     }
     let node = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    assert_eq!(sh(&cri, &first, "hostname"), node.trim());
-    assert_eq!(sh(&cri, &first, "cat /etc/hostname"), node.trim());
+    assert_eq!(sh(cri, &first, "hostname"), node.trim());
+    assert_eq!(sh(cri, &first, "cat /etc/hostname"), node.trim());
     assert_eq!(
         fs::read_to_string("/proc/sys/kernel/shm_rmid_forced")
             .unwrap()
@@ -423,28 +458,26 @@ fn a_host_network_pod_is_held_by_the_shim_alone() {
     );
     cri.remove_pod_sandbox(&pod)
         .unwrap_or_else(|e| panic!("RemovePodSandbox: {e}\n{}", cd.log()));
-    assert_pod_left_nothing(&cd, shim, &socket, &pod, &parent);
+    assert_pod_left_nothing(cd, shim, &socket, &pod, parent);
 }
 
 #[test]
 fn a_pod_network_pod_sharing_its_pid_namespace_has_one_holder() {
-    let test = "a_pod_network_pod_sharing_its_pid_namespace_has_one_holder";
-    if !supported(test) {
-        return;
-    }
-    let Some((_bridge, conflist)) = test_network(test) else {
+    let Some(mut f) = Fixture::new(
+        "a_pod_network_pod_sharing_its_pid_namespace_has_one_holder",
+        "net",
+        true,
+    ) else {
         return;
     };
-    let (mut cd, cri) = start_cri(Some(conflist));
-    let parent = format!("/skiff-sbx-net-{}", std::process::id());
-    let _cgroups = CgroupCleanup(parent.clone());
-    let logs = TempDir::new("skiff-sbx-logs").unwrap();
+    let (cri, parent) = (&f.cri, f.parent.clone());
+    let cd = &mut f.cd;
     let ns = NamespaceOption {
         network: NAMESPACE_POD,
         pid: NAMESPACE_POD,
         ipc: NAMESPACE_POD,
     };
-    let mut sandbox = pod_config("net", &parent, logs.path(), ns.clone());
+    let mut sandbox = pod_config("net", &parent, f.logs.path(), ns.clone());
     sandbox.hostname = "skiff-pod".into();
     sandbox.linux.as_mut().unwrap().sysctls =
         HashMap::from([("net.ipv4.ping_group_range".to_string(), "7 7".to_string())]);
@@ -454,7 +487,7 @@ fn a_pod_network_pod_sharing_its_pid_namespace_has_one_holder() {
 
     // The idle pod: the shim and one holder, init of the pod's PID namespace, in the
     // pod's network and in its cgroup.
-    let shim = the_shim(&cd);
+    let shim = the_shim(cd);
     let socket = shim_socket(shim);
     let children = proc::children(shim);
     assert_eq!(
@@ -492,36 +525,36 @@ fn a_pod_network_pod_sharing_its_pid_namespace_has_one_holder() {
 
     // Two containers: one PID namespace, the pod's hostname, address and sysctls.
     let first = run_container(
-        &cd,
-        &cri,
+        cd,
+        cri,
         &pod,
         &container("first", "echo before > /dev/shm/note; exec sleep 3000", &ns),
         &sandbox,
     );
     let second = run_container(
-        &cd,
-        &cri,
+        cd,
+        cri,
         &pod,
         &container("second", "exec sleep 3001", &ns),
         &sandbox,
     );
-    let seen = sh(&cri, &second, "cat /proc/[0-9]*/cmdline | tr '\\0' ' '");
+    let seen = sh(cri, &second, "cat /proc/[0-9]*/cmdline | tr '\\0' ' '");
     assert!(
         seen.contains("sleep 3000") && seen.contains(&format!("skiff-pod-holder {pod}")),
         "{seen}"
     );
     assert_eq!(
-        sh(&cri, &first, "cat /proc/1/cmdline | tr '\\0' ' '"),
+        sh(cri, &first, "cat /proc/1/cmdline | tr '\\0' ' '"),
         format!("skiff-pod-holder {pod}")
     );
-    assert_eq!(sh(&cri, &first, "hostname"), "skiff-pod");
-    assert_eq!(sh(&cri, &first, "cat /etc/hostname"), "skiff-pod");
+    assert_eq!(sh(cri, &first, "hostname"), "skiff-pod");
+    assert_eq!(sh(cri, &first, "cat /etc/hostname"), "skiff-pod");
     assert_eq!(
-        sh(&cri, &first, "cat /proc/sys/net/ipv4/ping_group_range"),
+        sh(cri, &first, "cat /proc/sys/net/ipv4/ping_group_range"),
         "7\t7"
     );
     assert!(
-        sh(&cri, &second, "ip addr show eth0").contains(&ip),
+        sh(cri, &second, "ip addr show eth0").contains(&ip),
         "eth0 holds {ip}"
     );
 
@@ -544,24 +577,24 @@ fn a_pod_network_pod_sharing_its_pid_namespace_has_one_holder() {
     }
     assert_eq!(cd.shim_pids(), vec![shim], "the same shim serves the pod");
     assert_eq!(
-        sh(&cri, &first, "hostname"),
+        sh(cri, &first, "hostname"),
         "skiff-pod",
         "exec after the restart"
     );
     let third = run_container(
-        &cd,
-        &cri,
+        cd,
+        cri,
         &pod,
         &container("third", "exec sleep 3002", &ns),
         &sandbox,
     );
-    assert_eq!(sh(&cri, &third, "cat /etc/hostname"), "skiff-pod");
+    assert_eq!(sh(cri, &third, "cat /etc/hostname"), "skiff-pod");
     assert_eq!(
-        sh(&cri, &third, "cat /dev/shm/note"),
+        sh(cri, &third, "cat /dev/shm/note"),
         "before",
         "the pod's /dev/shm"
     );
-    assert!(sh(&cri, &third, "cat /proc/[0-9]*/cmdline | tr '\\0' ' '").contains("sleep 3001"));
+    assert!(sh(cri, &third, "cat /proc/[0-9]*/cmdline | tr '\\0' ' '").contains("sleep 3001"));
 
     // Every container stopped and removed while the pod lives: containerd 2.1 and 2.2
     // then ask the shim to shut down (the Task API's Shutdown, after each delete); the
@@ -574,13 +607,13 @@ fn a_pod_network_pod_sharing_its_pid_namespace_has_one_holder() {
     assert_eq!(cd.shim_pids(), vec![shim], "the pod's shim serves on");
     assert!(proc::alive(holder), "the pod's PID namespace lives on");
     let last = run_container(
-        &cd,
-        &cri,
+        cd,
+        cri,
         &pod,
         &container("last", "exec sleep 3003", &ns),
         &sandbox,
     );
-    assert_eq!(sh(&cri, &last, "hostname"), "skiff-pod");
+    assert_eq!(sh(cri, &last, "hostname"), "skiff-pod");
 
     // Stop and remove: the holder and the container end, nothing is left.
     cri.stop_pod_sandbox(&pod)
@@ -589,29 +622,22 @@ fn a_pod_network_pod_sharing_its_pid_namespace_has_one_holder() {
     assert_eq!(cri.container_status(&last).unwrap().state, CONTAINER_EXITED);
     cri.remove_pod_sandbox(&pod)
         .unwrap_or_else(|e| panic!("RemovePodSandbox: {e}\n{}", cd.log()));
-    assert_pod_left_nothing(&cd, shim, &socket, &pod, &parent);
+    assert_pod_left_nothing(cd, shim, &socket, &pod, &parent);
 }
 
 #[test]
 fn a_sandbox_that_cannot_be_made_leaves_nothing() {
-    let test = "a_sandbox_that_cannot_be_made_leaves_nothing";
-    if !supported(test) {
-        return;
-    }
-    let Some((_bridge, conflist)) = test_network(test) else {
+    let Some(f) = Fixture::new("a_sandbox_that_cannot_be_made_leaves_nothing", "bad", true) else {
         return;
     };
-    let (cd, cri) = start_cri(Some(conflist));
-    let parent = format!("/skiff-sbx-bad-{}", std::process::id());
-    let _cgroups = CgroupCleanup(parent.clone());
-    let logs = TempDir::new("skiff-sbx-logs").unwrap();
+    let (cd, cri, parent) = (&f.cd, &f.cri, &f.parent);
     let ns = NamespaceOption {
         network: NAMESPACE_POD,
         pid: NAMESPACE_POD,
         ipc: NAMESPACE_POD,
     };
     // A sysctl of the whole node is never a pod's: refused before anything is made.
-    let mut sandbox = pod_config("global-sysctl", &parent, logs.path(), ns.clone());
+    let mut sandbox = pod_config("global-sysctl", parent, f.logs.path(), ns.clone());
     sandbox.linux.as_mut().unwrap().sysctls =
         HashMap::from([("vm.swappiness".to_string(), "10".to_string())]);
     let err = cri
@@ -623,7 +649,7 @@ fn a_sandbox_that_cannot_be_made_leaves_nothing() {
     );
     // An IPC sysctl the kernel does not have fails when it is written: after the shim
     // joined the pod's network, made its IPC and UTS namespaces, /dev/shm and files.
-    let mut sandbox = pod_config("no-such-sysctl", &parent, logs.path(), ns);
+    let mut sandbox = pod_config("no-such-sysctl", parent, f.logs.path(), ns);
     sandbox.linux.as_mut().unwrap().sysctls =
         HashMap::from([("fs.mqueue.no_such_setting".to_string(), "1".to_string())]);
     let err = cri
@@ -654,5 +680,5 @@ fn a_sandbox_that_cannot_be_made_leaves_nothing() {
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
     let ours = cd.dir().to_string_lossy().into_owned();
     assert!(!mountinfo.contains(&ours), "a mount is left:\n{mountinfo}");
-    assert_pod_cgroups_gone(&parent);
+    assert_pod_cgroups_gone(parent);
 }
