@@ -60,6 +60,11 @@ fn args() -> Args {
 }
 
 fn pod(name: &str, parent: &str) -> PodSandboxConfig {
+    pod_with_pid(name, parent, NAMESPACE_CONTAINER)
+}
+
+/// A pod whose containers share a PID namespace (`pid` NAMESPACE_POD) or not.
+fn pod_with_pid(name: &str, parent: &str, pid: i32) -> PodSandboxConfig {
     PodSandboxConfig {
         metadata: Some(PodSandboxMetadata {
             name: name.into(),
@@ -72,7 +77,7 @@ fn pod(name: &str, parent: &str) -> PodSandboxConfig {
             security_context: Some(LinuxSandboxSecurityContext {
                 namespace_options: Some(NamespaceOption {
                     network: NAMESPACE_NODE,
-                    pid: NAMESPACE_CONTAINER,
+                    pid,
                     ipc: NAMESPACE_POD,
                 }),
             }),
@@ -112,10 +117,18 @@ struct Figures {
     run: Vec<f64>,
     stop: Vec<f64>,
     remove: Vec<f64>,
+    idle: Idle,
+    /// Idle pods whose containers share a PID namespace.
+    idle_shared_pid: Idle,
+    pods_per_s: f64,
+}
+
+/// What one idle pod costs.
+#[derive(Default)]
+struct Idle {
     processes: f64,
     rss_kib: f64,
     pss_kib: f64,
-    pods_per_s: f64,
 }
 
 fn main() {
@@ -151,8 +164,10 @@ fn main() {
         }
     }
     for h in HANDLERS {
-        idle_cost(&cd, &cri, h, a.idle, &parent, figures.entry(h).or_default());
-        figures.entry(h).or_default().pods_per_s = burst(&cd, h, a.burst, a.clients, &parent);
+        let f = figures.entry(h).or_default();
+        f.idle = idle_cost(&cd, &cri, h, a.idle, &parent, NAMESPACE_CONTAINER);
+        f.idle_shared_pid = idle_cost(&cd, &cri, h, a.idle, &parent, NAMESPACE_POD);
+        f.pods_per_s = burst(&cd, h, a.burst, a.clients, &parent);
     }
     report(&a, &figures, &go_shim);
     // Where the time went: containerd's debug log, kept when asked for.
@@ -184,12 +199,13 @@ fn idle_cost(
     handler: &str,
     n: usize,
     parent: &str,
-    f: &mut Figures,
-) {
+    pid: i32,
+) -> Idle {
     let before = cd.shim_pids();
     let ids: Vec<String> = (0..n)
         .map(|i| {
-            cri.run_pod_sandbox(&pod(&format!("{handler}-idle{i}"), parent), handler)
+            let config = pod_with_pid(&format!("{handler}-idle{pid}-{i}"), parent, pid);
+            cri.run_pod_sandbox(&config, handler)
                 .expect("RunPodSandbox")
         })
         .collect();
@@ -203,13 +219,16 @@ fn idle_cost(
     for s in &shims {
         pids.extend(proc::descendants(*s));
     }
-    f.processes = pids.len() as f64 / n as f64;
-    f.rss_kib = pids.iter().map(|p| proc::rss_kib(*p)).sum::<u64>() as f64 / n as f64;
-    f.pss_kib = pids.iter().map(|p| pss_kib(*p)).sum::<u64>() as f64 / n as f64;
+    let idle = Idle {
+        processes: pids.len() as f64 / n as f64,
+        rss_kib: pids.iter().map(|p| proc::rss_kib(*p)).sum::<u64>() as f64 / n as f64,
+        pss_kib: pids.iter().map(|p| pss_kib(*p)).sum::<u64>() as f64 / n as f64,
+    };
     for id in ids {
         cri.stop_pod_sandbox(&id).expect("StopPodSandbox");
         cri.remove_pod_sandbox(&id).expect("RemovePodSandbox");
     }
+    idle
 }
 
 /// `n` pods started by `clients` parallel clients: pods per second, then removed.
@@ -282,8 +301,11 @@ fn report(a: &Args, figures: &HashMap<&str, Figures>, go_shim: &std::path::Path)
             .collect();
         percentile(&all, 0.5)
     });
-    row("processes_per_pod", &|f| f.processes);
-    row("rss_kib_per_pod", &|f| f.rss_kib);
-    row("pss_kib_per_pod", &|f| f.pss_kib);
+    row("processes_per_pod", &|f| f.idle.processes);
+    row("rss_kib_per_pod", &|f| f.idle.rss_kib);
+    row("pss_kib_per_pod", &|f| f.idle.pss_kib);
+    row("shared_pid_processes", &|f| f.idle_shared_pid.processes);
+    row("shared_pid_rss_kib", &|f| f.idle_shared_pid.rss_kib);
+    row("shared_pid_pss_kib", &|f| f.idle_shared_pid.pss_kib);
     row("pods_per_s", &|f| f.pods_per_s);
 }
