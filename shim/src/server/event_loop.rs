@@ -170,9 +170,7 @@ impl Server {
     fn exits(&mut self) {
         let exits = self.sandbox.reaped(self.sources.reaper.reap());
         self.service.reaped(exits);
-        for (to, req) in std::mem::take(&mut self.sandbox_waits) {
-            self.wait_sandbox(to, req);
-        }
+        self.retry_sandbox_waits();
         self.next_report = self.service.report_exits();
         if !self.parked.is_empty() {
             let parked = std::mem::take(&mut self.parked);
@@ -321,7 +319,8 @@ impl Server {
                 return self.reply(to, Err(e));
             }
         };
-        let call = if req.service == crate::sandbox::SERVICE {
+        let to_sandbox = req.service == crate::sandbox::SERVICE;
+        let call = if to_sandbox {
             dispatch_sandbox(&self.sandbox, &req.method, &req.payload)
         } else {
             dispatch(&self.service, &req.service, &req.method, &req.payload)
@@ -335,6 +334,10 @@ impl Server {
                 self.finish(finished);
             }
         }
+        if to_sandbox {
+            // A StopSandbox ends a sandbox without a process of its own at once.
+            self.retry_sandbox_waits();
+        }
     }
 
     fn wait(&mut self, to: ReplyTo, req: WaitRequest) {
@@ -342,6 +345,12 @@ impl Server {
             Ok(Some(resp)) => self.reply(to, Ok(resp.write_to_bytes().unwrap_or_default())),
             Ok(None) => self.parked.push(Parked { to, req }),
             Err(e) => self.reply(to, Err(e)),
+        }
+    }
+
+    fn retry_sandbox_waits(&mut self) {
+        for (to, req) in std::mem::take(&mut self.sandbox_waits) {
+            self.wait_sandbox(to, req);
         }
     }
 
