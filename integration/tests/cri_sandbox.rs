@@ -266,6 +266,13 @@ fn wait_gone(pid: u32) {
 /// After a pod is removed: no shim, no socket, no bundle, no files of the CRI's, no
 /// mount naming it, no cgroup under its parent.
 fn assert_pod_left_nothing(cd: &Containerd, shim: u32, socket: &Path, pod: &str, parent: &str) {
+    assert_sandbox_left_nothing(cd, shim, socket, pod, parent);
+    assert_pod_cgroups_gone(parent);
+}
+
+/// What the sandbox itself made is gone: the shim, its socket, its bundle, the CRI's
+/// links, its /dev/shm mount, its holder's cgroup.
+fn assert_sandbox_left_nothing(cd: &Containerd, shim: u32, socket: &Path, pod: &str, parent: &str) {
     wait_gone(shim);
     assert!(
         cd.shim_pids().is_empty(),
@@ -289,7 +296,14 @@ fn assert_pod_left_nothing(cd: &Containerd, shim: u32, socket: &Path, pod: &str,
         !mountinfo.contains(pod),
         "a mount of {pod} is left:\n{mountinfo}"
     );
-    assert_pod_cgroups_gone(parent);
+    for base in cgroup_bases() {
+        let dir = base.join(parent.trim_start_matches('/')).join(pod);
+        assert!(
+            !dir.exists(),
+            "the sandbox's cgroup {} is left",
+            dir.display()
+        );
+    }
 }
 
 /// No cgroup is left under the pod's cgroup parent, in any hierarchy.
@@ -681,4 +695,86 @@ fn a_sandbox_that_cannot_be_made_leaves_nothing() {
     let ours = cd.dir().to_string_lossy().into_owned();
     assert!(!mountinfo.contains(&ours), "a mount is left:\n{mountinfo}");
     assert_pod_cgroups_gone(parent);
+}
+
+#[test]
+fn a_killed_shim_leaves_nothing_of_its_pod() {
+    let Some(f) = Fixture::new("a_killed_shim_leaves_nothing_of_its_pod", "killed", true) else {
+        return;
+    };
+    let (cd, cri, parent) = (&f.cd, &f.cri, &f.parent);
+    let ns = NamespaceOption {
+        network: NAMESPACE_POD,
+        pid: NAMESPACE_POD,
+        ipc: NAMESPACE_POD,
+    };
+    let sandbox = pod_config("killed", parent, f.logs.path(), ns.clone());
+    let pod = cri
+        .run_pod_sandbox(&sandbox, HANDLER)
+        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.log()));
+    let shim = the_shim(cd);
+    let socket = shim_socket(shim);
+    let holder = proc::children(shim)[0];
+    let worker = run_container(
+        cd,
+        cri,
+        &pod,
+        &container("worker", "exec sleep 3000", &ns),
+        &sandbox,
+    );
+    // Its init may not have reached its execve yet.
+    let init_of = || {
+        proc::children(shim)
+            .into_iter()
+            .find(|p| proc::cmdline(*p) == "sleep 3000")
+    };
+    skiff_integration::unified::eventually(Duration::from_secs(5), || init_of().is_some());
+    let init = init_of().expect("the container runs under the shim");
+    let shm = sandbox_bundle(cd, &pod).join("shm");
+    assert!(fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .contains(&*shm.to_string_lossy()));
+
+    // The shim dies: its holder dies with it, and with the holder every process of the
+    // pod's PID namespace. containerd runs the binary's `delete` in the sandbox's bundle,
+    // which removes the /dev/shm mount, the CRI's links and the holder's cgroup.
+    // SAFETY: kill(2) on the shim this test's containerd started.
+    unsafe {
+        libc::kill(shim as i32, libc::SIGKILL);
+    }
+    wait_gone(shim);
+    wait_gone(holder);
+    wait_gone(init);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match cri.pod_sandbox_status(&pod) {
+            Ok(s)
+                if s.status
+                    .as_ref()
+                    .is_some_and(|s| s.state == SANDBOX_NOTREADY) =>
+            {
+                break
+            }
+            other => assert!(
+                Instant::now() < deadline,
+                "after the shim died: {other:?}\n{}",
+                cd.log()
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The container's own connection closed too: the CRI sees it exited.
+    while cri.container_status(&worker).unwrap().state == CONTAINER_RUNNING {
+        assert!(Instant::now() < deadline, "the pod's container still runs");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cri.stop_pod_sandbox(&pod)
+        .unwrap_or_else(|e| panic!("StopPodSandbox: {e}\n{}", cd.log()));
+    cri.remove_pod_sandbox(&pod)
+        .unwrap_or_else(|e| panic!("RemovePodSandbox: {e}\n{}", cd.log()));
+    // The sandbox's own leftovers are gone. (runc's `delete --force` of the container,
+    // run for its dead shim, can find the container's init still an unreaped zombie of
+    // the machine's init and leave the container's cgroup in the hybrid v2 hierarchy:
+    // the container's, not the sandbox's.)
+    assert_sandbox_left_nothing(cd, shim, &socket, &pod, parent);
 }

@@ -39,8 +39,6 @@ pub fn run(flags: &Flags) -> Result<Vec<u8>, String> {
     if let Err(e) = crate::sys::mount::unmount_all(&bundle.join("rootfs")) {
         eprintln!("warning: {e}");
     }
-    // A sandbox's bundle: its pod's files, /dev/shm and holder cgroup.
-    crate::sandbox::cleanup::after_dead_shim(&bundle, &flags.id);
     // The address `start` wrote names the socket wherever it is (2.3's socket_dir too).
     let socket = match std::fs::read_to_string(bundle.join("address")) {
         Ok(addr) if !addr.trim().is_empty() => PathBuf::from(address::path_of(addr.trim())),
@@ -52,6 +50,8 @@ pub fn run(flags: &Flags) -> Result<Vec<u8>, String> {
     if socket.exists() && UnixStream::connect(&socket).is_err() {
         let _ = std::fs::remove_file(&socket);
     }
+    // A sandbox's bundle: its pod's files, /dev/shm and holder cgroup.
+    crate::sandbox::cleanup::after_dead_shim(&bundle, &flags.id);
     let pid = std::fs::read_to_string(bundle.join("init.pid"))
         .ok()
         .and_then(|s| s.trim().parse().ok())

@@ -6,8 +6,12 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 const RECORD: &str = "skiff-sandbox-cgroups";
+/// How long `delete` waits, at most, for a dead shim's holder to leave its cgroup
+/// (containerd gives `delete` 5 s in all).
+const HOLDER_EXIT: Duration = Duration::from_secs(1);
 
 /// Records the cgroup directories made for the sandbox, one per line.
 pub fn record(bundle: &Path, dirs: &[PathBuf]) -> io::Result<()> {
@@ -31,13 +35,21 @@ pub fn after_dead_shim(bundle: &Path, id: &str) {
     let Ok(text) = fs::read_to_string(bundle.join(RECORD)) else {
         return;
     };
+    // A holder killed with its shim may not have exited yet: its own cgroup empties a
+    // moment later, and is waited for, a little. The parents made for it may hold the
+    // pod's containers' cgroups, which are removed after their own shim's `delete`:
+    // they are tried once.
+    let deadline = Instant::now() + HOLDER_EXIT;
     for dir in text.lines().rev().filter(|l| is_cgroup_dir(l)) {
-        // A holder killed with its shim may not be reaped yet: its cgroup then empties
-        // a moment later.
-        for _ in 0..50 {
+        let own = Path::new(dir).file_name().is_some_and(|n| n == id);
+        loop {
             match fs::remove_dir(dir) {
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                    std::thread::sleep(std::time::Duration::from_millis(20))
+                Err(e)
+                    if own
+                        && e.raw_os_error() == Some(libc::EBUSY)
+                        && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20))
                 }
                 _ => break,
             }

@@ -84,6 +84,11 @@ fn join_cgroup(procs: &CString) -> io::Result<()> {
 /// The holder's life: reap, until told to end.
 pub fn run() -> std::process::ExitCode {
     use nix::sys::signal::{SigSet, Signal};
+    // Its name in ps and /proc/PID/comm ("exe" otherwise, from /proc/self/exe).
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe {
+        libc::prctl(libc::PR_SET_NAME, c"skiff-holder".as_ptr(), 0, 0, 0);
+    }
     let mut set = SigSet::empty();
     for sig in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT] {
         set.add(sig);
