@@ -94,8 +94,12 @@ impl SandboxCgroup {
 }
 
 /// A new cgroup v1 cpuset starts with no CPUs and no memory nodes, and no process can
-/// join it (ENOSPC): it gets its parent's, as runc gives a container's.
+/// join it (ENOSPC): it gets its parent's, as runc gives a container's. (On v2 an empty
+/// cpuset means the parent's, and the root has no `cpuset.cpus` to copy.)
 fn inherit_cpuset(dir: &Path) -> Result<(), String> {
+    if dir.join("cgroup.controllers").exists() {
+        return Ok(());
+    }
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let own = dir.join(file);
         let Ok(current) = fs::read_to_string(&own) else {
