@@ -356,6 +356,9 @@ fn a_host_network_pod_is_held_by_the_shim_alone() {
     let pod = cri
         .run_pod_sandbox(&sandbox, HANDLER)
         .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.log()));
+    let run = |cd: &Containerd, name: &str, script: &str| {
+        run_container(cd, cri, &pod, &container(name, script, &ns), &sandbox)
+    };
 
     // The idle pod is the shim alone: no pause, no other process; the shim itself is in
     // the pod's IPC namespace and the node's network.
@@ -387,20 +390,8 @@ fn a_host_network_pod_is_held_by_the_shim_alone() {
     assert_eq!(status.status.unwrap().state, SANDBOX_READY);
 
     // Two containers in it, sharing its IPC namespace and its /dev/shm.
-    let first = run_container(
-        cd,
-        cri,
-        &pod,
-        &container("first", "echo hi > /dev/shm/hello; exec sleep 3000", &ns),
-        &sandbox,
-    );
-    let second = run_container(
-        cd,
-        cri,
-        &pod,
-        &container("second", "exec sleep 3000", &ns),
-        &sandbox,
-    );
+    let first = run(cd, "first", "echo hi > /dev/shm/hello; exec sleep 3000");
+    let second = run(cd, "second", "exec sleep 3000");
     let deadline = Instant::now() + Duration::from_secs(10);
     while sh(cri, &second, "cat /dev/shm/hello 2>/dev/null || true") != "hi" {
         assert!(
@@ -498,6 +489,9 @@ fn a_pod_network_pod_sharing_its_pid_namespace_has_one_holder() {
     let pod = cri
         .run_pod_sandbox(&sandbox, HANDLER)
         .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.log()));
+    let run = |cd: &Containerd, name: &str, script: &str| {
+        run_container(cd, cri, &pod, &container(name, script, &ns), &sandbox)
+    };
 
     // The idle pod: the shim and one holder, init of the pod's PID namespace, in the
     // pod's network and in its cgroup.
@@ -538,20 +532,8 @@ fn a_pod_network_pod_sharing_its_pid_namespace_has_one_holder() {
     assert!(ip.starts_with("10."), "the pod's address: {ip:?}");
 
     // Two containers: one PID namespace, the pod's hostname, address and sysctls.
-    let first = run_container(
-        cd,
-        cri,
-        &pod,
-        &container("first", "echo before > /dev/shm/note; exec sleep 3000", &ns),
-        &sandbox,
-    );
-    let second = run_container(
-        cd,
-        cri,
-        &pod,
-        &container("second", "exec sleep 3001", &ns),
-        &sandbox,
-    );
+    let first = run(cd, "first", "echo before > /dev/shm/note; exec sleep 3000");
+    let second = run(cd, "second", "exec sleep 3001");
     let seen = sh(cri, &second, "cat /proc/[0-9]*/cmdline | tr '\\0' ' '");
     assert!(
         seen.contains("sleep 3000") && seen.contains(&format!("skiff-pod-holder {pod}")),
@@ -595,13 +577,7 @@ fn a_pod_network_pod_sharing_its_pid_namespace_has_one_holder() {
         "skiff-pod",
         "exec after the restart"
     );
-    let third = run_container(
-        cd,
-        cri,
-        &pod,
-        &container("third", "exec sleep 3002", &ns),
-        &sandbox,
-    );
+    let third = run(cd, "third", "exec sleep 3002");
     assert_eq!(sh(cri, &third, "cat /etc/hostname"), "skiff-pod");
     assert_eq!(
         sh(cri, &third, "cat /dev/shm/note"),
@@ -620,13 +596,7 @@ fn a_pod_network_pod_sharing_its_pid_namespace_has_one_holder() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(cd.shim_pids(), vec![shim], "the pod's shim serves on");
     assert!(proc::alive(holder), "the pod's PID namespace lives on");
-    let last = run_container(
-        cd,
-        cri,
-        &pod,
-        &container("last", "exec sleep 3003", &ns),
-        &sandbox,
-    );
+    let last = run(cd, "last", "exec sleep 3003");
     assert_eq!(sh(cri, &last, "hostname"), "skiff-pod");
 
     // Stop and remove: the holder and the container end, nothing is left.
@@ -712,16 +682,13 @@ fn a_killed_shim_leaves_nothing_of_its_pod() {
     let pod = cri
         .run_pod_sandbox(&sandbox, HANDLER)
         .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.log()));
+    let run = |cd: &Containerd, name: &str, script: &str| {
+        run_container(cd, cri, &pod, &container(name, script, &ns), &sandbox)
+    };
     let shim = the_shim(cd);
     let socket = shim_socket(shim);
     let holder = proc::children(shim)[0];
-    let worker = run_container(
-        cd,
-        cri,
-        &pod,
-        &container("worker", "exec sleep 3000", &ns),
-        &sandbox,
-    );
+    let worker = run(cd, "worker", "exec sleep 3000");
     // Its init may not have reached its execve yet.
     let init_of = || {
         proc::children(shim)
