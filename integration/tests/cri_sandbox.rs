@@ -109,6 +109,8 @@ impl Drop for BridgeCleanup {
             .stderr(std::process::Stdio::null())
             .status();
         let _ = fs::remove_dir_all(format!("/run/skiff-test-cni/{}", self.0));
+        // Empty once no test of any process uses it.
+        let _ = fs::remove_dir("/run/skiff-test-cni");
     }
 }
 
