@@ -7,7 +7,7 @@ YOUKI_SHIM := containerd-shim-skiff-youki-v2
 # libcontainer's seccomp goes through libseccomp: linked statically into the release build.
 SECCOMP_STATIC := LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=$(shell pkg-config --variable=libdir libseccomp 2>/dev/null || echo /usr/lib/x86_64-linux-gnu)
 
-.PHONY: build build-debug install test lint demo fuzz bench conformance clean
+.PHONY: build build-debug install test lint demo fuzz bench cribench conformance clean
 
 # The released shim links glibc statically: an idle shim then maps no libc.so, which was
 # ~0.8 MiB of its resident pages. Building for an explicit --target keeps build scripts
@@ -34,7 +34,7 @@ RELEASES_SCRIPT ?= ../shared/tools/containerd-releases.sh
 # Docker's daemon and client for integration/tests/docker.rs (unpacked, not installed).
 DOCKER_RELEASE ?= /var/cache/docker-release
 # The integration tests that run under containerd, once per generation.
-CONTAINERD_TESTS := --test containerd_task --test task_api --test cgroups --test faults --test install --test cri --test go_client
+CONTAINERD_TESTS := --test containerd_task --test task_api --test cgroups --test faults --test install --test cri --test cri_sandbox --test go_client
 
 # Unit tests, then end-to-end tests with real runc and a private containerd per test:
 # the whole workspace under the system's containerd (1.6), then the containerd tests
@@ -106,6 +106,14 @@ conformance: build
 bench: build
 	$(CARGO) build --release -p skiff-integration --bin shimtest
 	SHIM_BIN=$(SHIM_BIN) YOUKI_BIN=$(YOUKI_BIN) bash scripts/bench.sh
+
+# A pod sandbox through containerd 2.3's CRI, side by side: its Go shim with a pause
+# container, skiff with one, skiff serving the sandbox itself (sandboxer "shim"); into
+# BENCHMARKS.md. CRIBENCH_ARGS: --rounds N --idle N --burst N --clients N.
+cribench:
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target $(TARGET) --bin $(SHIM)
+	$(CARGO) build --release -p skiff-integration --bin cribench
+	SKIFF_CONTAINERD_BIN=$(RELEASES)/2.3/usr/bin SKIFF_SHIM=$(CURDIR)/$(SHIM_BIN) target/release/cribench $(CRIBENCH_ARGS)
 
 # Builds the shim, starts a throwaway containerd, runs a busybox container with the
 # shim and prints what the container says. Installs missing Debian packages first.

@@ -18,6 +18,10 @@ fn main() {
         "cgroups/metrics_v1.proto",
         "cgroups/metrics_v2.proto",
         "skiff/v1/manager.proto",
+        "types/platform.proto",
+        "types/metrics.proto",
+        "sandbox/v1/sandbox.proto",
+        "cri/v1/pod_sandbox_config.proto",
     ];
     for input in inputs {
         println!("cargo:rerun-if-changed=proto/{input}");

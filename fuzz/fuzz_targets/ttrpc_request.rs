@@ -62,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
                 let status = skiff_shim::server::status::of(&e);
                 assert!(status.code() != ttrpc::Code::OK, "an error answered OK: {e}");
             }
-            Call::Reply(Reply::Later(_)) | Call::Wait(_) => {}
+            Call::Reply(Reply::Later(_)) | Call::Wait(_) | Call::WaitSandbox(_) => {}
         }
     }
 });

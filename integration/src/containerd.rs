@@ -176,6 +176,12 @@ pub struct Options {
     /// this pause image as the sandbox image, and no CNI (host network pods only).
     /// The namespace is then CRI's own, `k8s.io`.
     pub cri_sandbox_image: Option<String>,
+    /// A CNI network list for the CRI's pod networks (plugins from /usr/lib/cni):
+    /// without one, only pods on the node's network can run.
+    pub cni_conflist: Option<String>,
+    /// The Go shim the CRI's `runc` handler runs (`runtime_path`); else containerd finds
+    /// `containerd-shim-runc-v2` on its PATH.
+    pub runc_runtime_path: Option<PathBuf>,
 }
 
 pub struct Containerd {
@@ -223,7 +229,7 @@ state = "{root}/state"
             sock = socket.display()
         );
         let config = match &opts.cri_sandbox_image {
-            Some(image) => format!("{base}{}", cri_config(root, image, v3)),
+            Some(image) => format!("{base}{}", cri_config(root, image, v3, &opts)),
             // containerd 2.x reads configuration version 3, and its CRI is three plugins.
             None if v3 => format!(
                 "disabled_plugins = [\"io.containerd.grpc.v1.cri\", \"io.containerd.cri.v1.runtime\", \"io.containerd.cri.v1.images\"]\n{base}"
@@ -517,16 +523,21 @@ impl Drop for Containerd {
             .join("state/io.containerd.runtime.v2.task")
             .join(&self.namespace);
         let asks_runc = !shim_uses_libcontainer();
+        // A CRI runtime with no options (the shim sandbox's before containerd 2.3)
+        // keeps runc's state in its default root.
+        let default_root = default_state_root().join(&self.namespace);
         if let Some(entries) = fs::read_dir(&bundles).ok().filter(|_| asks_runc) {
             for e in entries.flatten() {
-                let _ = Command::new("runc")
-                    .arg("--root")
-                    .arg(&root)
-                    .args(["delete", "--force"])
-                    .arg(e.file_name())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
+                for root in [&root, &default_root] {
+                    let _ = Command::new("runc")
+                        .arg("--root")
+                        .arg(root)
+                        .args(["delete", "--force"])
+                        .arg(e.file_name())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status();
+                }
             }
         }
         if self.opts.cri_sandbox_image.is_none() {
@@ -554,7 +565,7 @@ impl Drop for Containerd {
 /// The skiff runtime reads its runc options from a file (CRI sends a non-runc runtime
 /// type `runtimeoptions.v1.Options` naming it): runc keeps its state under this
 /// containerd's directory, not in the machine's shared k8s.io root.
-fn cri_config(root: &Path, sandbox_image: &str, v3: bool) -> String {
+fn cri_config(root: &Path, sandbox_image: &str, v3: bool, opts: &Options) -> String {
     let options = root.join("skiff-runtime.toml");
     fs::write(
         &options,
@@ -570,13 +581,48 @@ fn cri_config(root: &Path, sandbox_image: &str, v3: bool) -> String {
         root = root.display()
     );
     let runtime_type = shim_runtime_type();
+    let cni_conf_dir = root.join("cni/conf");
+    if let Some(conflist) = &opts.cni_conflist {
+        fs::create_dir_all(&cni_conf_dir).expect("the CNI conf dir");
+        fs::write(cni_conf_dir.join("10-skiff-test.conflist"), conflist).expect("the CNI conf");
+        std::os::unix::fs::symlink("/usr/lib/cni", root.join("cni/bin")).expect("the CNI bin dir");
+    }
+    let runc_path = opts
+        .runc_runtime_path
+        .as_ref()
+        .map(|p| format!("\n      runtime_path = \"{}\"", p.display()))
+        .unwrap_or_default();
+    // containerd 2.x: the same runtime as the pod's sandbox, held by the shim itself
+    // (containerd's Sandbox API) instead of a pause container. Before 2.3 the CRI takes
+    // a sandboxed task's options to be runc's (and starts a sandbox's shim by runtime
+    // type, ignoring runtime_path): the handler has no options there, and runc keeps
+    // its state in its default root.
+    let shim_sandboxer = |prefix: &str| {
+        let table = format!(r#"[plugins."{prefix}".containerd.runtimes.skiff-sandbox"#);
+        let options = if version() >= (2, 3) {
+            format!("      {table}.options]\n        ConfigPath = \"{options}\"\n")
+        } else {
+            String::new()
+        };
+        format!(
+            r#"    {table}]
+      runtime_type = "{runtime_type}"
+      sandboxer = "shim"
+{options}"#
+        )
+    };
     let runtimes = |prefix: &str| {
+        let sandboxer = if v3 {
+            shim_sandboxer(prefix)
+        } else {
+            String::new()
+        };
         format!(
             r#"  [plugins."{prefix}".containerd]
     default_runtime_name = "runc"
     [plugins."{prefix}".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-    [plugins."{prefix}".containerd.runtimes.skiff]
+      runtime_type = "io.containerd.runc.v2"{runc_path}
+{sandboxer}    [plugins."{prefix}".containerd.runtimes.skiff]
       runtime_type = "{runtime_type}"
       [plugins."{prefix}".containerd.runtimes.skiff.options]
         ConfigPath = "{options}"

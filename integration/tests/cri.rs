@@ -22,6 +22,7 @@ fn start_cri() -> (Containerd, CriClient) {
         // containerd finds io.containerd.NAME.v2 as containerd-shim-NAME-v2 on PATH.
         path_prefix: Some(shim_dir),
         cri_sandbox_image: Some(PAUSE_IMAGE.into()),
+        ..Default::default()
     });
     let cri = CriClient::connect(&cd.socket).expect("connecting to the CRI socket");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -117,6 +118,7 @@ fn pod_of_two_containers_runs_in_one_skiff_shim() {
                     ipc: NAMESPACE_POD,
                 }),
             }),
+            ..Default::default()
         }),
         ..Default::default()
     };
@@ -319,6 +321,7 @@ fn pod_stops_although_a_child_holds_stdout(pid_mode: i32, name: &str) {
                     ipc: NAMESPACE_POD,
                 }),
             }),
+            ..Default::default()
         }),
         ..Default::default()
     };

@@ -3,6 +3,8 @@
 //!
 //! - [`cli`]: the command line (`start`, `delete`, `-info`, serving);
 //! - [`server`]: the ttrpc server, one event loop on the main thread;
+//! - [`sandbox`]: containerd's Sandbox API: the shim holds a pod without a pause
+//!   container;
 //! - [`task`]: the task model: the service, containers, processes, their state machine;
 //! - [`stdio`] and [`options`]: the containers' streams, and the runtime options;
 //! - [`events`]: publishing task events to the manager;
@@ -15,6 +17,7 @@
 pub mod cli;
 pub mod events;
 pub mod options;
+pub mod sandbox;
 pub mod server;
 pub mod stdio;
 pub mod sys;

@@ -54,6 +54,18 @@ pub struct LinuxPodSandboxConfig {
     pub cgroup_parent: String,
     #[prost(message, optional, tag = "2")]
     pub security_context: Option<LinuxSandboxSecurityContext>,
+    #[prost(map = "string, string", tag = "3")]
+    pub sysctls: HashMap<String, String>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct DnsConfig {
+    #[prost(string, repeated, tag = "1")]
+    pub servers: Vec<String>,
+    #[prost(string, repeated, tag = "2")]
+    pub searches: Vec<String>,
+    #[prost(string, repeated, tag = "3")]
+    pub options: Vec<String>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -76,6 +88,8 @@ pub struct PodSandboxConfig {
     pub hostname: String,
     #[prost(string, tag = "3")]
     pub log_directory: String,
+    #[prost(message, optional, tag = "4")]
+    pub dns_config: Option<DnsConfig>,
     #[prost(map = "string, string", tag = "6")]
     pub labels: HashMap<String, String>,
     #[prost(map = "string, string", tag = "7")]
@@ -307,4 +321,41 @@ pub struct ContainerStatus {
 pub struct ContainerStatusResponse {
     #[prost(message, optional, tag = "1")]
     pub status: Option<ContainerStatus>,
+}
+
+pub const SANDBOX_READY: i32 = 0;
+pub const SANDBOX_NOTREADY: i32 = 1;
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PodSandboxStatusRequest {
+    #[prost(string, tag = "1")]
+    pub pod_sandbox_id: String,
+    #[prost(bool, tag = "2")]
+    pub verbose: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PodSandboxNetworkStatus {
+    #[prost(string, tag = "1")]
+    pub ip: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PodSandboxStatus {
+    #[prost(string, tag = "1")]
+    pub id: String,
+    #[prost(int32, tag = "3")]
+    pub state: i32,
+    #[prost(int64, tag = "4")]
+    pub created_at: i64,
+    #[prost(message, optional, tag = "5")]
+    pub network: Option<PodSandboxNetworkStatus>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PodSandboxStatusResponse {
+    #[prost(message, optional, tag = "1")]
+    pub status: Option<PodSandboxStatus>,
+    #[prost(map = "string, string", tag = "2")]
+    pub info: HashMap<String, String>,
 }

@@ -105,6 +105,16 @@ impl CriClient {
         Ok(resp.pod_sandbox_id)
     }
 
+    pub fn pod_sandbox_status(&self, id: &str) -> CriResult<PodSandboxStatusResponse> {
+        self.call(
+            "PodSandboxStatus",
+            PodSandboxStatusRequest {
+                pod_sandbox_id: id.into(),
+                verbose: true,
+            },
+        )
+    }
+
     pub fn stop_pod_sandbox(&self, id: &str) -> CriResult<()> {
         self.sandbox_call("StopPodSandbox", id)
     }

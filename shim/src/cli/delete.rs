@@ -27,9 +27,14 @@ pub fn run(flags: &Flags) -> Result<Vec<u8>, String> {
         &bundle,
         std::sync::Arc::new(runc_driver::DirectMonitor),
     );
-    match runtime.delete(&flags.id, &DeleteOptions { force: true }) {
-        Ok(()) | Err(runc_driver::Error::NotFound { .. }) => {}
-        Err(e) => eprintln!("warning: {e}"),
+    // A bundle without config.json (a sandbox's: containerd runs `delete` after every
+    // sandbox shim's connection closes) never had a container made from it: no
+    // runtime command to wait for.
+    if bundle.join("config.json").exists() {
+        match runtime.delete(&flags.id, &DeleteOptions { force: true }) {
+            Ok(()) | Err(runc_driver::Error::NotFound { .. }) => {}
+            Err(e) => eprintln!("warning: {e}"),
+        }
     }
     if let Err(e) = crate::sys::mount::unmount_all(&bundle.join("rootfs")) {
         eprintln!("warning: {e}");
@@ -45,6 +50,8 @@ pub fn run(flags: &Flags) -> Result<Vec<u8>, String> {
     if socket.exists() && UnixStream::connect(&socket).is_err() {
         let _ = std::fs::remove_file(&socket);
     }
+    // A sandbox's bundle: its pod's files, /dev/shm and holder cgroup.
+    crate::sandbox::cleanup::after_dead_shim(&bundle, &flags.id);
     let pid = std::fs::read_to_string(bundle.join("init.pid"))
         .ok()
         .and_then(|s| s.trim().parse().ok())

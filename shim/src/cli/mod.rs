@@ -16,6 +16,9 @@ use flags::{Action, Flags};
 /// A shim binary's `main`: parses the command line and runs the action with `driver`.
 pub fn main(driver: &'static crate::options::driver::Driver) -> std::process::ExitCode {
     use std::process::ExitCode;
+    if crate::sandbox::holder::invoked() {
+        return crate::sandbox::holder::run();
+    }
     crate::options::driver::install(driver);
     let name = driver.binary;
     let flags = match Flags::parse(std::env::args().skip(1)) {

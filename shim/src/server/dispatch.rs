@@ -1,10 +1,13 @@
 //! From a request to the task model and back: the method found by name (the same handlers
 //! serve `containerd.task.v2.Task` and `.v3.Task`, whose messages are the same for every
-//! RPC served here), its payload decoded, the service called, the answer encoded.
+//! RPC served here), its payload decoded, the service called, the answer encoded. The
+//! Sandbox API's requests go to the sandbox service ([`dispatch_sandbox`]).
 
+use crate::sandbox::SandboxService;
 use crate::task::error::{Result, ShimError};
 use crate::task::{Reply, TaskService};
 use protobuf::Message;
+use skiff_protos::sandbox::WaitSandboxRequest;
 use skiff_protos::shim::WaitRequest;
 
 const SERVICES: &[&str] = &["containerd.task.v2.Task", "containerd.task.v3.Task"];
@@ -14,6 +17,8 @@ pub enum Call {
     Reply(Reply<Vec<u8>>),
     /// A Wait: answered when the process's exit has been reported.
     Wait(WaitRequest),
+    /// A WaitSandbox: answered when the sandbox has ended.
+    WaitSandbox(WaitSandboxRequest),
 }
 
 pub fn dispatch(service: &TaskService, name: &str, method: &str, payload: &[u8]) -> Call {
@@ -44,6 +49,27 @@ pub fn dispatch(service: &TaskService, name: &str, method: &str, payload: &[u8])
         "Connect" => now(payload, |r| s.connect(r)),
         "Shutdown" => now(payload, |r| s.shutdown(r)),
         _ => unimplemented(name, method),
+    }
+}
+
+/// A request of the Sandbox API. Every RPC is answered at once, on the loop (the main
+/// thread, whose namespaces are the pod's).
+pub fn dispatch_sandbox(sandbox: &SandboxService, method: &str, payload: &[u8]) -> Call {
+    let s = sandbox;
+    match method {
+        "WaitSandbox" => match decode::<WaitSandboxRequest>(payload) {
+            Ok(req) => Call::WaitSandbox(req),
+            Err(e) => Call::Reply(Reply::Now(Err(e))),
+        },
+        "CreateSandbox" => now(payload, |r| s.create(r)),
+        "StartSandbox" => now(payload, |r| s.start(r)),
+        "Platform" => now(payload, |r| s.platform(r)),
+        "StopSandbox" => now(payload, |r| s.stop(r)),
+        "SandboxStatus" => now(payload, |r| s.status(r)),
+        "PingSandbox" => now(payload, |r| s.ping(r)),
+        "ShutdownSandbox" => now(payload, |r| s.shutdown(r)),
+        "SandboxMetrics" => now(payload, |r| s.metrics(r)),
+        _ => unimplemented(crate::sandbox::SERVICE, method),
     }
 }
 

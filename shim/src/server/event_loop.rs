@@ -6,9 +6,10 @@
 //! to read them.
 
 use super::connection::{Conn, Frame};
-use super::dispatch::{dispatch, Call};
+use super::dispatch::{dispatch, dispatch_sandbox, Call};
 use super::jobs::{Finished, Jobs, ReplyTo};
 use super::status;
+use crate::sandbox::SandboxService;
 use crate::stdio::{Pumps, PUMP_TOKEN};
 use crate::sys::oom::OomWatcher;
 use crate::sys::poller::{Poller, READABLE, WRITABLE};
@@ -16,6 +17,7 @@ use crate::sys::reaper::Reaper;
 use crate::task::{Reply, TaskService};
 use crate::wire::frame::{frame, TYPE_REQUEST, TYPE_RESPONSE};
 use protobuf::Message;
+use skiff_protos::sandbox::WaitSandboxRequest;
 use skiff_protos::shim::WaitRequest;
 use std::collections::HashMap;
 use std::io;
@@ -67,6 +69,9 @@ pub struct Server {
     parked: Vec<Parked>,
     jobs: Jobs,
     service: Arc<TaskService>,
+    /// containerd's Sandbox API, and its WaitSandbox requests until the sandbox ends.
+    sandbox: SandboxService,
+    sandbox_waits: Vec<(ReplyTo, WaitSandboxRequest)>,
     /// Accepting resumes then (the shim ran out of file descriptors).
     accept_paused: Option<Instant>,
     next_report: Option<Instant>,
@@ -93,6 +98,8 @@ impl Server {
             busy: Vec::new(),
             parked: Vec::new(),
             jobs,
+            sandbox: SandboxService::new(service.clone()),
+            sandbox_waits: Vec::new(),
             service,
             accept_paused: None,
             next_report: None,
@@ -102,7 +109,10 @@ impl Server {
     /// Serves until a Shutdown is granted.
     pub fn run(&mut self) {
         let mut events = crate::sys::poller::events::<64>();
-        while !self.service.shutdown_requested() {
+        while !self
+            .sandbox
+            .shim_may_exit(self.service.shutdown_requested())
+        {
             let n = self.sources.poller.wait(&mut events, self.timeout());
             let mut exits_due = n == 0;
             for ev in &events[..n] {
@@ -161,8 +171,9 @@ impl Server {
     /// Hands reaped exits to the service, reports those whose output has drained, and
     /// answers the Waits they end.
     fn exits(&mut self) {
-        let exits = self.sources.reaper.reap();
+        let exits = self.sandbox.reaped(self.sources.reaper.reap());
         self.service.reaped(exits);
+        self.retry_sandbox_waits();
         self.next_report = self.service.report_exits();
         if !self.parked.is_empty() {
             let parked = std::mem::take(&mut self.parked);
@@ -235,6 +246,7 @@ impl Server {
             self.sources.poller.remove(&conn.stream);
         }
         self.parked.retain(|p| p.to.conn != id);
+        self.sandbox_waits.retain(|(to, _)| to.conn != id);
         self.busy.retain(|b| *b != id);
     }
 
@@ -318,13 +330,24 @@ impl Server {
                 return self.reply(to, Err(e));
             }
         };
-        match dispatch(&self.service, &req.service, &req.method, &req.payload) {
+        let to_sandbox = req.service == crate::sandbox::SERVICE;
+        let call = if to_sandbox {
+            dispatch_sandbox(&self.sandbox, &req.method, &req.payload)
+        } else {
+            dispatch(&self.service, &req.service, &req.method, &req.payload)
+        };
+        match call {
             Call::Wait(wait) => self.wait(to, wait),
+            Call::WaitSandbox(wait) => self.wait_sandbox(to, wait),
             Call::Reply(Reply::Now(r)) => self.reply(to, r),
             Call::Reply(Reply::Later(job)) => {
                 let finished = self.jobs.submit(job, Some(to));
                 self.finish(finished);
             }
+        }
+        if to_sandbox {
+            // A StopSandbox ends a sandbox without a process of its own at once.
+            self.retry_sandbox_waits();
         }
     }
 
@@ -339,6 +362,20 @@ impl Server {
                 self.reply(to, Err(e));
             }
             Ok(None) => self.parked.push(Parked { to, req }),
+            Err(e) => self.reply(to, Err(e)),
+        }
+    }
+
+    fn retry_sandbox_waits(&mut self) {
+        for (to, req) in std::mem::take(&mut self.sandbox_waits) {
+            self.wait_sandbox(to, req);
+        }
+    }
+
+    fn wait_sandbox(&mut self, to: ReplyTo, req: WaitSandboxRequest) {
+        match self.sandbox.try_wait(&req) {
+            Ok(Some(resp)) => self.reply(to, Ok(resp.write_to_bytes().unwrap_or_default())),
+            Ok(None) => self.sandbox_waits.push((to, req)),
             Err(e) => self.reply(to, Err(e)),
         }
     }

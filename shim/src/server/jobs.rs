@@ -181,6 +181,8 @@ impl Jobs {
         let started = std::thread::Builder::new()
             .name("runtime-command".into())
             .spawn(move || {
+                // Runtime commands run in the shim's namespaces, not a pod's.
+                crate::sys::pod_ns::on_new_thread();
                 let work = theirs.lock().unwrap().take().expect("work to run");
                 let finish = work.run();
                 let done = Done {

@@ -7,6 +7,7 @@ pub mod logging;
 pub mod memory;
 pub mod mount;
 pub mod oom;
+pub mod pod_ns;
 pub mod poller;
 pub mod procfs;
 pub mod reaper;

@@ -21,6 +21,14 @@ impl TaskService {
         })
     }
 
+    /// The containers this shim serves, and those being created.
+    pub fn container_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.containers.lock().unwrap().keys().cloned().collect();
+        ids.extend(self.creating.lock().unwrap().iter().cloned());
+        ids.sort();
+        ids
+    }
+
     pub fn shutdown(&self, req: ShutdownRequest) -> Result<Empty> {
         let busy = !self.containers.lock().unwrap().is_empty()
             || !self.creating.lock().unwrap().is_empty();
