@@ -4,7 +4,8 @@
 //!
 //! One pass over the archive: the few small documents that name its images are read
 //! into memory (within the metadata size limit); blobs stream into the content store,
-//! which refuses one that does not match its name; every other entry is skipped unread.
+//! metered against the import limits, and the store refuses one that does not match its
+//! name; every other entry is skipped unread.
 //! An image may use only blobs that the archive carried or that its namespace already
 //! has: a digest alone proves nothing. The result names, per image, its manifest,
 //! config and layers.
@@ -14,7 +15,7 @@ mod oci;
 
 use crate::content::ContentStore;
 use crate::error::{Error, Result};
-use crate::limits::Budget;
+use crate::limits::{Budget, ContentMeter};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
@@ -107,7 +108,7 @@ impl Reader<'_> {
             let name = String::from_utf8_lossy(&entry.path_bytes())
                 .trim_start_matches("./")
                 .to_string();
-            let size = entry.header().size().unwrap_or(0);
+            let size = entry.size();
             if DOCUMENTS.contains(&name.as_str()) {
                 self.budget.metadata(&name, size)?;
                 let mut bytes = Vec::new();
@@ -121,11 +122,18 @@ impl Reader<'_> {
             if expected.is_none() && !name.ends_with(".tar") && !name.ends_with(".json") {
                 continue; // nothing any image can name
             }
-            let mut data = Truncation {
+            // Refused on its header's word before any of it is read, then metered as it
+            // streams (a gzipped archive can carry gigabytes of zeros in megabytes).
+            self.budget.content_fits(size)?;
+            let data = Truncation {
                 inner: &mut entry,
                 path,
             };
-            let (digest, n) = self.store.ingest(&mut data, expected.as_deref())?;
+            let mut metered = ContentMeter::new(data, self.budget);
+            let (digest, n) = self
+                .store
+                .ingest(&mut metered, expected.as_deref())
+                .map_err(|e| metered.explain(e))?;
             ingested.push(digest.clone());
             out.carried.insert(digest.clone());
             out.by_path.insert(name, (digest, n));
