@@ -22,6 +22,7 @@ pub mod layer_tar;
 pub mod limits;
 pub mod log;
 pub mod mount;
+pub mod secure_dir;
 pub mod service;
 pub mod shim;
 pub mod snapshots;

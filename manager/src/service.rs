@@ -383,6 +383,16 @@ impl skiff_protos::manager_ttrpc::Events for Api {
     }
 }
 
+impl Daemon for Api {
+    fn daemon_info(&self, _: &TtrpcContext, _: InfoRequest) -> Res<InfoResponse> {
+        Ok(InfoResponse {
+            fifo_dir: self.1.fifo_dir().display().to_string(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            ..Default::default()
+        })
+    }
+}
+
 /// Every skiff.v1 service, for the server.
 pub fn services(
     store: Arc<Store>,
@@ -394,6 +404,7 @@ pub fn services(
     all.extend(create_snapshots(api.clone()));
     all.extend(create_tasks(api.clone()));
     all.extend(skiff_protos::manager_ttrpc::create_events(api.clone()));
+    all.extend(create_daemon(api.clone()));
     all.extend(create_content(api));
     all
 }

@@ -25,7 +25,7 @@ fn attached(
     } else {
         format!("{id}-{exec_id}")
     };
-    let fifos = Fifos::make(&c.fifo_base, &name, stdin, terminal)?;
+    let fifos = Fifos::make(&c.fifo_base()?, &name, stdin, terminal)?;
     let mut outputs = vec![copy_out(&fifos.stdout, std::io::stdout())];
     if let Some(err) = &fifos.stderr {
         outputs.push(copy_out(err, std::io::stderr()));

@@ -8,7 +8,7 @@ pub const DEFAULT_ROOT: &str = "/var/lib/skiff";
 pub const DEFAULT_STATE: &str = "/run/skiff";
 pub const DEFAULT_ADDRESS: &str = "/run/skiff/skiffd.sock";
 
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(
     name = "skiffd",
     version,
@@ -37,7 +37,7 @@ pub struct Args {
 }
 
 /// What one image import may use; an import over one fails with the flag named.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 #[command(next_help_heading = "Import limits")]
 pub struct LimitArgs {
     /// Image indexes within indexes.

@@ -37,6 +37,14 @@ fn run(a: &Args) -> Result<(), String> {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     private_dir(&a.root)?;
     private_dir(&a.state)?;
+    // Resolved once (symlinks too): the FIFO paths clients get must not pass a symlink.
+    let mut a = a.clone();
+    a.state = std::fs::canonicalize(&a.state).map_err(|e| format!("--state: {e}"))?;
+    let a = &a;
+    // Clients make their FIFOs here; a FIFO directory anyone could change would let
+    // them swap a FIFO for a symlink before a shim opens it as root.
+    crate::secure_dir::make_private(&a.state, crate::tasks::FIFO_DIR)
+        .map_err(|e| format!("the FIFO directory: {e}"))?;
     raise_open_files();
     let lock =
         std::fs::File::create(a.root.join("skiffd.lock")).map_err(|e| format!("lock file: {e}"))?;

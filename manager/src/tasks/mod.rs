@@ -31,6 +31,9 @@ use std::time::Duration;
 
 pub use create::NewTask;
 
+/// The FIFO directory's name in the state directory.
+pub const FIFO_DIR: &str = "fifo";
+
 const CALL: Duration = Duration::from_secs(60);
 const WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -111,6 +114,11 @@ impl Tasks {
 
     fn bundle_of(&self, ns: &str, id: &str) -> PathBuf {
         self.state.join("bundles").join(ns).join(id)
+    }
+
+    /// Where clients make their stdio FIFOs (made and checked at start).
+    pub fn fifo_dir(&self) -> PathBuf {
+        self.state.join(FIFO_DIR)
     }
 
     pub fn log_path(&self, ns: &str, id: &str) -> PathBuf {
