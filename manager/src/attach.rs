@@ -33,7 +33,8 @@ impl Fifos {
     pub fn make(base: &Path, name: &str, stdin: bool, terminal: bool) -> Result<Fifos, String> {
         let leaf = format!("{name}-{}", std::process::id());
         let dir = base.join(&leaf);
-        let fd = crate::secure_dir::make_private(base, &leaf)
+        let fd = crate::secure_dir::open_checked(base)
+            .and_then(|_| crate::secure_dir::make_private(base, &leaf))
             .map_err(|e| format!("the FIFO directory: {e}"))?;
         let f = Fifos {
             stdin: stdin.then(|| dir.join("stdin")),

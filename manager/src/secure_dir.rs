@@ -19,6 +19,11 @@ const DIR: OFlag = OFlag::O_DIRECTORY
 
 /// Opens `path` (absolute), checking every component; returns the last one's descriptor.
 pub fn open_checked(path: &Path) -> Result<OwnedFd, String> {
+    open_chain(path, true)
+}
+
+/// `private`: whether the last component must be 0700 too, or is checked as the others.
+fn open_chain(path: &Path, private: bool) -> Result<OwnedFd, String> {
     if !path.is_absolute() {
         return Err(format!("{} is not an absolute path", path.display()));
     }
@@ -33,7 +38,7 @@ pub fn open_checked(path: &Path) -> Result<OwnedFd, String> {
     if path.components().any(|c| c == Component::ParentDir) {
         return Err(format!("{} has '..' in it", path.display()));
     }
-    check(&dir, Path::new("/"), names.is_empty())?;
+    check(&dir, Path::new("/"), private && names.is_empty())?;
     let mut so_far = std::path::PathBuf::from("/");
     for (i, name) in names.iter().enumerate() {
         so_far.push(name);
@@ -46,7 +51,7 @@ pub fn open_checked(path: &Path) -> Result<OwnedFd, String> {
             format!("{}: {why}", so_far.display())
         })?;
         dir = fd;
-        check(&dir, &so_far, i + 1 == names.len())?;
+        check(&dir, &so_far, private && i + 1 == names.len())?;
     }
     Ok(dir)
 }
@@ -79,7 +84,7 @@ fn check(fd: &OwnedFd, path: &Path, last: bool) -> Result<(), String> {
 
 /// Makes `parent/name` (0700) unless it exists, then opens and checks the whole path.
 pub fn make_private(parent: &Path, name: &str) -> Result<OwnedFd, String> {
-    let p = open_checked(parent)?;
+    let p = open_chain(parent, false)?;
     match mkdirat(&p, name, Mode::S_IRWXU) {
         Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
         Err(e) => {
