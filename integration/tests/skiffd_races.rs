@@ -375,7 +375,7 @@ fn the_cli_makes_its_fifos_only_where_root_alone_can_change_them() {
     std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o777)).unwrap();
     let d = Skiffd::start_at(&shared.join("skiffd.sock"), &[]);
     ok(&d.skiff(&["image", "import", &busybox_archive().to_string_lossy()]));
-    let mut run = d
+    let run = d
         .skiff_command()
         .args([
             "run",

@@ -32,6 +32,10 @@ pub struct Args {
     /// Containers' cgroups go under PARENT/NAMESPACE/ID.
     #[arg(long, default_value = "/skiff", value_parser = cgroup_parent)]
     pub cgroup_parent: String,
+    /// A detached container's log (under --root) is rotated when it would pass this
+    /// size; one rotated file is kept, so at most twice this per container.
+    #[arg(long, value_name = "SIZE", default_value = "10m", value_parser = size)]
+    pub max_log_size: u64,
     #[command(flatten)]
     pub limits: LimitArgs,
 }

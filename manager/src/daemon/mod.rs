@@ -94,7 +94,11 @@ fn start_serving(a: &Args, store: &Arc<Store>) -> Result<(ttrpc::Server, ttrpc::
         events_address: events_address.clone(),
     };
     let events = Arc::new(crate::event_log::EventLog::default());
-    let tasks = Arc::new(Tasks::new(store.clone(), launcher, &a.state, events));
+    let logs = crate::tasks::LogConfig {
+        dir: a.root.join("logs"),
+        max_size: a.max_log_size,
+    };
+    let tasks = Arc::new(Tasks::new(store.clone(), launcher, &a.state, events, logs));
     // It listens before tasks are recovered, so events a shim held while skiffd was
     // down arrive.
     let mut events_server = serve(&events_address, crate::events::service(tasks.clone()))?;

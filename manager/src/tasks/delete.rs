@@ -24,6 +24,7 @@ impl Tasks {
             };
             self.forget_shim(ns, id);
             self.delete_row(ns, id)?;
+            self.output(ns, id).release();
             bundle::remove(Path::new(&row.bundle))?;
             Ok(TaskInfo {
                 container_id: id.into(),
@@ -66,8 +67,18 @@ impl Tasks {
     /// its task is under way: one that claimed a task makes this fail instead.
     pub fn delete_container(&self, ns: &str, id: &str) -> Result<()> {
         let ns = namespace(ns)?;
-        self.locks
-            .run(ns, id, || self.store.delete_container(ns, id))
+        self.locks.run(ns, id, || {
+            self.store.delete_container(ns, id)?;
+            // Its log goes with it (a task's deletion keeps it for `skiff logs`).
+            let dir = self.log_dir(ns, id);
+            match std::fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    crate::log::warn(&format!("removing the log of {ns}/{id}: {e}"))
+                }
+                _ => {}
+            }
+            Ok(())
+        })
     }
 }
 

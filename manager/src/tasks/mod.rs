@@ -14,6 +14,7 @@ mod calls;
 mod create;
 mod delete;
 mod locks;
+mod output;
 mod recover;
 mod rows;
 mod state;
@@ -60,8 +61,16 @@ pub struct TaskInfo {
     pub image: String,
 }
 
+/// Where detached tasks' output goes, and its cap.
+pub struct LogConfig {
+    /// `ROOT/logs`: a container's log is `NS/ID/output.log` under it.
+    pub dir: PathBuf,
+    pub max_size: u64,
+}
+
 pub struct Tasks {
     store: Arc<Store>,
+    logs: LogConfig,
     launcher: Launcher,
     state: PathBuf,
     pub events: Arc<EventLog>,
@@ -101,9 +110,11 @@ impl Tasks {
         launcher: Launcher,
         state: &Path,
         events: Arc<EventLog>,
+        logs: LogConfig,
     ) -> Tasks {
         Tasks {
             store,
+            logs,
             launcher,
             state: state.to_path_buf(),
             events,
@@ -121,8 +132,13 @@ impl Tasks {
         self.state.join(FIFO_DIR)
     }
 
-    pub fn log_path(&self, ns: &str, id: &str) -> PathBuf {
-        self.bundle_of(ns, id).join("output.log")
+    /// The directory of a container's log (kept until the container is removed).
+    pub fn log_dir(&self, ns: &str, id: &str) -> PathBuf {
+        self.logs.dir.join(ns).join(id)
+    }
+
+    fn output(&self, ns: &str, id: &str) -> output::Output {
+        output::Output::of(&self.bundle_of(ns, id), self.log_dir(ns, id))
     }
 
     pub(super) fn shim(&self, ns: &str, id: &str) -> Result<Arc<TaskClient>> {

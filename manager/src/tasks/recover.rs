@@ -30,6 +30,12 @@ impl Tasks {
                     .unwrap()
                     .insert((ns.clone(), id.clone()), Arc::new(c));
                 let _ = crate::shim::follow_log(Path::new(&row.bundle), &id);
+                let output = self.output(&ns, &id);
+                if output.exists() {
+                    if let Err(e) = output.follow(self.logs.max_size) {
+                        crate::log::warn(&format!("following the output of {ns}/{id}: {e}"));
+                    }
+                }
                 let status = self.get(&ns, &id, "").map(|t| t.status).unwrap_or_default();
                 done.push(format!("reconnected to the shim of {ns}/{id} ({status})"));
             } else if row.status != "stopped" {

@@ -112,11 +112,7 @@ impl Tasks {
     pub fn logs(&self, ns: &str, id: &str) -> Result<Vec<u8>> {
         let ns = namespace(ns)?;
         self.row(ns, id)?;
-        match std::fs::read(self.log_path(ns, id)) {
-            Ok(b) => Ok(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(io("reading the log", e)),
-        }
+        super::output::read(&self.log_dir(ns, id)).map_err(|e| io("reading the log", e))
     }
 
     /// An exit event from a shim: recorded for the task's init process.
