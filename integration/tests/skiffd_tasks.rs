@@ -219,7 +219,16 @@ fn a_detached_container_through_its_life_with_events() {
 #[test]
 fn skiffd_killed_and_restarted_finds_its_containers() {
     let mut d = with_busybox();
-    ok(&d.skiff(&["run", "-d", "--name", "survivor", "busybox", "sleep", "300"]));
+    let ticks = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done";
+    ok(&d.skiff(&[
+        "run", "-d", "--name", "survivor", "busybox", "sh", "-c", ticks,
+    ]));
+    let lines = |d: &Skiffd| ok(&d.skiff(&["logs", "survivor"])).lines().count();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lines(&d) < 2 {
+        assert!(Instant::now() < deadline, "no output logged");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     ok(&d.skiff(&[
         "run",
         "-d",
@@ -242,6 +251,17 @@ fn skiffd_killed_and_restarted_finds_its_containers() {
     std::thread::sleep(Duration::from_secs(2));
     d.restart();
     assert_eq!(ps_line(&d, "survivor").unwrap()[2], "running");
+    // Its output is logged again after the restart (the reader started anew).
+    let before = lines(&d);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lines(&d) < before + 3 {
+        assert!(
+            Instant::now() < deadline,
+            "no output logged after the restart: {}",
+            ok(&d.skiff(&["logs", "survivor"]))
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let quitter = ps_line(&d, "quitter").unwrap();
     assert_eq!((quitter[2].as_str(), quitter[4].as_str()), ("stopped", "7"));
     let orphan = ps_line(&d, "orphan").unwrap();
