@@ -319,7 +319,10 @@ fn terminal_mounts_and_clear_errors() {
         stderr(&o)
     );
     for (args, expected) in [
-        (vec!["run", "--rm", "no-such-image"], "does not exist"),
+        (
+            vec!["run", "--rm", "--pull", "never", "no-such-image"],
+            "does not exist",
+        ),
         (
             vec![
                 "run",

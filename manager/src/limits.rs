@@ -63,6 +63,9 @@ pub struct Budget {
     unpacked: AtomicU64,
     content: AtomicU64,
     entries: AtomicU64,
+    /// Whether the client cancelled: every count checks it, so a cancelled import or
+    /// pull stops at its next read or entry.
+    cancelled: Option<Box<dyn Fn() -> bool + Send + Sync>>,
 }
 
 impl Budget {
@@ -73,6 +76,20 @@ impl Budget {
             unpacked: AtomicU64::new(0),
             content: AtomicU64::new(0),
             entries: AtomicU64::new(0),
+            cancelled: None,
+        }
+    }
+
+    /// The same budget, stopping once `cancelled` says so.
+    pub fn with_cancel(mut self, cancelled: impl Fn() -> bool + Send + Sync + 'static) -> Budget {
+        self.cancelled = Some(Box::new(cancelled));
+        self
+    }
+
+    fn check_cancel(&self) -> Result<()> {
+        match &self.cancelled {
+            Some(c) if c() => Err(Error::Cancelled("cancelled by the client".into())),
+            _ => Ok(()),
         }
     }
 
@@ -82,6 +99,7 @@ impl Budget {
     }
 
     pub fn entry(&self) -> Result<()> {
+        self.check_cancel()?;
         let n = self.entries.fetch_add(1, Ordering::Relaxed) + 1;
         if n > self.limits.max_entries {
             return Err(exceeded(
@@ -122,6 +140,7 @@ impl Budget {
     }
 
     fn check(&self, total: u64, what: &str) -> Result<()> {
+        self.check_cancel()?;
         self.check_size(total, what)?;
         let ratio = self.limits.max_expansion_ratio;
         let source = self.archive_size.load(Ordering::Relaxed);

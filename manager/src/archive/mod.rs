@@ -57,6 +57,8 @@ pub struct Reader<'a> {
     pub budget: &'a Budget,
     /// Whether the importing namespace already has a blob.
     pub known: &'a dyn Fn(&str) -> bool,
+    /// Told how many more bytes of the archive file were read (progress).
+    pub read: &'a (dyn Fn(u64) + Sync),
 }
 
 /// The archive's entries, as the formats need them.
@@ -93,7 +95,7 @@ impl Reader<'_> {
     }
 
     fn entries(&self, path: &Path, ingested: &mut Vec<String>) -> Result<Entries> {
-        let stream = open_archive(path)?;
+        let stream = open_archive(path, self.read)?;
         let mut tar = tar::Archive::new(stream);
         let broken = |e: std::io::Error| {
             Error::Corrupt(format!("{} is truncated or corrupt: {e}", path.display()))
@@ -143,10 +145,10 @@ impl Reader<'_> {
 }
 
 /// The archive's tar stream, gunzipped if it is gzipped as a whole.
-fn open_archive(path: &Path) -> Result<Box<dyn Read>> {
+fn open_archive<'a>(path: &Path, read: &'a (dyn Fn(u64) + Sync)) -> Result<Box<dyn Read + 'a>> {
     let file = std::fs::File::open(path)
         .map_err(|e| Error::InvalidArgument(format!("cannot open {}: {e}", path.display())))?;
-    let mut reader = BufReader::new(file);
+    let mut reader = BufReader::new(Counted { inner: file, read });
     let head = reader
         .fill_buf()
         .map_err(|e| Error::Corrupt(format!("reading {}: {e}", path.display())))?
@@ -163,6 +165,20 @@ fn open_archive(path: &Path) -> Result<Box<dyn Read>> {
     } else {
         Box::new(reader)
     })
+}
+
+/// The archive file, its bytes counted as they are read.
+struct Counted<'a, R> {
+    inner: R,
+    read: &'a (dyn Fn(u64) + Sync),
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.read)(n as u64);
+        Ok(n)
+    }
 }
 
 /// Read errors of an entry say which archive broke.

@@ -36,6 +36,13 @@ pub struct Args {
     /// size; one rotated file is kept, so at most twice this per container.
     #[arg(long, value_name = "SIZE", default_value = "10m", value_parser = size)]
     pub max_log_size: u64,
+    /// Registries' configuration: a directory per registry host in containerd's
+    /// hosts.toml form (mirrors, CA files, skip_verify, server).
+    #[arg(long, value_name = "DIR", default_value = crate::registry::hosts::DEFAULT_CONFIG_DIR)]
+    pub registry_config: PathBuf,
+    /// Serve Prometheus metrics at http://HOST:PORT/v1/metrics (port 0 picks one).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_address: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }

@@ -55,6 +55,10 @@ fn run(a: &Args) -> Result<(), String> {
         private_dir(parent)?;
     }
     let (server, events_server) = start_serving(a, &store)?;
+    if let Some(m) = &a.metrics_address {
+        let bound = crate::metrics::server::start(m, store.clone())?;
+        crate::log::info(&format!("metrics on {bound}"));
+    }
     crate::log::info(&format!(
         "skiffd serving on {} (root {}, {} snapshots)",
         a.address.display(),
@@ -77,6 +81,7 @@ fn open_store(a: &Args) -> Result<Arc<Store>, String> {
     let mut store = Store::open(&a.root, a.native_snapshots).map_err(|e| e.to_string())?;
     store.cgroup_parent = a.cgroup_parent.clone();
     store.limits = a.limits.limits();
+    store.registry_config = a.registry_config.clone();
     for line in store
         .recover()
         .map_err(|e| format!("recovering the store: {e}"))?

@@ -5,6 +5,7 @@
 //! discards what the earlier steps made: the shim's task and the shim, the rootfs
 //! mounts, the bundle, the row.
 
+use super::TimedCall;
 use super::{bundle, rows::CREATING, shim_err, TaskInfo, Tasks, CALL};
 use crate::crash;
 use crate::error::{Error, Result};
@@ -69,7 +70,7 @@ impl Tasks {
             ..Default::default()
         };
         let created: api::CreateTaskResponse =
-            client.call("Create", &req, CALL).map_err(shim_err)?;
+            client.timed_call("Create", &req, CALL).map_err(shim_err)?;
         crash::point("create-task:created");
         self.record_created(ns, id, created.pid)?;
         self.shims
@@ -161,15 +162,15 @@ fn stop_and_shut_down(c: &TaskClient, id: &str) {
         all: true,
         ..Default::default()
     };
-    let _ = c.call::<_, Empty>("Kill", &kill, CALL);
+    let _ = c.timed_call::<_, Empty>("Kill", &kill, CALL);
     let delete = api::DeleteRequest {
         id: id.into(),
         ..Default::default()
     };
-    let _ = c.call::<_, api::DeleteResponse>("Delete", &delete, CALL);
+    let _ = c.timed_call::<_, api::DeleteResponse>("Delete", &delete, CALL);
     let shutdown = api::ShutdownRequest {
         id: id.into(),
         ..Default::default()
     };
-    let _ = c.call::<_, Empty>("Shutdown", &shutdown, CALL);
+    let _ = c.timed_call::<_, Empty>("Shutdown", &shutdown, CALL);
 }

@@ -78,6 +78,30 @@ pub struct Tasks {
     locks: locks::ContainerLocks,
 }
 
+/// Calls to a shim, their latency recorded for the metrics endpoint.
+pub(crate) trait TimedCall {
+    fn timed_call<Req: protobuf::Message, Resp: protobuf::Message>(
+        &self,
+        method: &str,
+        req: &Req,
+        timeout: Duration,
+    ) -> ttrpc::Result<Resp>;
+}
+
+impl TimedCall for TaskClient {
+    fn timed_call<Req: protobuf::Message, Resp: protobuf::Message>(
+        &self,
+        method: &str,
+        req: &Req,
+        timeout: Duration,
+    ) -> ttrpc::Result<Resp> {
+        let started = std::time::Instant::now();
+        let result = self.call(method, req, timeout);
+        crate::metrics::shim_call(method, started.elapsed());
+        result
+    }
+}
+
 fn status_name(s: Status) -> &'static str {
     match s {
         Status::CREATED => "created",

@@ -3,6 +3,7 @@
 //! serving; for a shim that is gone, its binary's `delete` cleans up and the exit is
 //! recorded.
 
+use super::TimedCall;
 use super::{
     rows::{Row, CREATING},
     Tasks,
@@ -65,6 +66,7 @@ fn reconnect(row: &Row, id: &str) -> Option<TaskClient> {
         id: id.to_string(),
         ..Default::default()
     };
-    let r: ttrpc::Result<api::ConnectResponse> = c.call("Connect", &req, Duration::from_secs(5));
+    let r: ttrpc::Result<api::ConnectResponse> =
+        c.timed_call("Connect", &req, Duration::from_secs(5));
     r.ok().map(|_| c)
 }

@@ -1,6 +1,7 @@
 //! What a task is now: from its shim while it lives, else as recorded; waiting for its
 //! exit; exits that shims report; a detached task's log.
 
+use super::TimedCall;
 use super::{shim_err, status_name, TaskInfo, Tasks, CALL, WAIT};
 use crate::db::now;
 use crate::error::{io, Error, Result};
@@ -65,7 +66,7 @@ impl Tasks {
             exec_id: exec_id.into(),
             ..Default::default()
         };
-        match c.call("State", &req, CALL) {
+        match c.timed_call("State", &req, CALL) {
             Ok(s) => Ok(Some(s)),
             Err(e @ ttrpc::Error::RpcStatus(_)) => Err(shim_err(e)),
             Err(_) if exec_id.is_empty() => Ok(None),
@@ -83,7 +84,7 @@ impl Tasks {
         let ns = namespace(ns)?;
         let c = self.shim(ns, id)?;
         let r: api::WaitResponse = c
-            .call(
+            .timed_call(
                 "Wait",
                 &api::WaitRequest {
                     id: id.into(),

@@ -1,0 +1,363 @@
+//! skiffd pulling from a real registry (Debian's docker-registry, distribution 2.8, our
+//! own process on 127.0.0.1): pull and run, no blob fetched twice, clear errors (a
+//! missing tag, a wrong digest, a refused login, a registry gone), TLS with basic auth,
+//! a connection cut mid-blob (resumed with Range), manifests and images past the import
+//! limits, a cancelled pull, and the metrics endpoint.
+
+use skiff_integration::bundle::{busybox_rootfs, TempDir};
+use skiff_integration::containerd::{stderr, stdout};
+use skiff_integration::oci::{layer, layer_of_dir, Entry, Image, Parts};
+use skiff_integration::registry::{lying_registry, Proxy, Registry};
+use skiff_integration::skiffd::{assert_empty, files, ok, rows, Skiffd};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// busybox as one gzipped layer (about 1 MiB).
+fn busybox() -> Parts {
+    let tmp = TempDir::new("busybox-layer").unwrap();
+    let root = tmp.path().join("root");
+    busybox_rootfs(&root).unwrap();
+    Image {
+        layers: vec![layer_of_dir(&root)],
+        gzip: true,
+        ..Default::default()
+    }
+    .parts()
+}
+
+fn pull(d: &Skiffd, args: &[&str]) -> Output {
+    let mut c = d.skiff_command();
+    c.args(["image", "pull"]).args(args).stdin(Stdio::null());
+    c.output().unwrap()
+}
+
+#[test]
+fn pull_and_run_and_a_second_pull_fetches_no_blob_again() {
+    let reg = Registry::start();
+    let parts = busybox();
+    reg.push("test/busybox", "1", &parts);
+    let d = Skiffd::start();
+    let image = format!("{}/test/busybox:1", reg.host());
+    let o = pull(&d, &[&image]);
+    assert!(o.status.success(), "{}{}", stderr(&o), d.log());
+    assert!(
+        stdout(&o).starts_with(&format!("{image} sha256:")),
+        "{}",
+        stdout(&o)
+    );
+    // Piped: one line per blob as it ends (config and layer), and the unpacking.
+    let progress = stderr(&o);
+    assert_eq!(
+        progress
+            .lines()
+            .filter(|l| l.starts_with("sha256:") && l.contains("fetched"))
+            .count(),
+        2,
+        "{progress}"
+    );
+    let fetched = reg.blob_gets();
+    assert_eq!(fetched, 2, "{}", reg.log());
+    let o = d.skiff(&["run", "--rm", &image, "echo", "pulled and run"]);
+    assert_eq!(stdout(&o), "pulled and run\n", "{}", stderr(&o));
+    // Again: the manifest is asked for, no blob.
+    let o = pull(&d, &["--quiet", &image]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "", "--quiet printed progress");
+    assert_eq!(
+        reg.blob_gets(),
+        fetched,
+        "a second pull fetched blobs again"
+    );
+    // `skiff run` of an image not here pulls it (a second tag of the same content:
+    // its blobs are the namespace's already).
+    reg.push("test/busybox", "2", &parts);
+    let two = format!("{}/test/busybox:2", reg.host());
+    let o = d.skiff(&["run", "--rm", &two, "echo", "two"]);
+    assert_eq!(stdout(&o), "two\n", "{}", stderr(&o));
+    assert_eq!(reg.blob_gets(), fetched);
+    assert!(files(&d.root().join("content/ingest")).is_empty());
+}
+
+#[test]
+fn a_missing_tag_a_wrong_digest_and_a_registry_gone_fail_clearly_and_leave_nothing() {
+    let mut reg = Registry::start();
+    let parts = busybox();
+    let manifest = reg.push("test/busybox", "1", &parts);
+    let d = Skiffd::start();
+    let host = reg.host();
+    let o = pull(&d, &[&format!("{host}/test/busybox:nope")]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("has no manifest nope for test/busybox (MANIFEST_UNKNOWN"),
+        "{}",
+        stderr(&o)
+    );
+    let o = pull(&d, &[&format!("{host}/test/nothing:1")]);
+    assert!(
+        stderr(&o).contains("has no manifest 1 for test/nothing"),
+        "{}",
+        stderr(&o)
+    );
+    assert_empty(&d, "missing tag");
+    // The layer's bytes changed in the registry's storage (same length): served as they
+    // are, and refused by their digest.
+    let layer = skiff_integration::oci::digest(&parts.layers[0]);
+    let file = reg.blob_file(&layer);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0xff;
+    std::fs::write(&file, &bytes).unwrap();
+    let o = pull(&d, &[&format!("{host}/test/busybox:1")]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains(&format!(
+            "wrong digest from the registry: blob {layer} does not match its digest"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert_empty(&d, "wrong digest");
+    // A manifest asked for by digest whose bytes hash to something else (the real
+    // registry checks its manifests as it reads them: a server that lies instead).
+    let liar = lying_registry(
+        parts.manifest.clone(),
+        "application/vnd.oci.image.manifest.v1+json",
+    );
+    let other = format!("sha256:{}", "0".repeat(64));
+    let o = pull(&d, &[&format!("127.0.0.1:{liar}/test/busybox@{other}")]);
+    assert!(
+        stderr(&o).contains(&format!(
+            "sent a manifest for {other} whose content hashes to {manifest}"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert_empty(&d, "wrong manifest digest");
+    reg.stop();
+    let o = pull(&d, &[&format!("{host}/test/busybox:1")]);
+    assert!(
+        stderr(&o).contains(&format!("cannot reach the registry {host}")),
+        "{}",
+        stderr(&o)
+    );
+    assert_empty(&d, "registry gone");
+}
+
+#[test]
+fn tls_with_basic_auth_needs_the_right_login() {
+    let reg = Registry::start_with(true, Some(("skiff", "s3cret")));
+    reg.push("private/busybox", "1", &busybox());
+    // The test CA for localhost:PORT, in containerd's hosts.toml form.
+    let certs = TempDir::new("certs.d").unwrap();
+    let host = format!("localhost:{}", reg.port);
+    let dir = certs.path().join(&host);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = reg.tls.as_ref().unwrap().ca.display().to_string();
+    std::fs::write(
+        dir.join("hosts.toml"),
+        format!("server = \"https://{host}\"\nca = \"{ca}\"\n"),
+    )
+    .unwrap();
+    let d = Skiffd::start_with(&["--registry-config", &certs.path().to_string_lossy()]);
+    let image = format!("{host}/private/busybox:1");
+    let o = pull(&d, &[&image]);
+    assert!(
+        stderr(&o).contains(&format!("{host} requires a login for private/busybox")),
+        "{}",
+        stderr(&o)
+    );
+    let o = pull(&d, &["--user", "skiff:wrong", &image]);
+    assert!(
+        stderr(&o).contains(&format!("{host} refused the login of \"skiff\"")),
+        "{}",
+        stderr(&o)
+    );
+    assert_empty(&d, "refused");
+    // The login from docker's config.json (HOME of the CLI).
+    let home = TempDir::new("home").unwrap();
+    std::fs::create_dir_all(home.path().join(".docker")).unwrap();
+    let auth = skiff_manager::registry::auth::basic("skiff", "s3cret");
+    let config =
+        serde_json::json!({"auths": {host.clone(): {"auth": auth.trim_start_matches("Basic ")}}});
+    std::fs::write(home.path().join(".docker/config.json"), config.to_string()).unwrap();
+    let o = d
+        .skiff_command()
+        .args(["image", "pull", &image])
+        .env("HOME", home.path())
+        .env_remove("DOCKER_CONFIG")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = d.skiff(&["run", "--rm", &image, "echo", "over TLS"]);
+    assert_eq!(stdout(&o), "over TLS\n", "{}", stderr(&o));
+    // A registry whose CA is not trusted is refused.
+    let untrusted = Skiffd::start();
+    let o = pull(&untrusted, &["--user", "skiff:s3cret", &image]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("cannot reach the registry"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_registry_that_drops_the_connection_mid_blob_is_resumed_with_range() {
+    let reg = Registry::start();
+    let parts = busybox();
+    assert!(parts.layers[0].len() > 256 << 10);
+    reg.push("test/busybox", "1", &parts);
+    let proxy = Proxy::start(reg.port, Some(100 << 10));
+    let d = Skiffd::start();
+    let image = format!("127.0.0.1:{}/test/busybox:1", proxy.port);
+    let o = pull(&d, &[&image]);
+    assert!(o.status.success(), "{}\n{}", stderr(&o), d.log());
+    assert_eq!(
+        proxy.cuts.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "never cut"
+    );
+    let ranged: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.to_ascii_lowercase().contains("range: bytes="))
+        .collect();
+    assert_eq!(ranged.len(), 1, "{:?}", proxy.requests());
+    let o = d.skiff(&["run", "--rm", &image, "echo", "resumed"]);
+    assert_eq!(stdout(&o), "resumed\n", "{}", stderr(&o));
+}
+
+#[test]
+fn manifests_and_images_past_the_limits_are_refused() {
+    let reg = Registry::start();
+    let d = Skiffd::start_with(&["--max-metadata-size", "64k", "--max-layers", "3"]);
+    let small = || layer(&[Entry::new("f", tar::EntryType::Regular).data(b"x")]);
+    let big = Image {
+        layers: vec![small()],
+        manifest_padding: 100_000,
+        ..Default::default()
+    };
+    reg.push("test/big", "1", &big.parts());
+    let o = pull(&d, &[&format!("{}/test/big:1", reg.host())]);
+    assert!(
+        stderr(&o).contains("over the import limit --max-metadata-size 65536"),
+        "{}",
+        stderr(&o)
+    );
+    let many = Image {
+        layers: (0..4).map(|_| small()).collect(),
+        ..Default::default()
+    };
+    reg.push("test/many", "1", &many.parts());
+    let o = pull(&d, &[&format!("{}/test/many:1", reg.host())]);
+    assert!(
+        stderr(&o).contains("the image has 4 layers: over the import limit --max-layers 3"),
+        "{}",
+        stderr(&o)
+    );
+    assert_empty(&d, "limits");
+}
+
+#[test]
+fn a_pull_cancelled_with_ctrl_c_leaves_nothing() {
+    let reg = Registry::start();
+    // 24 MiB of incompressible layer behind a proxy that lets it trickle: the pull is
+    // still fetching when it is cancelled.
+    let noise: Vec<u8> = (0..24u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let parts = Image {
+        layers: vec![layer(&[
+            Entry::new("noise", tar::EntryType::Regular).data(&noise)
+        ])],
+        ..Default::default()
+    }
+    .parts();
+    reg.push("test/noise", "1", &parts);
+    let d = Skiffd::start();
+    let image = format!("{}/test/noise:1", reg.host());
+    let child = d
+        .skiff_command()
+        .args(["image", "pull", &image])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once some of it is in the ingest directory, Ctrl-C.
+    let ingest = d.root().join("content/ingest");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while files(&ingest).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: kill(2) of the skiff this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !files(&ingest).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if o.status.success() {
+        // The pull won the race: then it is whole.
+        assert_eq!(rows(&d, "SELECT name FROM images"), vec![image]);
+        return;
+    }
+    assert!(stderr(&o).contains("cancelled"), "{}", stderr(&o));
+    assert!(d.log().contains("cancelled"), "{}", d.log());
+    assert_empty(&d, "cancelled");
+}
+
+/// `--metrics-address 127.0.0.1:0`: skiffd says where, and serves Prometheus text.
+#[test]
+fn metrics_are_served_in_prometheus_text() {
+    let reg = Registry::start();
+    reg.push("test/busybox", "1", &busybox());
+    let d = Skiffd::start_with(&["--metrics-address", "127.0.0.1:0"]);
+    let image = format!("{}/test/busybox:1", reg.host());
+    ok(&pull(&d, &[&image]));
+    ok(&d.skiff(&["run", "-d", "--name", "m", &image, "sleep", "60"]));
+    let address = d
+        .log()
+        .lines()
+        .find_map(|l| {
+            l.split("metrics on ")
+                .nth(1)
+                .map(str::trim)
+                .map(str::to_string)
+        })
+        .expect("skiffd logs `metrics on HOST:PORT`");
+    let body = http_get(&address, "/v1/metrics");
+    assert!(body.starts_with("HTTP/1.1 200 OK\r\n"), "{body}");
+    assert!(
+        body.contains("Content-Type: text/plain; version=0.0.4"),
+        "{body}"
+    );
+    for line in [
+        "skiff_pulls_total{result=\"ok\"} 1\n",
+        "skiff_images{namespace=\"default\"} 1\n",
+        "skiff_tasks{namespace=\"default\",state=\"running\"} 1\n",
+        "skiff_containers{namespace=\"default\",state=\"running\"} 1\n",
+        "# TYPE skiff_pull_duration_seconds histogram\n",
+        "skiff_pull_duration_seconds_count 1\n",
+        "skiff_shim_rpc_duration_seconds_count{method=\"Create\"} 1\n",
+    ] {
+        assert!(body.contains(line), "no {line:?} in:\n{body}");
+    }
+    let bytes: u64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("skiff_content_bytes "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(bytes > 500_000, "{body}");
+    assert!(http_get(&address, "/nope").starts_with("HTTP/1.1 404"));
+    ok(&d.skiff(&["rm", "-f", "m"]));
+}
+
+fn http_get(address: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(address).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
