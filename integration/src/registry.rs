@@ -276,15 +276,32 @@ impl Registry {
             let r = put.send(&blob[..]).unwrap();
             assert_eq!(r.status(), 201, "completing an upload");
         }
-        let mut put = agent
-            .put(format!("{}/v2/{repo}/manifests/{tag}", self.base()))
-            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json");
+        self.put_manifest(
+            repo,
+            tag,
+            &parts.manifest,
+            "application/vnd.oci.image.manifest.v1+json",
+        )
+    }
+
+    /// PUT of a manifest or index as `repo:reference`; its digest.
+    pub fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> String {
+        let mut put = self
+            .agent()
+            .put(format!("{}/v2/{repo}/manifests/{reference}", self.base()))
+            .header("Content-Type", media_type);
         if let Some(a) = self.authorization() {
             put = put.header("Authorization", &a);
         }
-        let r = put.send(&parts.manifest[..]).unwrap();
+        let r = put.send(bytes).unwrap();
         assert_eq!(r.status(), 201, "putting the manifest");
-        digest(&parts.manifest)
+        digest(bytes)
     }
 }
 
@@ -310,8 +327,27 @@ pub struct Proxy {
     stop: Arc<AtomicBool>,
 }
 
+/// What the proxy does to responses.
+#[derive(Clone, Copy, Default)]
+pub struct Faults {
+    /// Cut the first blob response this many bytes on.
+    pub cut_after: Option<u64>,
+    /// Pause this long after every 16 KiB sent (a slow registry).
+    pub pause: Option<Duration>,
+}
+
 impl Proxy {
     pub fn start(upstream: u16, cut_after: Option<u64>) -> Proxy {
+        Proxy::with(
+            upstream,
+            Faults {
+                cut_after,
+                pause: None,
+            },
+        )
+    }
+
+    pub fn with(upstream: u16, faults: Faults) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
@@ -325,7 +361,7 @@ impl Proxy {
                     Ok((client, _)) => {
                         let _ = client.set_nonblocking(false);
                         let (r, c) = (r.clone(), c.clone());
-                        std::thread::spawn(move || relay(client, upstream, &r, &c, cut_after));
+                        std::thread::spawn(move || relay(client, upstream, &r, &c, faults));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
@@ -355,19 +391,19 @@ impl Drop for Proxy {
 fn relay(
     client: TcpStream,
     upstream: u16,
-    requests: &Mutex<Vec<String>>,
+    requests: &Arc<Mutex<Vec<String>>>,
     cuts: &AtomicU64,
-    cut_after: Option<u64>,
+    faults: Faults,
 ) {
+    let cut_after = faults.cut_after;
     let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
         return;
     };
     let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
     let blob_asked = Arc::new(AtomicBool::new(false));
     let asked = blob_asked.clone();
-    let recorded: Vec<String> = Vec::new();
-    let recorded = Arc::new(Mutex::new(recorded));
-    let rec = recorded.clone();
+    // Recorded as they pass (a pooled connection may stay open past the test's look).
+    let rec = requests.clone();
     let up = std::thread::spawn(move || {
         // Raw bytes (a TLS hello must pass untouched); request heads are read off them.
         let mut buf = [0u8; 16 * 1024];
@@ -419,13 +455,12 @@ fn relay(
         if c_write.write_all(&buf[..n]).is_err() {
             break;
         }
+        if let Some(p) = faults.pause {
+            std::thread::sleep(p);
+        }
     }
     let _ = c_write.shutdown(std::net::Shutdown::Both);
     let _ = up.join();
-    requests
-        .lock()
-        .unwrap()
-        .extend(recorded.lock().unwrap().drain(..));
 }
 
 /// A server that answers every request with `body` as `content_type` (a registry

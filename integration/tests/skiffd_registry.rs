@@ -7,8 +7,8 @@
 use skiff_integration::bundle::{busybox_rootfs, TempDir};
 use skiff_integration::containerd::{stderr, stdout};
 use skiff_integration::oci::{layer, layer_of_dir, Entry, Image, Parts};
-use skiff_integration::registry::{lying_registry, Proxy, Registry};
-use skiff_integration::skiffd::{assert_empty, files, ok, rows, Skiffd};
+use skiff_integration::registry::{lying_registry, Faults, Proxy, Registry};
+use skiff_integration::skiffd::{assert_empty, files, ok, Skiffd};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -258,12 +258,135 @@ fn manifests_and_images_past_the_limits_are_refused() {
     assert_empty(&d, "limits");
 }
 
+/// An index of two images, another architecture's first: this machine's is pulled.
 #[test]
-fn a_pull_cancelled_with_ctrl_c_leaves_nothing() {
+fn an_index_is_resolved_to_this_platform() {
     let reg = Registry::start();
-    // 24 MiB of incompressible layer behind a proxy that lets it trickle: the pull is
-    // still fetching when it is cancelled.
-    let noise: Vec<u8> = (0..24u32 << 20)
+    let ours = busybox();
+    let other = Image {
+        layers: vec![layer(&[
+            Entry::new("wrong", tar::EntryType::Regular).data(b"x")
+        ])],
+        ..Default::default()
+    }
+    .parts();
+    let ours_digest = reg.push("test/multi", "ours", &ours);
+    let other_digest = reg.push("test/multi", "other", &other);
+    let arch = if std::env::consts::ARCH == "x86_64" {
+        "amd64"
+    } else {
+        "arm64"
+    };
+    let wrong = if arch == "amd64" { "s390x" } else { "amd64" };
+    let desc = |d: &str, m: &[u8], a: &str| serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": d, "size": m.len(), "platform": {"architecture": a, "os": "linux"}});
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [desc(&other_digest, &other.manifest, wrong), desc(&ours_digest, &ours.manifest, arch)],
+    }))
+    .unwrap();
+    reg.put_manifest(
+        "test/multi",
+        "1",
+        &index,
+        "application/vnd.oci.image.index.v1+json",
+    );
+    let d = Skiffd::start();
+    let image = format!("{}/test/multi:1", reg.host());
+    let o = pull(&d, &[&image]);
+    assert_eq!(
+        stdout(&o),
+        format!("{image} {ours_digest}\n"),
+        "{}",
+        stderr(&o)
+    );
+    let o = d.skiff(&["run", "--rm", &image, "echo", "this platform"]);
+    assert_eq!(stdout(&o), "this platform\n", "{}", stderr(&o));
+}
+
+/// A mirror in containerd's hosts.toml form is asked first.
+#[test]
+fn a_mirror_from_hosts_toml_is_asked_first() {
+    let reg = Registry::start();
+    reg.push("test/busybox", "1", &busybox());
+    let mirror = Proxy::start(reg.port, None);
+    let certs = TempDir::new("certs.d").unwrap();
+    let dir = certs.path().join(reg.host());
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("hosts.toml"),
+        format!(
+            "server = \"http://{}\"\n[host.\"http://127.0.0.1:{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+            reg.host(),
+            mirror.port
+        ),
+    )
+    .unwrap();
+    let d = Skiffd::start_with(&["--registry-config", &certs.path().to_string_lossy()]);
+    let o = pull(&d, &[&format!("{}/test/busybox:1", reg.host())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let asked: Vec<String> = mirror
+        .requests()
+        .iter()
+        .filter_map(|r| r.lines().next().map(str::to_string))
+        .collect();
+    assert!(
+        asked
+            .iter()
+            .any(|r| r.starts_with("GET /v2/test/busybox/manifests/1 ")),
+        "{asked:?}"
+    );
+    assert_eq!(
+        asked
+            .iter()
+            .filter(|r| r.contains("/blobs/sha256:"))
+            .count(),
+        2,
+        "{asked:?}"
+    );
+}
+
+/// Starts `skiff image pull` and waits until its first bytes are in the ingest directory.
+fn pull_under_way(d: &Skiffd, image: &str) -> std::process::Child {
+    let child = d
+        .skiff_command()
+        .args(["image", "pull", image])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ingest = d.root().join("content/ingest");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while files(&ingest).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the pull never started: {}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child
+}
+
+/// Until the ingest directory is empty and skiffd logged its `nth` cancel (or `limit`).
+fn wait_cancelled(d: &Skiffd, nth: usize, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let cancels = |d: &Skiffd| d.log().matches("was cancelled").count();
+    while !(files(&d.root().join("content/ingest")).is_empty() && cancels(d) >= nth) {
+        assert!(Instant::now() < deadline, "not cancelled: {}", d.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A pull cancelled with Ctrl-C, and one whose client was killed (no progress polls
+/// for 15 s): each stops, and leaves no image, blob, ingest file or snapshot.
+#[test]
+fn a_cancelled_pull_or_a_vanished_client_leaves_nothing() {
+    let reg = Registry::start();
+    // 8 MiB of incompressible layer, through a proxy that lets 16 KiB pass every 60 ms
+    // (about 270 KiB/s, 30 s in all): still fetching when the client goes, and 15 s
+    // after.
+    let noise: Vec<u8> = (0..8u32 << 20)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
     let parts = Image {
@@ -274,37 +397,43 @@ fn a_pull_cancelled_with_ctrl_c_leaves_nothing() {
     }
     .parts();
     reg.push("test/noise", "1", &parts);
+    let slow = Proxy::with(
+        reg.port,
+        Faults {
+            pause: Some(Duration::from_millis(60)),
+            ..Default::default()
+        },
+    );
     let d = Skiffd::start();
-    let image = format!("{}/test/noise:1", reg.host());
-    let child = d
-        .skiff_command()
-        .args(["image", "pull", &image])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Once some of it is in the ingest directory, Ctrl-C.
-    let ingest = d.root().join("content/ingest");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while files(&ingest).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let image = format!("127.0.0.1:{}/test/noise:1", slow.port);
+    let child = pull_under_way(&d, &image);
     // SAFETY: kill(2) of the skiff this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let o = child.wait_with_output().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !files(&ingest).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    if o.status.success() {
-        // The pull won the race: then it is whole.
-        assert_eq!(rows(&d, "SELECT name FROM images"), vec![image]);
-        return;
-    }
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("cancelled"), "{}", stderr(&o));
-    assert!(d.log().contains("cancelled"), "{}", d.log());
-    assert_empty(&d, "cancelled");
+    wait_cancelled(&d, 1, Duration::from_secs(10));
+    assert_empty(&d, "Ctrl-C");
+    let mut child = pull_under_way(&d, &image);
+    let killed = Instant::now();
+    let _ = child.kill();
+    let _ = child.wait();
+    wait_cancelled(&d, 2, Duration::from_secs(40));
+    assert!(
+        killed.elapsed() >= Duration::from_secs(14),
+        "cancelled before the heartbeat ran out"
+    );
+    skiff_integration::report(&format!(
+        "a pull whose client was killed was cancelled {:.1} s later",
+        killed.elapsed().as_secs_f64()
+    ));
+    assert!(
+        d.log()
+            .contains("was cancelled by its client, or its client went away"),
+        "{}",
+        d.log()
+    );
+    assert_empty(&d, "client killed");
 }
 
 /// `--metrics-address 127.0.0.1:0`: skiffd says where, and serves Prometheus text.

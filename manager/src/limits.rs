@@ -88,7 +88,9 @@ impl Budget {
 
     fn check_cancel(&self) -> Result<()> {
         match &self.cancelled {
-            Some(c) if c() => Err(Error::Cancelled("cancelled by the client".into())),
+            Some(c) if c() => Err(Error::Cancelled(
+                "it was cancelled by its client, or its client went away".into(),
+            )),
             _ => Ok(()),
         }
     }

@@ -142,7 +142,9 @@ impl Fetch<'_> {
 
     fn cancelled(&self) -> Result<()> {
         if self.job.cancelled() {
-            return Err(Error::Cancelled("the pull was cancelled".into()));
+            return Err(Error::Cancelled(
+                "the pull was cancelled by its client, or its client went away".into(),
+            ));
         }
         Ok(())
     }
