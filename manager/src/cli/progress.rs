@@ -29,9 +29,13 @@ pub fn watch<T: Send>(
             .map(|d| d.as_nanos())
             .unwrap_or(0)
     );
+    // While the request runs, Ctrl-C cancels it; after, the signals do what they did
+    // before (a `skiff run` that pulled, then attached, still ends on Ctrl-C).
     let interrupted = Arc::new(AtomicBool::new(false));
+    let over = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register(sig, interrupted.clone());
+        let _ = signal_hook::flag::register_conditional_default(sig, over.clone());
     }
     let api = ImagesClient::new(c.client.clone());
     let job = JobRequest {
@@ -57,6 +61,7 @@ pub fn watch<T: Send>(
             .join()
             .unwrap_or_else(|_| Err("the request thread panicked".into()))
     });
+    over.store(true, Ordering::SeqCst);
     view.finish(result.is_ok());
     if interrupted.load(Ordering::SeqCst) && result.is_err() {
         return Err("cancelled".into());
@@ -112,10 +117,10 @@ impl View {
         }
     }
 
-    /// After the request: piped, a line for each that ended after the last poll (all of
-    /// them ended, when it succeeded).
+    /// After the request: when it succeeded, every line ended (piped, a line for each
+    /// that ended after the last poll; on a terminal, the last drawing redrawn so).
     fn finish(&mut self, succeeded: bool) {
-        if self.terminal || self.quiet || !succeeded {
+        if self.quiet || !succeeded {
             return;
         }
         let ended: Vec<JobItem> = std::mem::take(&mut self.last)
