@@ -484,3 +484,70 @@ pub fn lying_registry(body: Vec<u8>, content_type: &'static str) -> u16 {
     });
     port
 }
+
+/// A registry front that wants a bearer token (`WWW-Authenticate: Bearer realm=...`):
+/// its token service at `/token` hands `token-for-<user>` to a basic login (or an
+/// anonymous token), and every API request with a token it handed out is answered 404
+/// MANIFEST_UNKNOWN (enough to show the token was taken). Returns its port and the
+/// requests it saw (request line and Authorization header).
+pub fn token_registry() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&head).to_string();
+            let line = head.lines().next().unwrap_or("").to_string();
+            let authz = head
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("Authorization: ")
+                        .or_else(|| l.strip_prefix("authorization: "))
+                })
+                .unwrap_or("")
+                .to_string();
+            log.lock().unwrap().push(format!("{line} | {authz}"));
+            let (status, extra, body) = if line.starts_with("GET /token?") {
+                let user = authz
+                    .strip_prefix("Basic ")
+                    .map(|_| "basic")
+                    .unwrap_or("anonymous");
+                (
+                    "200 OK",
+                    String::new(),
+                    format!("{{\"token\":\"token-for-{user}\"}}"),
+                )
+            } else if authz.starts_with("Bearer token-for-") {
+                (
+                    "404 Not Found",
+                    String::new(),
+                    r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#
+                        .to_string(),
+                )
+            } else {
+                (
+                    "401 Unauthorized",
+                    format!(
+                        "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"skiff-test\",scope=\"repository:test/busybox:pull\"\r\n"
+                    ),
+                    r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_string(),
+                )
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (port, seen)
+}

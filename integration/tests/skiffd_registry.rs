@@ -7,7 +7,7 @@
 use skiff_integration::bundle::{busybox_rootfs, TempDir};
 use skiff_integration::containerd::{stderr, stdout};
 use skiff_integration::oci::{layer, layer_of_dir, Entry, Image, Parts};
-use skiff_integration::registry::{lying_registry, Faults, Proxy, Registry};
+use skiff_integration::registry::{lying_registry, token_registry, Faults, Proxy, Registry};
 use skiff_integration::skiffd::{assert_empty, files, ok, Skiffd};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
@@ -198,6 +198,36 @@ fn tls_with_basic_auth_needs_the_right_login() {
         stderr(&o).contains("cannot reach the registry"),
         "{}",
         stderr(&o)
+    );
+}
+
+/// The bearer-token challenge: a token asked of the realm, with the scope and service
+/// it named, and sent with the request again.
+#[test]
+fn a_bearer_token_challenge_is_answered() {
+    let (port, seen) = token_registry();
+    let d = Skiffd::start();
+    let o = pull(
+        &d,
+        &["--plain-http", &format!("127.0.0.1:{port}/test/busybox:1")],
+    );
+    assert!(
+        stderr(&o).contains("has no manifest 1 for test/busybox (MANIFEST_UNKNOWN"),
+        "{}",
+        stderr(&o)
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().any(|r| r.starts_with(
+            "GET /token?scope=repository%3Atest%2Fbusybox%3Apull&service=skiff-test "
+        )),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|r| r.starts_with("GET /v2/test/busybox/manifests/1 ")
+                && r.ends_with("| Bearer token-for-anonymous")),
+        "{seen:?}"
     );
 }
 

@@ -50,6 +50,19 @@ fn image_msg(i: ImageRecord) -> Image {
     }
 }
 
+fn job_items(items: Vec<crate::progress::Item>) -> Vec<JobItem> {
+    items
+        .into_iter()
+        .map(|i| JobItem {
+            name: i.name,
+            state: i.state,
+            done: i.done,
+            total: i.total,
+            ..Default::default()
+        })
+        .collect()
+}
+
 fn mounts_msg(m: Vec<skiff_protos::mount::Mount>) -> MountsResponse {
     MountsResponse {
         mounts: m,
@@ -119,14 +132,19 @@ impl Images for Api {
         let (job, _done) = self.0.jobs.start(&r.job_id);
         let images = done(
             "import",
-            self.0
-                .import(&r.namespace, std::path::Path::new(&r.path), name, job),
+            self.0.import(
+                &r.namespace,
+                std::path::Path::new(&r.path),
+                name,
+                job.clone(),
+            ),
         )?;
         for i in &images {
             crate::log::info(&format!("imported {} ({})", i.name, i.target_digest));
         }
         Ok(ImportResponse {
             images: images.into_iter().map(image_msg).collect(),
+            progress: job_items(job.items()),
             ..Default::default()
         })
     }
@@ -138,7 +156,9 @@ impl Images for Api {
         };
         let (job, _done) = self.0.jobs.start(&r.job_id);
         let started = std::time::Instant::now();
-        let (result, stats) = self.0.pull(&r.namespace, &r.reference, &options, job);
+        let (result, stats) = self
+            .0
+            .pull(&r.namespace, &r.reference, &options, job.clone());
         crate::metrics::pulled(result.is_ok(), stats.received, started.elapsed());
         let image = done(&format!("pull {}", r.reference), result)?;
         crate::log::info(&format!(
@@ -150,6 +170,7 @@ impl Images for Api {
         ));
         Ok(PullResponse {
             image: Some(image_msg(image)).into(),
+            progress: job_items(job.items()),
             ..Default::default()
         })
     }
@@ -157,17 +178,7 @@ impl Images for Api {
         let items = self.0.jobs.poll(&r.job_id);
         Ok(JobProgressResponse {
             over: items.is_none(),
-            items: items
-                .unwrap_or_default()
-                .into_iter()
-                .map(|i| JobItem {
-                    name: i.name,
-                    state: i.state,
-                    done: i.done,
-                    total: i.total,
-                    ..Default::default()
-                })
-                .collect(),
+            items: job_items(items.unwrap_or_default()),
             ..Default::default()
         })
     }

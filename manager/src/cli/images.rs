@@ -70,6 +70,10 @@ fn import(
             ..Default::default()
         };
         api.import_image(ctx(LONG), &req)
+            .map(|mut r| {
+                let progress = std::mem::take(&mut r.progress);
+                (r, progress)
+            })
             .map_err(|e| format!("importing {file}: {}", rpc_err(e)))
     })?;
     for i in r.images {

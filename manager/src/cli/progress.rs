@@ -15,11 +15,12 @@ use std::time::Duration;
 
 const FINAL: &[&str] = &["exists", "fetched", "done"];
 
-/// Runs `request` with a fresh job id, drawing its progress on stderr until it returns.
+/// Runs `request` with a fresh job id, drawing its progress on stderr until it returns
+/// (with the job's lines as it ended, which a fast request never showed a poll).
 pub fn watch<T: Send>(
     c: &Conn,
     quiet: bool,
-    request: impl FnOnce(String) -> Result<T, String> + Send,
+    request: impl FnOnce(String) -> Result<(T, Vec<JobItem>), String> + Send,
 ) -> Result<T, String> {
     let id = format!(
         "{}-{}",
@@ -62,11 +63,17 @@ pub fn watch<T: Send>(
             .unwrap_or_else(|_| Err("the request thread panicked".into()))
     });
     over.store(true, Ordering::SeqCst);
-    view.finish(result.is_ok());
-    if interrupted.load(Ordering::SeqCst) && result.is_err() {
-        return Err("cancelled".into());
+    match result {
+        Ok((value, last)) => {
+            if !last.is_empty() {
+                view.last = last;
+            }
+            view.finish(true);
+            Ok(value)
+        }
+        Err(_) if interrupted.load(Ordering::SeqCst) => Err("cancelled".into()),
+        Err(e) => Err(e),
     }
-    result
 }
 
 struct View {
@@ -117,8 +124,8 @@ impl View {
         }
     }
 
-    /// After the request: when it succeeded, every line ended (piped, a line for each
-    /// that ended after the last poll; on a terminal, the last drawing redrawn so).
+    /// After the request succeeded: every line ended (piped, a line for each that
+    /// ended after the last poll; on a terminal, the last drawing redrawn so).
     fn finish(&mut self, succeeded: bool) {
         if self.quiet || !succeeded {
             return;

@@ -45,7 +45,7 @@ pub fn pull(c: &Conn, reference: &str, flags: &RegistryFlags) -> Result<Image, S
             ..Default::default()
         };
         api.pull_image(ctx(LONG), &req)
-            .map(|r| r.image.unwrap_or_default())
+            .map(|r| (r.image.unwrap_or_default(), r.progress))
             .map_err(|e| format!("pulling {name}: {}", said(e)))
     })
 }
