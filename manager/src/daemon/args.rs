@@ -34,7 +34,7 @@ pub struct Args {
     pub cgroup_parent: String,
     /// A detached container's log (under --root) is rotated when it would pass this
     /// size; one rotated file is kept, so at most twice this per container.
-    #[arg(long, value_name = "SIZE", default_value = "10m", value_parser = size)]
+    #[arg(long, value_name = "SIZE", default_value = "10m", value_parser = log_size)]
     pub max_log_size: u64,
     /// Registries' configuration: a directory per registry host in containerd's
     /// hosts.toml form (mirrors, CA files, skip_verify, server).
@@ -86,6 +86,15 @@ impl LimitArgs {
 
 fn size(s: &str) -> Result<u64, String> {
     crate::units::parse_size(s)
+}
+
+/// At least 64 KiB: one read of the output (a smaller cap would keep only its tail).
+fn log_size(s: &str) -> Result<u64, String> {
+    let n = size(s)?;
+    if n < 64 << 10 {
+        return Err(format!("{s} is under 64k, one read of a container's output"));
+    }
+    Ok(n)
 }
 
 fn cgroup_parent(v: &str) -> Result<String, String> {
