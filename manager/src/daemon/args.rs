@@ -92,7 +92,9 @@ fn size(s: &str) -> Result<u64, String> {
 fn log_size(s: &str) -> Result<u64, String> {
     let n = size(s)?;
     if n < 64 << 10 {
-        return Err(format!("{s} is under 64k, one read of a container's output"));
+        return Err(format!(
+            "{s} is under 64k, one read of a container's output"
+        ));
     }
     Ok(n)
 }
