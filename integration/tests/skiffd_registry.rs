@@ -375,6 +375,55 @@ fn a_mirror_from_hosts_toml_is_asked_first() {
     );
 }
 
+/// A registry's layer that is a gzip bomb (600 MiB of zeros in about 600 KiB) against
+/// `--max-unpacked-size 256m`: refused with the limit named as it unpacks, nothing left.
+#[test]
+fn a_gzip_bomb_layer_from_a_registry_is_stopped_at_the_limit() {
+    use std::io::Read;
+    let reg = Registry::start();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    {
+        let mut tar = tar::Builder::new(&mut gz);
+        let mut h = tar::Header::new_ustar();
+        h.set_path("zeros").unwrap();
+        h.set_size(600 << 20);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append(&h, std::io::repeat(0).take(600 << 20)).unwrap();
+        tar.finish().unwrap();
+    }
+    let bomb = gz.finish().unwrap();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", "1".repeat(64))]},
+    }))
+    .unwrap();
+    let digest = skiff_integration::oci::digest;
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(&config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest(&bomb), "size": bomb.len()}],
+    }))
+    .unwrap();
+    reg.push(
+        "test/bomb",
+        "1",
+        &Parts {
+            layers: vec![bomb],
+            config,
+            manifest,
+        },
+    );
+    let d = Skiffd::start_with(&["--max-unpacked-size", "256m"]);
+    let o = pull(&d, &[&format!("{}/test/bomb:1", reg.host())]);
+    assert!(
+        stderr(&o).contains("over the import limit --max-unpacked-size 268435456"),
+        "{}",
+        stderr(&o)
+    );
+    assert_empty(&d, "bomb");
+}
+
 /// Starts `skiff image pull` and waits until its first bytes are in the ingest directory.
 fn pull_under_way(d: &Skiffd, image: &str) -> std::process::Child {
     let child = d
