@@ -373,7 +373,7 @@ fn the_cli_makes_its_fifos_only_where_root_alone_can_change_them() {
     std::fs::create_dir(&theirs).unwrap();
     std::os::unix::fs::chown(&theirs, Some(1000), Some(1000)).unwrap();
     std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let d = Skiffd::start_at(&shared.join("skiffd.sock"), &[]);
+    let mut d = Skiffd::start_at(&shared.join("skiffd.sock"), &[]);
     ok(&d.skiff(&["image", "import", &busybox_archive().to_string_lossy()]));
     let run = d
         .skiff_command()
@@ -433,6 +433,11 @@ fn the_cli_makes_its_fifos_only_where_root_alone_can_change_them() {
             dir.display()
         );
     }
+    // A killed CLI's FIFOs stay until skiffd starts again.
+    let ghost = d.dir.path().join("state/fifo/ghost-2147483647");
+    std::fs::create_dir(&ghost).unwrap();
+    d.restart();
+    assert!(!ghost.exists(), "a dead CLI's FIFO directory stayed");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -45,6 +45,7 @@ fn run(a: &Args) -> Result<(), String> {
     // them swap a FIFO for a symlink before a shim opens it as root.
     crate::secure_dir::make_private(&a.state, crate::tasks::FIFO_DIR)
         .map_err(|e| format!("the FIFO directory: {e}"))?;
+    remove_dead_clients_fifos(&a.state.join(crate::tasks::FIFO_DIR));
     raise_open_files();
     let lock =
         std::fs::File::create(a.root.join("skiffd.lock")).map_err(|e| format!("lock file: {e}"))?;
@@ -72,6 +73,20 @@ fn run(a: &Args) -> Result<(), String> {
     let _ = std::fs::remove_file(&a.address);
     let _ = std::fs::remove_file(a.state.join(EVENTS_SOCKET));
     Ok(())
+}
+
+/// FIFO directories of CLIs that are gone (killed before they removed theirs): each is
+/// named `NAME-PID` by the CLI that made it.
+fn remove_dead_clients_fifos(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name.rsplit('-').next().and_then(|p| p.parse::<i32>().ok());
+        let alive = pid
+            .is_some_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok());
+        if !alive {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// Where shims deliver events (their TTRPC_ADDRESS), in the state directory.
