@@ -334,6 +334,8 @@ pub struct Faults {
     pub cut_after: Option<u64>,
     /// Pause this long after every 16 KiB sent (a slow registry).
     pub pause: Option<Duration>,
+    /// Cut every blob response, not only the first (a registry gone for good).
+    pub always: bool,
 }
 
 impl Proxy {
@@ -342,7 +344,7 @@ impl Proxy {
             upstream,
             Faults {
                 cut_after,
-                pause: None,
+                ..Default::default()
             },
         )
     }
@@ -436,8 +438,9 @@ fn relay(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let cut = cut_after
-            .filter(|_| blob_asked.load(Ordering::SeqCst) && cuts.load(Ordering::SeqCst) == 0);
+        let cut = cut_after.filter(|_| {
+            blob_asked.load(Ordering::SeqCst) && (faults.always || cuts.load(Ordering::SeqCst) == 0)
+        });
         if cut.is_none() || !blob_asked.load(Ordering::SeqCst) {
             sent = 0;
         }

@@ -257,6 +257,37 @@ fn a_registry_that_drops_the_connection_mid_blob_is_resumed_with_range() {
     assert_eq!(stdout(&o), "resumed\n", "{}", stderr(&o));
 }
 
+/// A registry that breaks every blob's connection: the pull gives up after its tries,
+/// says so, and leaves nothing.
+#[test]
+fn a_registry_that_keeps_dropping_the_connection_fails_clearly() {
+    let reg = Registry::start();
+    reg.push("test/busybox", "1", &busybox());
+    let proxy = Proxy::with(
+        reg.port,
+        Faults {
+            cut_after: Some(64 << 10),
+            always: true,
+            ..Default::default()
+        },
+    );
+    let d = Skiffd::start();
+    let o = pull(&d, &[&format!("127.0.0.1:{}/test/busybox:1", proxy.port)]);
+    assert!(
+        !o.status.success(),
+        "cuts {} {:?}",
+        proxy.cuts.load(std::sync::atomic::Ordering::SeqCst),
+        proxy.requests()
+    );
+    assert!(
+        stderr(&o).contains("the registry went away while sending blob sha256:")
+            && stderr(&o).contains("after 6 tries"),
+        "{}",
+        stderr(&o)
+    );
+    assert_empty(&d, "dropped");
+}
+
 #[test]
 fn manifests_and_images_past_the_limits_are_refused() {
     let reg = Registry::start();
