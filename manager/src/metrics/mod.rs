@@ -46,8 +46,7 @@ pub fn shim_call(method: &str, took: Duration) {
         .observe(took.as_secs_f64());
 }
 
-/// What a scrape reads from the store: (metric, labels, value) gauges.
-pub type Gauges = Vec<(&'static str, &'static str, Vec<(String, String)>, f64)>;
+pub use crate::store::Gauges;
 
 /// The Prometheus text exposition of the counters and `gauges`.
 pub fn render(gauges: &Gauges) -> String {

@@ -30,6 +30,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
 pub use pull::PullStats;
+pub use stats::Gauges;
 
 pub type Labels = BTreeMap<String, String>;
 

@@ -3,7 +3,9 @@
 
 use super::Store;
 use crate::error::Result;
-use crate::metrics::Gauges;
+
+/// What a scrape reads: (metric, help, labels, value) gauges.
+pub type Gauges = Vec<(&'static str, &'static str, Vec<(String, String)>, f64)>;
 
 impl Store {
     pub fn gauges(&self) -> Result<Gauges> {
