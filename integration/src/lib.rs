@@ -8,6 +8,7 @@ pub mod machine;
 pub mod oci;
 pub mod proc;
 pub mod pty;
+pub mod registry;
 pub mod shim_client;
 pub mod shimtest;
 pub mod skiffd;

@@ -52,14 +52,23 @@ pub struct Image {
     pub zero_files: (usize, u64),
     /// Extra bytes in the config (to make it large).
     pub config_padding: usize,
+    /// Extra bytes in the manifest (an annotation).
+    pub manifest_padding: usize,
+}
+
+/// An image's blobs (`Image::parts`).
+pub struct Parts {
+    pub layers: Vec<Vec<u8>>,
+    pub config: Vec<u8>,
+    pub manifest: Vec<u8>,
 }
 
 impl Image {
-    /// Writes the archive to `out`; returns (manifest digest, config digest, layer digests).
-    pub fn write(&self, out: &Path) -> (String, String, Vec<String>) {
-        let mut blobs: Vec<Vec<u8>> = Vec::new();
+    /// The image's blobs as a registry holds them: layers (stored form, media type),
+    /// config, manifest.
+    pub fn parts(&self) -> Parts {
+        let mut layers = Vec::new();
         let mut layer_descs = Vec::new();
-        let mut layer_digests = Vec::new();
         let mut diff_ids = Vec::new();
         for l in &self.layers {
             diff_ids.push(digest(l));
@@ -70,8 +79,7 @@ impl Image {
                 "application/vnd.oci.image.layer.v1.tar"
             };
             layer_descs.push(serde_json::json!({"mediaType": media, "digest": digest(&stored), "size": stored.len()}));
-            layer_digests.push(digest(&stored));
-            blobs.push(stored);
+            layers.push(stored);
         }
         let config = serde_json::to_vec(&serde_json::json!({
             "architecture": arch(), "os": "linux",
@@ -80,12 +88,31 @@ impl Image {
             "padding": "x".repeat(self.config_padding),
         }))
         .unwrap();
-        let manifest = serde_json::to_vec(&serde_json::json!({
+        let mut manifest = serde_json::json!({
             "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(&config), "size": config.len()},
             "layers": layer_descs,
-        }))
-        .unwrap();
+        });
+        if self.manifest_padding > 0 {
+            manifest["annotations"] =
+                serde_json::json!({"padding": "x".repeat(self.manifest_padding)});
+        }
+        let manifest = serde_json::to_vec(&manifest).unwrap();
+        Parts {
+            layers,
+            config,
+            manifest,
+        }
+    }
+
+    /// Writes the archive to `out`; returns (manifest digest, config digest, layer digests).
+    pub fn write(&self, out: &Path) -> (String, String, Vec<String>) {
+        let Parts {
+            layers: mut blobs,
+            config,
+            manifest,
+        } = self.parts();
+        let layer_digests: Vec<String> = blobs.iter().map(|b| digest(b)).collect();
         let (config_digest, manifest_digest) = (digest(&config), digest(&manifest));
         let mut top = serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest, "size": manifest.len()});
         blobs.push(config);

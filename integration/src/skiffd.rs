@@ -30,6 +30,8 @@ pub struct Skiffd {
     extra: Vec<String>,
     /// Environment of the next start (e.g. SKIFFD_CRASH_AT), cleared by `restart`.
     env: Vec<(String, String)>,
+    /// The API socket when not the usual one in the state directory.
+    address: Option<PathBuf>,
 }
 
 impl Skiffd {
@@ -42,7 +44,17 @@ impl Skiffd {
     }
 
     pub fn start_env(extra: &[&str], env: &[(&str, &str)]) -> Skiffd {
+        Skiffd::start_full(extra, env, None)
+    }
+
+    /// With its API socket at `address` (e.g. in a directory anyone can write).
+    pub fn start_at(address: &Path, extra: &[&str]) -> Skiffd {
+        Skiffd::start_full(extra, &[], Some(address.to_path_buf()))
+    }
+
+    fn start_full(extra: &[&str], env: &[(&str, &str)], address: Option<PathBuf>) -> Skiffd {
         let mut d = Skiffd {
+            address,
             dir: TempDir::new("skiffd").expect("temp dir"),
             child: None,
             extra: extra.iter().map(|s| s.to_string()).collect(),
@@ -83,7 +95,9 @@ impl Skiffd {
     }
 
     pub fn socket(&self) -> PathBuf {
-        self.dir.path().join("state/skiffd.sock")
+        self.address
+            .clone()
+            .unwrap_or_else(|| self.dir.path().join("state/skiffd.sock"))
     }
 
     fn spawn(&mut self) {

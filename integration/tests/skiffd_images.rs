@@ -391,3 +391,69 @@ fn unpacked_files_are_synced_before_their_snapshot_commits() {
     assert_eq!(fs::metadata(&file).unwrap().len(), data.len() as u64);
     assert_eq!(dirty_pages(&file), 0, "the unpacked file was not synced");
 }
+
+/// Bytes skiffd has written through write(2) and its kin so far (`wchar` of
+/// /proc/PID/io, every thread of the process counted, the gone ones too).
+fn written_by(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/io"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("wchar:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("wchar of /proc/PID/io")
+}
+
+/// An archive gzipped as a whole, a few MiB, whose one blob entry holds `size` bytes of
+/// zeros (under a digest they do not hash to).
+fn gzip_bomb(out: &Path, size: u64) {
+    use flate2::write::GzEncoder;
+    use std::io::Read;
+    let gz = GzEncoder::new(
+        fs::File::create(out).unwrap(),
+        flate2::Compression::default(),
+    );
+    let mut tar = tar::Builder::new(gz);
+    let mut h = tar::Header::new_ustar();
+    h.set_path(format!("blobs/sha256/{}", "ab".repeat(32)))
+        .unwrap();
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_entry_type(Regular);
+    h.set_cksum();
+    tar.append(&h, std::io::repeat(0).take(size)).unwrap();
+    tar.into_inner().unwrap().finish().unwrap();
+}
+
+/// Issue 31: a `.tar.gz` of about 2 MiB whose one blob entry holds 2 GiB of zeros, against
+/// `--max-unpacked-size 256m`. It was streamed into the content store unmetered (2,027 MiB
+/// written before the digest check failed); now it is stopped before 512 MiB are written
+/// (skiffd's own count of the bytes it wrote), with the limit named, and nothing stays.
+#[test]
+fn a_gzip_bomb_is_stopped_before_it_fills_the_root() {
+    let d = Skiffd::start_with(&["--max-unpacked-size", "256m"]);
+    let tmp = TempDir::new("skiffd-bomb").unwrap();
+    let bomb = tmp.path().join("bomb.tar.gz");
+    gzip_bomb(&bomb, 2 << 30);
+    let archive_size = fs::metadata(&bomb).unwrap().len();
+    assert!(archive_size < 4 << 20, "the bomb is {archive_size} bytes");
+    let before = written_by(d.pid());
+    let o = import(&d, &bomb);
+    let written = written_by(d.pid()) - before;
+    skiff_integration::report(&format!(
+        "a {archive_size}-byte gzip bomb of 2 GiB against --max-unpacked-size 256m: skiffd wrote {} MiB",
+        written >> 20
+    ));
+    assert!(!o.status.success(), "the bomb imported");
+    assert!(
+        written < 512 << 20,
+        "skiffd wrote {} MiB before it stopped: {}",
+        written >> 20,
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("over the import limit --max-unpacked-size 268435456"),
+        "{}",
+        stderr(&o)
+    );
+    assert_empty(&d, "bomb");
+}

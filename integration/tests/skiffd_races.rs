@@ -357,3 +357,96 @@ fn native_copies_do_not_hold_back_other_requests() {
     assert!(create.wait().unwrap().success());
     assert!(copying, "`skiff image ls` waited for the copy");
 }
+
+/// Issue 31: skiffd's socket in a directory anyone can write (1777), where another user
+/// made `fifo/` first. The CLI made its FIFOs there (`<socket dir>/fifo/`), so that user
+/// could swap one for a symlink before the shim opened it as root. Now they go into the
+/// FIFO directory skiffd made in its state directory: root's, 0700, and the attacker's
+/// directory never sees one.
+#[test]
+fn the_cli_makes_its_fifos_only_where_root_alone_can_change_them() {
+    let tmp = TempDir::new("skiffd-fifo-dir").unwrap();
+    let shared = tmp.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let theirs = shared.join("fifo");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(1000), Some(1000)).unwrap();
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut d = Skiffd::start_at(&shared.join("skiffd.sock"), &[]);
+    ok(&d.skiff(&["image", "import", &busybox_archive().to_string_lossy()]));
+    let run = d
+        .skiff_command()
+        .args([
+            "run",
+            "--rm",
+            "--name",
+            "f",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 2; echo hi",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While it runs: the FIFOs the CLI holds open, and what the attacker's directory holds.
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    let mut seen_theirs = std::collections::BTreeSet::new();
+    let mut fifo_dirs = std::collections::BTreeSet::new();
+    while Instant::now() < deadline {
+        seen_theirs.extend(walk(&theirs));
+        for fd in std::fs::read_dir(format!("/proc/{}/fd", run.id()))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(target) = std::fs::read_link(fd.path()) {
+                if target.ends_with("stdout") || target.ends_with("stderr") {
+                    // (directory, its uid and mode, its parent's uid and mode)
+                    let dir = target.parent().unwrap();
+                    let m = |d: &std::path::Path| {
+                        std::fs::metadata(d)
+                            .map(|m| (m.uid(), m.mode() & 0o7777))
+                            .ok()
+                    };
+                    fifo_dirs.insert((dir.to_path_buf(), m(dir), m(dir.parent().unwrap())));
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = run.wait_with_output().unwrap();
+    assert_eq!(stdout(&o), "hi\n", "{}", stderr(&o));
+    assert!(
+        seen_theirs.is_empty(),
+        "the CLI made FIFOs in another user's directory: {seen_theirs:?}"
+    );
+    assert!(!fifo_dirs.is_empty(), "no FIFO was seen open");
+    for (dir, own, parent) in fifo_dirs {
+        assert!(!dir.starts_with(&theirs), "{}", dir.display());
+        assert_eq!(
+            (own, parent),
+            (Some((0, 0o700)), Some((0, 0o700))),
+            "{} and its parent are not root's alone",
+            dir.display()
+        );
+    }
+    // A killed CLI's FIFOs stay until skiffd starts again.
+    let ghost = d.dir.path().join("state/fifo/ghost-2147483647");
+    std::fs::create_dir(&ghost).unwrap();
+    d.restart();
+    assert!(!ghost.exists(), "a dead CLI's FIFO directory stayed");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        out.push(e.path());
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        }
+    }
+    out
+}

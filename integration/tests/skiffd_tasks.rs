@@ -219,7 +219,16 @@ fn a_detached_container_through_its_life_with_events() {
 #[test]
 fn skiffd_killed_and_restarted_finds_its_containers() {
     let mut d = with_busybox();
-    ok(&d.skiff(&["run", "-d", "--name", "survivor", "busybox", "sleep", "300"]));
+    let ticks = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done";
+    ok(&d.skiff(&[
+        "run", "-d", "--name", "survivor", "busybox", "sh", "-c", ticks,
+    ]));
+    let lines = |d: &Skiffd| ok(&d.skiff(&["logs", "survivor"])).lines().count();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lines(&d) < 2 {
+        assert!(Instant::now() < deadline, "no output logged");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     ok(&d.skiff(&[
         "run",
         "-d",
@@ -242,6 +251,17 @@ fn skiffd_killed_and_restarted_finds_its_containers() {
     std::thread::sleep(Duration::from_secs(2));
     d.restart();
     assert_eq!(ps_line(&d, "survivor").unwrap()[2], "running");
+    // Its output is logged again after the restart (the reader started anew).
+    let before = lines(&d);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lines(&d) < before + 3 {
+        assert!(
+            Instant::now() < deadline,
+            "no output logged after the restart: {}",
+            ok(&d.skiff(&["logs", "survivor"]))
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let quitter = ps_line(&d, "quitter").unwrap();
     assert_eq!((quitter[2].as_str(), quitter[4].as_str()), ("stopped", "7"));
     let orphan = ps_line(&d, "orphan").unwrap();
@@ -299,7 +319,10 @@ fn terminal_mounts_and_clear_errors() {
         stderr(&o)
     );
     for (args, expected) in [
-        (vec!["run", "--rm", "no-such-image"], "does not exist"),
+        (
+            vec!["run", "--rm", "--pull", "never", "no-such-image"],
+            "does not exist",
+        ),
         (
             vec![
                 "run",
@@ -388,4 +411,71 @@ fn run_t_forwards_window_size_and_ctrl_c() {
         .unwrap_or_else(|s| panic!("Ctrl-C not delivered: {s:?}"));
     let status = wait_with_timeout(&mut child, t).unwrap();
     assert_eq!(status.code(), Some(130));
+}
+
+/// Bytes of the regular files under `dir` (FIFOs and sockets take none), a bundle's
+/// mounted rootfs left out.
+fn file_bytes(dir: &std::path::Path) -> u64 {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let Ok(m) = e.path().symlink_metadata() else {
+            continue;
+        };
+        if m.is_dir() && e.file_name() != "rootfs" {
+            n += file_bytes(&e.path());
+        } else if m.is_file() {
+            n += m.len();
+        }
+    }
+    n
+}
+
+/// Issue 31: a detached `yes` wrote its output into the state directory (tmpfs, /run by
+/// default) without a cap. Now its log is under --root, rotated at --max-log-size (here
+/// 1m; one rotated file), the state directory holds none of it, `skiff logs` shows the
+/// latest output, and the log goes with the container.
+#[test]
+fn a_detached_containers_log_is_capped_and_not_in_the_state_directory() {
+    let d = Skiffd::start_with(&["--max-log-size", "1m"]);
+    ok(&d.skiff(&["image", "import", &busybox_archive().to_string_lossy()]));
+    let id = "yes";
+    ok(&d.skiff(&["run", "-d", "--name", id, "busybox", "yes"]));
+    let logs = d.root().join("logs/default").join(id);
+    let state = d.dir.path().join("state");
+    // Until the log rotated and more than the cap went through, or 20 s.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut peak_state = 0;
+    while Instant::now() < deadline {
+        peak_state = peak_state.max(file_bytes(&state));
+        let rotated = std::fs::metadata(logs.join("output.log.1")).is_ok();
+        if rotated && d.skiff(&["logs", id]).stdout.len() > 1 << 20 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    peak_state = peak_state.max(file_bytes(&state));
+    ok(&d.skiff(&["kill", "-s", "KILL", id]));
+    wait_status(&d, id, "stopped");
+    let on_disk = file_bytes(&logs);
+    let shown = d.skiff(&["logs", id]).stdout;
+    skiff_integration::report(&format!(
+        "a detached `yes` with --max-log-size 1m: log {on_disk} bytes under --root, state directory at most {peak_state} bytes"
+    ));
+    assert!(
+        peak_state < 256 << 10,
+        "the state directory took {peak_state} bytes"
+    );
+    assert!(
+        (1 << 20..=2 << 20).contains(&on_disk),
+        "the log takes {on_disk} bytes"
+    );
+    assert!(
+        std::fs::metadata(logs.join("output.log.1")).is_ok(),
+        "never rotated"
+    );
+    assert_eq!(shown.len() as u64, on_disk);
+    assert!(shown.iter().all(|b| *b == b'y' || *b == b'\n'));
+    ok(&d.skiff(&["rm", id]));
+    assert!(!logs.exists(), "the log outlived its container");
 }

@@ -6,7 +6,7 @@
 use nix::sys::termios::{self, SetArg, Termios};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -19,16 +19,23 @@ pub struct Fifos {
     pub stderr: Option<PathBuf>,
 }
 
-fn mkfifo(p: &Path) -> Result<(), String> {
-    nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600))
+/// A FIFO made by name in the opened directory `dir` (never through a path again).
+fn mkfifo(dir: &OwnedFd, p: &Path) -> Result<(), String> {
+    let name = p.file_name().unwrap_or_default();
+    nix::unistd::mkfifoat(dir, name, nix::sys::stat::Mode::from_bits_truncate(0o600))
         .map_err(|e| format!("creating {}: {}", p.display(), e.desc()))
 }
 
 impl Fifos {
-    /// FIFOs in a new private directory under `base`.
+    /// FIFOs in a new directory under `base`, skiffd's FIFO directory: both are checked
+    /// to be root's alone (`secure_dir`), so no other user can swap a FIFO for a symlink
+    /// before the shim opens it as root.
     pub fn make(base: &Path, name: &str, stdin: bool, terminal: bool) -> Result<Fifos, String> {
-        let dir = base.join(format!("{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let leaf = format!("{name}-{}", std::process::id());
+        let dir = base.join(&leaf);
+        let fd = crate::secure_dir::open_checked(base)
+            .and_then(|_| crate::secure_dir::make_private(base, &leaf))
+            .map_err(|e| format!("the FIFO directory: {e}"))?;
         let f = Fifos {
             stdin: stdin.then(|| dir.join("stdin")),
             stdout: dir.join("stdout"),
@@ -39,7 +46,7 @@ impl Fifos {
             .into_iter()
             .flatten()
         {
-            mkfifo(p)?;
+            mkfifo(&fd, p)?;
         }
         Ok(f)
     }

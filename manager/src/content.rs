@@ -93,46 +93,33 @@ impl ContentStore {
         if let Some(e) = expected {
             parse_digest(e)?;
         }
+        let mut w = self.writer()?;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let got = data.read(&mut buf).map_err(|e| {
+                Error::Corrupt(format!("reading {}: {e}", expected.unwrap_or("a blob")))
+            })?;
+            if got == 0 {
+                break;
+            }
+            w.write(&buf[..got])?;
+        }
+        w.commit(expected)
+    }
+
+    /// A blob written piece by piece (a download that may resume where it broke off):
+    /// hashed as it is written, visible only once committed, removed if dropped first.
+    pub fn writer(&self) -> Result<Ingest<'_>> {
         let n = INGEST_SEQ.fetch_add(1, Ordering::Relaxed);
         let tmp = self.ingest.join(format!("{}-{n}", std::process::id()));
-        let result = (|| {
-            let mut f = File::create(&tmp).map_err(|e| io("creating an ingest file", e))?;
-            let mut hasher = Sha256::new();
-            let mut buf = vec![0u8; 256 * 1024];
-            let mut size = 0u64;
-            loop {
-                let got = data.read(&mut buf).map_err(|e| {
-                    Error::Corrupt(format!("reading {}: {e}", expected.unwrap_or("a blob")))
-                })?;
-                if got == 0 {
-                    break;
-                }
-                hasher.update(&buf[..got]);
-                f.write_all(&buf[..got])
-                    .map_err(|e| io("writing an ingest file", e))?;
-                size += got as u64;
-            }
-            let digest = format!("sha256:{:x}", hasher.finalize());
-            if let Some(e) = expected {
-                if e != digest {
-                    return Err(Error::Corrupt(format!(
-                        "blob {e} does not match its digest: its content hashes to {digest}"
-                    )));
-                }
-            }
-            let dest = self.path(&digest)?;
-            if dest.exists() {
-                // The same bytes are there, and already synced: keep those.
-                let _ = fs::remove_file(&tmp);
-            } else {
-                fs::rename(&tmp, &dest).map_err(|e| io("committing a blob", e))?;
-            }
-            Ok((digest, size))
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+        let file = File::create(&tmp).map_err(|e| io("creating an ingest file", e))?;
+        Ok(Ingest {
+            store: self,
+            tmp,
+            file: Some(file),
+            hasher: Sha256::new(),
+            size: 0,
+        })
     }
 
     pub fn remove(&self, digest: &str) -> Result<()> {
@@ -166,6 +153,67 @@ impl ContentStore {
             }
         }
         n
+    }
+}
+
+/// A blob being written (`ContentStore::writer`).
+pub struct Ingest<'a> {
+    store: &'a ContentStore,
+    tmp: PathBuf,
+    file: Option<File>,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl Ingest<'_> {
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        if let Some(f) = self.file.as_mut() {
+            f.write_all(data)
+                .map_err(|e| io("writing an ingest file", e))?;
+        }
+        self.hasher.update(data);
+        self.size += data.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes written so far (where a resumed download starts).
+    pub fn len(&self) -> u64 {
+        self.size
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// Checks the bytes against `expected` and moves the blob into place; a blob that
+    /// hashes to anything else is removed. Returns (digest, size).
+    pub fn commit(mut self, expected: Option<&str>) -> Result<(String, u64)> {
+        let digest = format!("sha256:{:x}", std::mem::take(&mut self.hasher).finalize());
+        drop(self.file.take());
+        if let Some(e) = expected {
+            if e != digest {
+                return Err(Error::Corrupt(format!(
+                    "blob {e} does not match its digest: its content hashes to {digest}"
+                )));
+            }
+        }
+        let dest = self.store.path(&digest)?;
+        if dest.exists() {
+            // The same bytes are there, and already synced: keep those.
+            let _ = fs::remove_file(&self.tmp);
+        } else {
+            fs::rename(&self.tmp, &dest).map_err(|e| io("committing a blob", e))?;
+        }
+        self.tmp = PathBuf::new();
+        Ok((digest, self.size))
+    }
+}
+
+impl Drop for Ingest<'_> {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+        }
     }
 }
 

@@ -20,6 +20,15 @@ pub enum Error {
     /// An import went over one of its limits (`crate::limits`).
     #[error("{0}")]
     LimitExceeded(String),
+    /// A registry that cannot be reached, or went away.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A registry that wants a login it did not get, or refused the one it got.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The client cancelled (or went away from) a long request.
+    #[error("{0}")]
+    Cancelled(String),
     #[error("{0}")]
     Io(String),
     #[error("metadata database: {0}")]
@@ -48,6 +57,9 @@ impl From<Error> for ttrpc::Error {
             Error::InvalidArgument(_) | Error::Corrupt(_) => Code::INVALID_ARGUMENT,
             Error::LimitExceeded(_) => Code::RESOURCE_EXHAUSTED,
             Error::FailedPrecondition(_) => Code::FAILED_PRECONDITION,
+            Error::Unavailable(_) => Code::UNAVAILABLE,
+            Error::Unauthenticated(_) => Code::UNAUTHENTICATED,
+            Error::Cancelled(_) => Code::CANCELLED,
             Error::Io(_) | Error::Db(_) => Code::INTERNAL,
         };
         ttrpc::Error::RpcStatus(ttrpc::get_status(code, e.to_string()))

@@ -4,8 +4,11 @@
 //!
 //! One module per concern: `db` (schema and migrations), `content` (blobs),
 //! `snapshots` (trees and their mounts), `unpack` (applying a layer), `archive`
-//! (reading archives), `limits` (what one import may use), `spec` (a container's OCI spec), `store` (the rules tying them
-//! together: references, collection, recovery), `service` (the API), `daemon`.
+//! (reading archives), `registry` (pulling from registries), `limits` (what one import or
+//! pull may use), `progress` (long requests' progress and cancelling), `metrics`
+//! (Prometheus text), `secure_dir` (directories only root can change), `spec` (a
+//! container's OCI spec), `store` (the rules tying them together: references,
+//! collection, recovery), `service` (the API), `daemon`.
 
 pub mod archive;
 pub mod attach;
@@ -21,7 +24,11 @@ pub mod events;
 pub mod layer_tar;
 pub mod limits;
 pub mod log;
+pub mod metrics;
 pub mod mount;
+pub mod progress;
+pub mod registry;
+pub mod secure_dir;
 pub mod service;
 pub mod shim;
 pub mod snapshots;

@@ -50,6 +50,19 @@ fn image_msg(i: ImageRecord) -> Image {
     }
 }
 
+fn job_items(items: Vec<crate::progress::Item>) -> Vec<JobItem> {
+    items
+        .into_iter()
+        .map(|i| JobItem {
+            name: i.name,
+            state: i.state,
+            done: i.done,
+            total: i.total,
+            ..Default::default()
+        })
+        .collect()
+}
+
 fn mounts_msg(m: Vec<skiff_protos::mount::Mount>) -> MountsResponse {
     MountsResponse {
         mounts: m,
@@ -116,18 +129,64 @@ impl Containers for Api {
 impl Images for Api {
     fn import_image(&self, _: &TtrpcContext, r: ImportRequest) -> Res<ImportResponse> {
         let name = (!r.name.is_empty()).then_some(r.name.as_str());
+        let (job, _done) = self.0.jobs.start(&r.job_id);
         let images = done(
             "import",
-            self.0
-                .import(&r.namespace, std::path::Path::new(&r.path), name),
+            self.0.import(
+                &r.namespace,
+                std::path::Path::new(&r.path),
+                name,
+                job.clone(),
+            ),
         )?;
         for i in &images {
             crate::log::info(&format!("imported {} ({})", i.name, i.target_digest));
         }
         Ok(ImportResponse {
             images: images.into_iter().map(image_msg).collect(),
+            progress: job_items(job.items()),
             ..Default::default()
         })
+    }
+    fn pull_image(&self, _: &TtrpcContext, r: PullRequest) -> Res<PullResponse> {
+        let options = crate::registry::Options {
+            config_dir: self.0.registry_config.clone(),
+            plain_http: r.plain_http,
+            credentials: (!r.username.is_empty()).then(|| (r.username.clone(), r.password.clone())),
+        };
+        let (job, _done) = self.0.jobs.start(&r.job_id);
+        let started = std::time::Instant::now();
+        let (result, stats) = self
+            .0
+            .pull(&r.namespace, &r.reference, &options, job.clone());
+        crate::metrics::pulled(result.is_ok(), stats.received, started.elapsed());
+        let image = done(&format!("pull {}", r.reference), result)?;
+        crate::log::info(&format!(
+            "pulled {} ({}): {} bytes received in {:.1} s",
+            image.name,
+            image.target_digest,
+            stats.received,
+            started.elapsed().as_secs_f64()
+        ));
+        Ok(PullResponse {
+            image: Some(image_msg(image)).into(),
+            progress: job_items(job.items()),
+            ..Default::default()
+        })
+    }
+    fn job_progress(&self, _: &TtrpcContext, r: JobRequest) -> Res<JobProgressResponse> {
+        let items = self.0.jobs.poll(&r.job_id);
+        Ok(JobProgressResponse {
+            over: items.is_none(),
+            items: job_items(items.unwrap_or_default()),
+            ..Default::default()
+        })
+    }
+    fn cancel_job(&self, _: &TtrpcContext, r: JobRequest) -> Res<Empty> {
+        if self.0.jobs.cancel(&r.job_id) {
+            crate::log::info(&format!("job {} cancelled by its client", r.job_id));
+        }
+        Ok(Empty::default())
     }
     fn get_image(&self, _: &TtrpcContext, r: ImageRequest) -> Res<Image> {
         done("get image", self.0.get_image(&r.namespace, &r.name)).map(image_msg)
@@ -383,6 +442,16 @@ impl skiff_protos::manager_ttrpc::Events for Api {
     }
 }
 
+impl Daemon for Api {
+    fn daemon_info(&self, _: &TtrpcContext, _: InfoRequest) -> Res<InfoResponse> {
+        Ok(InfoResponse {
+            fifo_dir: self.1.fifo_dir().display().to_string(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            ..Default::default()
+        })
+    }
+}
+
 /// Every skiff.v1 service, for the server.
 pub fn services(
     store: Arc<Store>,
@@ -394,6 +463,7 @@ pub fn services(
     all.extend(create_snapshots(api.clone()));
     all.extend(create_tasks(api.clone()));
     all.extend(skiff_protos::manager_ttrpc::create_events(api.clone()));
+    all.extend(create_daemon(api.clone()));
     all.extend(create_content(api));
     all
 }

@@ -4,7 +4,8 @@
 //!
 //! One pass over the archive: the few small documents that name its images are read
 //! into memory (within the metadata size limit); blobs stream into the content store,
-//! which refuses one that does not match its name; every other entry is skipped unread.
+//! metered against the import limits, and the store refuses one that does not match its
+//! name; every other entry is skipped unread.
 //! An image may use only blobs that the archive carried or that its namespace already
 //! has: a digest alone proves nothing. The result names, per image, its manifest,
 //! config and layers.
@@ -14,7 +15,7 @@ mod oci;
 
 use crate::content::ContentStore;
 use crate::error::{Error, Result};
-use crate::limits::Budget;
+use crate::limits::{Budget, ContentMeter};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
@@ -56,6 +57,8 @@ pub struct Reader<'a> {
     pub budget: &'a Budget,
     /// Whether the importing namespace already has a blob.
     pub known: &'a dyn Fn(&str) -> bool,
+    /// Told how many more bytes of the archive file were read (progress).
+    pub read: &'a (dyn Fn(u64) + Sync),
 }
 
 /// The archive's entries, as the formats need them.
@@ -92,7 +95,7 @@ impl Reader<'_> {
     }
 
     fn entries(&self, path: &Path, ingested: &mut Vec<String>) -> Result<Entries> {
-        let stream = open_archive(path)?;
+        let stream = open_archive(path, self.read)?;
         let mut tar = tar::Archive::new(stream);
         let broken = |e: std::io::Error| {
             Error::Corrupt(format!("{} is truncated or corrupt: {e}", path.display()))
@@ -107,7 +110,7 @@ impl Reader<'_> {
             let name = String::from_utf8_lossy(&entry.path_bytes())
                 .trim_start_matches("./")
                 .to_string();
-            let size = entry.header().size().unwrap_or(0);
+            let size = entry.size();
             if DOCUMENTS.contains(&name.as_str()) {
                 self.budget.metadata(&name, size)?;
                 let mut bytes = Vec::new();
@@ -121,11 +124,18 @@ impl Reader<'_> {
             if expected.is_none() && !name.ends_with(".tar") && !name.ends_with(".json") {
                 continue; // nothing any image can name
             }
-            let mut data = Truncation {
+            // Refused on its header's word before any of it is read, then metered as it
+            // streams (a gzipped archive can carry gigabytes of zeros in megabytes).
+            self.budget.content_fits(size)?;
+            let data = Truncation {
                 inner: &mut entry,
                 path,
             };
-            let (digest, n) = self.store.ingest(&mut data, expected.as_deref())?;
+            let mut metered = ContentMeter::new(data, self.budget);
+            let (digest, n) = self
+                .store
+                .ingest(&mut metered, expected.as_deref())
+                .map_err(|e| metered.explain(e))?;
             ingested.push(digest.clone());
             out.carried.insert(digest.clone());
             out.by_path.insert(name, (digest, n));
@@ -135,10 +145,10 @@ impl Reader<'_> {
 }
 
 /// The archive's tar stream, gunzipped if it is gzipped as a whole.
-fn open_archive(path: &Path) -> Result<Box<dyn Read>> {
+fn open_archive<'a>(path: &Path, read: &'a (dyn Fn(u64) + Sync)) -> Result<Box<dyn Read + 'a>> {
     let file = std::fs::File::open(path)
         .map_err(|e| Error::InvalidArgument(format!("cannot open {}: {e}", path.display())))?;
-    let mut reader = BufReader::new(file);
+    let mut reader = BufReader::new(Counted { inner: file, read });
     let head = reader
         .fill_buf()
         .map_err(|e| Error::Corrupt(format!("reading {}: {e}", path.display())))?
@@ -155,6 +165,20 @@ fn open_archive(path: &Path) -> Result<Box<dyn Read>> {
     } else {
         Box::new(reader)
     })
+}
+
+/// The archive file, its bytes counted as they are read.
+struct Counted<'a, R> {
+    inner: R,
+    read: &'a (dyn Fn(u64) + Sync),
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.read)(n as u64);
+        Ok(n)
+    }
 }
 
 /// Read errors of an entry say which archive broke.

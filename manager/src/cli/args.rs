@@ -93,6 +93,15 @@ pub enum ImageCommand {
         /// The image's name (for an archive of one image).
         #[arg(long)]
         name: Option<String>,
+        /// No progress.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Pulls an image from its registry (`busybox` is docker.io/library/busybox:latest).
+    Pull {
+        reference: String,
+        #[command(flatten)]
+        registry: RegistryFlags,
     },
     #[command(visible_alias = "list")]
     Ls,
@@ -129,6 +138,20 @@ pub enum ContainerCommand {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+}
+
+/// How to reach a registry.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RegistryFlags {
+    /// Plain HTTP to the registry (a loopback registry may answer in it anyway).
+    #[arg(long)]
+    pub plain_http: bool,
+    /// USER:PASSWORD for the registry (default: docker's config.json, if it has them).
+    #[arg(short, long, value_name = "USER:PASSWORD")]
+    pub user: Option<String>,
+    /// No progress.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// What the new container is.
@@ -182,6 +205,11 @@ pub struct RunArgs {
     /// Memory limit (e.g. 64m).
     #[arg(short, long, value_parser = crate::units::parse_size)]
     pub memory: Option<u64>,
+    /// Pull the image: when it is missing, always, or never.
+    #[arg(long, default_value = "missing", value_parser = ["missing", "always", "never"])]
+    pub pull: String,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
     /// IMAGE [CMD ARG...]
     #[arg(value_name = "IMAGE [CMD]", num_args = 1.., required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub words: Vec<String>,

@@ -1,8 +1,8 @@
 //! The connection to skiffd every command works with, and what the calls share:
 //! deadlines, error text, request shapes.
 
-use skiff_protos::manager::{KillTaskRequest, TaskRequest};
-use skiff_protos::manager_ttrpc::TasksClient;
+use skiff_protos::manager::{InfoRequest, KillTaskRequest, TaskRequest};
+use skiff_protos::manager_ttrpc::{DaemonClient, TasksClient};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,23 +13,26 @@ pub const FOREVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 pub struct Conn {
     pub client: ttrpc::Client,
     pub ns: String,
-    /// Where the CLI makes its FIFOs (beside skiffd's socket).
-    pub fifo_base: PathBuf,
 }
 
 impl Conn {
     pub fn open(address: &str, ns: &str) -> Result<Conn, String> {
         let client = ttrpc::Client::connect(&format!("unix://{address}"))
             .map_err(|e| format!("cannot reach skiffd at {address}: {e}"))?;
-        let fifo_base = std::path::Path::new(address)
-            .parent()
-            .unwrap_or(std::path::Path::new("/run/skiff"))
-            .join("fifo");
         Ok(Conn {
             client,
             ns: ns.to_string(),
-            fifo_base,
         })
+    }
+
+    /// Where the CLI makes its FIFOs: the directory skiffd made for them (private to
+    /// root, which `attach::Fifos` checks again), never one beside the socket, which
+    /// may be in a directory anyone can write.
+    pub fn fifo_base(&self) -> Result<PathBuf, String> {
+        let info = DaemonClient::new(self.client.clone())
+            .daemon_info(ctx(SHORT), &InfoRequest::default())
+            .map_err(|e| format!("asking skiffd where FIFOs go: {}", rpc_err(e)))?;
+        Ok(PathBuf::from(info.fifo_dir))
     }
 
     pub fn tasks(&self) -> TasksClient {

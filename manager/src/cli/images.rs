@@ -1,4 +1,4 @@
-//! `skiff image`: import, ls, info, rm.
+//! `skiff image`: import, pull, ls, info, rm.
 
 use super::args::ImageCommand;
 use super::conn::{ctx, rpc_err, Conn, LONG, SHORT};
@@ -13,7 +13,17 @@ pub fn image(c: &Conn, cmd: ImageCommand) -> Result<(), String> {
         ..Default::default()
     };
     match cmd {
-        ImageCommand::Import { file, name } => import(c, &api, &file, name.unwrap_or_default()),
+        ImageCommand::Import { file, name, quiet } => {
+            import(c, &api, &file, name.unwrap_or_default(), quiet)
+        }
+        ImageCommand::Pull {
+            reference,
+            registry,
+        } => {
+            let i = super::pull::pull(c, &reference, &registry)?;
+            println!("{} {}", i.name, i.target_digest);
+            Ok(())
+        }
         ImageCommand::Ls => {
             let req = ListImagesRequest {
                 namespace: c.ns.clone(),
@@ -43,17 +53,29 @@ pub fn image(c: &Conn, cmd: ImageCommand) -> Result<(), String> {
     }
 }
 
-fn import(c: &Conn, api: &ImagesClient, file: &str, name: String) -> Result<(), String> {
+fn import(
+    c: &Conn,
+    api: &ImagesClient,
+    file: &str,
+    name: String,
+    quiet: bool,
+) -> Result<(), String> {
     let path = std::fs::canonicalize(file).map_err(|e| format!("{file}: {e}"))?;
-    let req = ImportRequest {
-        namespace: c.ns.clone(),
-        path: path.display().to_string(),
-        name,
-        ..Default::default()
-    };
-    let r = api
-        .import_image(ctx(LONG), &req)
-        .map_err(|e| format!("importing {file}: {}", rpc_err(e)))?;
+    let r = super::progress::watch(c, quiet, |job_id| {
+        let req = ImportRequest {
+            namespace: c.ns.clone(),
+            path: path.display().to_string(),
+            name,
+            job_id,
+            ..Default::default()
+        };
+        api.import_image(ctx(LONG), &req)
+            .map(|mut r| {
+                let progress = std::mem::take(&mut r.progress);
+                (r, progress)
+            })
+            .map_err(|e| format!("importing {file}: {}", rpc_err(e)))
+    })?;
     for i in r.images {
         println!("{} {}", i.name, i.target_digest);
     }

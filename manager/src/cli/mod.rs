@@ -7,6 +7,8 @@ mod args;
 mod conn;
 mod containers;
 mod images;
+mod progress;
+mod pull;
 mod run;
 mod snapshots;
 mod task_commands;

@@ -25,7 +25,7 @@ fn attached(
     } else {
         format!("{id}-{exec_id}")
     };
-    let fifos = Fifos::make(&c.fifo_base, &name, stdin, terminal)?;
+    let fifos = Fifos::make(&c.fifo_base()?, &name, stdin, terminal)?;
     let mut outputs = vec![copy_out(&fifos.stdout, std::io::stdout())];
     if let Some(err) = &fifos.stderr {
         outputs.push(copy_out(err, std::io::stderr()));
@@ -92,6 +92,18 @@ fn container_request(c: &Conn, a: &RunArgs) -> CreateContainerRequest {
 pub fn run(c: &Conn, a: RunArgs) -> Result<i32, String> {
     if a.rm && a.detach {
         return Err("--rm and -d together are not supported: remove with `skiff rm -f`".into());
+    }
+    let image = &a.words[0];
+    let pull = match a.pull.as_str() {
+        "always" => true,
+        "never" => false,
+        _ => !super::pull::have(c, image),
+    };
+    if pull {
+        super::pull::pull(c, image, &a.registry).map_err(|e| match a.pull.as_str() {
+            "always" => e,
+            _ => format!("{image} is not among skiffd's images, and {e}"),
+        })?;
     }
     let r = container_request(c, &a);
     let id = r.id.clone();

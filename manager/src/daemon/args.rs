@@ -8,7 +8,7 @@ pub const DEFAULT_ROOT: &str = "/var/lib/skiff";
 pub const DEFAULT_STATE: &str = "/run/skiff";
 pub const DEFAULT_ADDRESS: &str = "/run/skiff/skiffd.sock";
 
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(
     name = "skiffd",
     version,
@@ -32,12 +32,23 @@ pub struct Args {
     /// Containers' cgroups go under PARENT/NAMESPACE/ID.
     #[arg(long, default_value = "/skiff", value_parser = cgroup_parent)]
     pub cgroup_parent: String,
+    /// A detached container's log (under --root) is rotated when it would pass this
+    /// size; one rotated file is kept, so at most twice this per container.
+    #[arg(long, value_name = "SIZE", default_value = "10m", value_parser = log_size)]
+    pub max_log_size: u64,
+    /// Registries' configuration: a directory per registry host in containerd's
+    /// hosts.toml form (mirrors, CA files, skip_verify, server).
+    #[arg(long, value_name = "DIR", default_value = crate::registry::hosts::DEFAULT_CONFIG_DIR)]
+    pub registry_config: PathBuf,
+    /// Serve Prometheus metrics at http://HOST:PORT/v1/metrics (port 0 picks one).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_address: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
 
 /// What one image import may use; an import over one fails with the flag named.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 #[command(next_help_heading = "Import limits")]
 pub struct LimitArgs {
     /// Image indexes within indexes.
@@ -75,6 +86,17 @@ impl LimitArgs {
 
 fn size(s: &str) -> Result<u64, String> {
     crate::units::parse_size(s)
+}
+
+/// At least 64 KiB: one read of the output (a smaller cap would keep only its tail).
+fn log_size(s: &str) -> Result<u64, String> {
+    let n = size(s)?;
+    if n < 64 << 10 {
+        return Err(format!(
+            "{s} is under 64k, one read of a container's output"
+        ));
+    }
+    Ok(n)
 }
 
 fn cgroup_parent(v: &str) -> Result<String, String> {

@@ -37,6 +37,15 @@ fn run(a: &Args) -> Result<(), String> {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     private_dir(&a.root)?;
     private_dir(&a.state)?;
+    // Resolved once (symlinks too): the FIFO paths clients get must not pass a symlink.
+    let mut a = a.clone();
+    a.state = std::fs::canonicalize(&a.state).map_err(|e| format!("--state: {e}"))?;
+    let a = &a;
+    // Clients make their FIFOs here; a FIFO directory anyone could change would let
+    // them swap a FIFO for a symlink before a shim opens it as root.
+    crate::secure_dir::make_private(&a.state, crate::tasks::FIFO_DIR)
+        .map_err(|e| format!("the FIFO directory: {e}"))?;
+    remove_dead_clients_fifos(&a.state.join(crate::tasks::FIFO_DIR));
     raise_open_files();
     let lock =
         std::fs::File::create(a.root.join("skiffd.lock")).map_err(|e| format!("lock file: {e}"))?;
@@ -47,6 +56,10 @@ fn run(a: &Args) -> Result<(), String> {
         private_dir(parent)?;
     }
     let (server, events_server) = start_serving(a, &store)?;
+    if let Some(m) = &a.metrics_address {
+        let bound = crate::metrics::server::start(m, store.clone())?;
+        crate::log::info(&format!("metrics on {bound}"));
+    }
     crate::log::info(&format!(
         "skiffd serving on {} (root {}, {} snapshots)",
         a.address.display(),
@@ -62,6 +75,20 @@ fn run(a: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// FIFO directories of CLIs that are gone (killed before they removed theirs): each is
+/// named `NAME-PID` by the CLI that made it.
+fn remove_dead_clients_fifos(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name.rsplit('-').next().and_then(|p| p.parse::<i32>().ok());
+        let alive = pid
+            .is_some_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok());
+        if !alive {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// Where shims deliver events (their TTRPC_ADDRESS), in the state directory.
 const EVENTS_SOCKET: &str = "events.sock";
 
@@ -69,6 +96,7 @@ fn open_store(a: &Args) -> Result<Arc<Store>, String> {
     let mut store = Store::open(&a.root, a.native_snapshots).map_err(|e| e.to_string())?;
     store.cgroup_parent = a.cgroup_parent.clone();
     store.limits = a.limits.limits();
+    store.registry_config = a.registry_config.clone();
     for line in store
         .recover()
         .map_err(|e| format!("recovering the store: {e}"))?
@@ -86,7 +114,11 @@ fn start_serving(a: &Args, store: &Arc<Store>) -> Result<(ttrpc::Server, ttrpc::
         events_address: events_address.clone(),
     };
     let events = Arc::new(crate::event_log::EventLog::default());
-    let tasks = Arc::new(Tasks::new(store.clone(), launcher, &a.state, events));
+    let logs = crate::tasks::LogConfig {
+        dir: a.root.join("logs"),
+        max_size: a.max_log_size,
+    };
+    let tasks = Arc::new(Tasks::new(store.clone(), launcher, &a.state, events, logs));
     // It listens before tasks are recovered, so events a shim held while skiffd was
     // down arrive.
     let mut events_server = serve(&events_address, crate::events::service(tasks.clone()))?;

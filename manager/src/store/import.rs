@@ -8,21 +8,32 @@ use super::{namespace, ImageRecord, Store};
 use crate::archive::{ArchiveImage, Reader};
 use crate::error::{check_name, Error, Result};
 use crate::limits::Budget;
+use crate::progress::Job;
 use std::path::Path;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 impl Store {
-    pub fn import(&self, ns: &str, path: &Path, name: Option<&str>) -> Result<Vec<ImageRecord>> {
+    /// `job` shows the archive's bytes read and the layers unpacked, and can cancel.
+    pub fn import(
+        &self,
+        ns: &str,
+        path: &Path,
+        name: Option<&str>,
+        job: Arc<Job>,
+    ) -> Result<Vec<ImageRecord>> {
         let ns = namespace(ns)?;
         if let Some(n) = name {
             check_name("image name", n, 512)?;
         }
         let archive_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let budget = Budget::new(self.limits.clone(), archive_size);
+        let cancel = job.clone();
+        let budget =
+            Budget::new(self.limits.clone(), archive_size).with_cancel(move || cancel.cancelled());
         let mut ingested = Vec::new();
         let result = {
             let _one_at_a_time = self.import_lock.lock().unwrap_or_else(|p| p.into_inner());
-            let result = self.import_locked(ns, path, name, &budget, &mut ingested);
+            let result = self.import_locked(ns, path, name, &budget, &mut ingested, &job);
             if result.is_err() {
                 let _ = self.collect_now();
             }
@@ -42,14 +53,20 @@ impl Store {
         name: Option<&str>,
         budget: &Budget,
         ingested: &mut Vec<String>,
+        job: &Job,
     ) -> Result<Vec<ImageRecord>> {
         let known = |digest: &str| self.namespace_has(ns, digest).unwrap_or(false);
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let reading = job.item(&path.display().to_string(), size, "reading");
+        let read = |n: u64| job.add(reading, n);
         let reader = Reader {
             store: &self.content,
             budget,
             known: &known,
+            read: &read,
         };
         let images = reader.read(path, ingested)?;
+        job.set(reading, size, "done");
         if name.is_some() && images.len() > 1 {
             return Err(Error::InvalidArgument(format!(
                 "{} holds {} images: --name applies to one",
@@ -60,7 +77,10 @@ impl Store {
         let mut out = Vec::new();
         for image in images {
             let name = image_name(name, &image)?;
+            let n = image.layers.len() as u64;
+            let unpacking = job.item(&format!("unpacking {name}"), n, "unpacking");
             let top = self.unpack(ns, &image, budget)?;
+            job.set(unpacking, n, "done");
             self.content.sync()?;
             out.push(self.record_image(ns, &name, &image, &top)?);
         }

@@ -13,8 +13,10 @@ mod content;
 mod images;
 mod import;
 mod layers;
+mod pull;
 mod recovery;
 mod snapshots;
+mod stats;
 
 use crate::content::ContentStore;
 use crate::db::Db;
@@ -26,6 +28,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
+
+pub use pull::PullStats;
+pub use stats::Gauges;
 
 pub type Labels = BTreeMap<String, String>;
 
@@ -79,6 +84,10 @@ pub struct Store {
     pub limits: Limits,
     /// Containers' cgroups go to PARENT/NAMESPACE/ID.
     pub cgroup_parent: String,
+    /// Pulls and imports under way, for their clients' progress polls.
+    pub jobs: crate::progress::Jobs,
+    /// Where registries' hosts.toml directories are (`--registry-config`).
+    pub registry_config: PathBuf,
 }
 
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -114,6 +123,8 @@ impl Store {
             collect_after_import: AtomicBool::new(false),
             limits: Limits::default(),
             cgroup_parent: "/skiff".into(),
+            jobs: Default::default(),
+            registry_config: crate::registry::hosts::DEFAULT_CONFIG_DIR.into(),
         })
     }
 }

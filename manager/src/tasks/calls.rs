@@ -1,6 +1,7 @@
 //! The calls a running task's shim answers: Start, Kill, Exec, Pause, Resume,
 //! ResizePty, CloseIO, Update, Pids, Stats.
 
+use super::TimedCall;
 use super::{shim_err, NewExec, TaskInfo, Tasks, CALL};
 use crate::error::{Error, Result};
 use crate::store::namespace;
@@ -18,7 +19,7 @@ impl Tasks {
     fn start_locked(&self, ns: &str, id: &str, exec_id: &str) -> Result<TaskInfo> {
         let c = self.shim(ns, id)?;
         let r: api::StartResponse = c
-            .call(
+            .timed_call(
                 "Start",
                 &api::StartRequest {
                     id: id.into(),
@@ -46,7 +47,7 @@ impl Tasks {
             ..Default::default()
         };
         self.shim(ns, id)?
-            .call::<_, protobuf::well_known_types::empty::Empty>("Kill", &req, CALL)
+            .timed_call::<_, protobuf::well_known_types::empty::Empty>("Kill", &req, CALL)
             .map_err(shim_err)?;
         Ok(())
     }
@@ -77,7 +78,7 @@ impl Tasks {
     fn simple<Req: Message>(&self, ns: &str, id: &str, method: &str, req: &Req) -> Result<()> {
         let ns = namespace(ns)?;
         self.shim(ns, id)?
-            .call::<_, protobuf::well_known_types::empty::Empty>(method, req, CALL)
+            .timed_call::<_, protobuf::well_known_types::empty::Empty>(method, req, CALL)
             .map_err(shim_err)?;
         Ok(())
     }
@@ -152,7 +153,7 @@ impl Tasks {
         let ns = namespace(ns)?;
         let r: api::PidsResponse = self
             .shim(ns, id)?
-            .call(
+            .timed_call(
                 "Pids",
                 &api::PidsRequest {
                     id: id.into(),
@@ -169,7 +170,7 @@ impl Tasks {
         let ns = namespace(ns)?;
         let r: api::StatsResponse = self
             .shim(ns, id)?
-            .call(
+            .timed_call(
                 "Stats",
                 &api::StatsRequest {
                     id: id.into(),

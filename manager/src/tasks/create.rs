@@ -5,6 +5,7 @@
 //! discards what the earlier steps made: the shim's task and the shim, the rootfs
 //! mounts, the bundle, the row.
 
+use super::TimedCall;
 use super::{bundle, rows::CREATING, shim_err, TaskInfo, Tasks, CALL};
 use crate::crash;
 use crate::error::{Error, Result};
@@ -52,7 +53,8 @@ impl Tasks {
     ) -> Result<()> {
         let id = container.id.as_str();
         let rootfs = self.prepare_bundle(ns, container, bundle)?;
-        let [stdin, stdout, stderr] = self.task_stdio(ns, id, new.stdio, new.detach, new.terminal);
+        let [stdin, stdout, stderr] =
+            self.task_stdio(ns, id, new.stdio, new.detach, new.terminal)?;
         let boot = self.launcher.start(runtime, ns, id, bundle)?;
         self.record_shim(ns, id, &boot)?;
         crash::point("create-task:started");
@@ -68,7 +70,7 @@ impl Tasks {
             ..Default::default()
         };
         let created: api::CreateTaskResponse =
-            client.call("Create", &req, CALL).map_err(shim_err)?;
+            client.timed_call("Create", &req, CALL).map_err(shim_err)?;
         crash::point("create-task:created");
         self.record_created(ns, id, created.pid)?;
         self.shims
@@ -96,7 +98,8 @@ impl Tasks {
         Ok(Vec::new())
     }
 
-    /// A detached task's output goes to its log file through the shim's file:// URI.
+    /// A detached task's output goes through FIFOs that skiffd copies into the
+    /// container's log, with its cap (`output`).
     fn task_stdio(
         &self,
         ns: &str,
@@ -104,14 +107,16 @@ impl Tasks {
         stdio: [String; 3],
         detach: bool,
         terminal: bool,
-    ) -> [String; 3] {
+    ) -> Result<[String; 3]> {
         let [stdin, stdout, stderr] = stdio;
         if !detach {
-            return [stdin, stdout, stderr];
+            return Ok([stdin, stdout, stderr]);
         }
-        let log = format!("file://{}", self.log_path(ns, id).display());
-        let stderr = if terminal { String::new() } else { log.clone() };
-        [stdin, log, stderr]
+        let output = self.output(ns, id);
+        let [out, err] = output.make()?;
+        output.follow(self.logs.max_size)?;
+        let err = if terminal { String::new() } else { err };
+        Ok([stdin, out, err])
     }
 
     /// Takes away a task whose creation did not finish: the shim is told to kill,
@@ -139,6 +144,7 @@ impl Tasks {
         let _ = self
             .launcher
             .delete(Path::new(&row.runtime_path), ns, id, bundle);
+        self.output(ns, id).release();
         if let Err(e) = bundle::remove(bundle) {
             crate::log::warn(&format!("discarding the task of {ns}/{id}: {e}"));
             return;
@@ -156,15 +162,15 @@ fn stop_and_shut_down(c: &TaskClient, id: &str) {
         all: true,
         ..Default::default()
     };
-    let _ = c.call::<_, Empty>("Kill", &kill, CALL);
+    let _ = c.timed_call::<_, Empty>("Kill", &kill, CALL);
     let delete = api::DeleteRequest {
         id: id.into(),
         ..Default::default()
     };
-    let _ = c.call::<_, api::DeleteResponse>("Delete", &delete, CALL);
+    let _ = c.timed_call::<_, api::DeleteResponse>("Delete", &delete, CALL);
     let shutdown = api::ShutdownRequest {
         id: id.into(),
         ..Default::default()
     };
-    let _ = c.call::<_, Empty>("Shutdown", &shutdown, CALL);
+    let _ = c.timed_call::<_, Empty>("Shutdown", &shutdown, CALL);
 }

@@ -1,6 +1,7 @@
 //! Deleting an exec, a task (its shim shut down, or its binary's `delete` when it is
 //! gone; its bundle removed once nothing is mounted under it), or the container itself.
 
+use super::TimedCall;
 use super::{bundle, rows::Row, shim_err, TaskInfo, Tasks, CALL};
 use crate::error::{Error, Result};
 use crate::store::namespace;
@@ -24,6 +25,7 @@ impl Tasks {
             };
             self.forget_shim(ns, id);
             self.delete_row(ns, id)?;
+            self.output(ns, id).release();
             bundle::remove(Path::new(&row.bundle))?;
             Ok(TaskInfo {
                 container_id: id.into(),
@@ -44,7 +46,7 @@ impl Tasks {
             exec_id: exec_id.into(),
             ..Default::default()
         };
-        let r: api::DeleteResponse = c.call("Delete", &req, CALL).map_err(shim_err)?;
+        let r: api::DeleteResponse = c.timed_call("Delete", &req, CALL).map_err(shim_err)?;
         Ok(TaskInfo {
             container_id: id.into(),
             exec_id: exec_id.into(),
@@ -66,8 +68,18 @@ impl Tasks {
     /// its task is under way: one that claimed a task makes this fail instead.
     pub fn delete_container(&self, ns: &str, id: &str) -> Result<()> {
         let ns = namespace(ns)?;
-        self.locks
-            .run(ns, id, || self.store.delete_container(ns, id))
+        self.locks.run(ns, id, || {
+            self.store.delete_container(ns, id)?;
+            // Its log goes with it (a task's deletion keeps it for `skiff logs`).
+            let dir = self.log_dir(ns, id);
+            match std::fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    crate::log::warn(&format!("removing the log of {ns}/{id}: {e}"))
+                }
+                _ => {}
+            }
+            Ok(())
+        })
     }
 }
 
@@ -76,11 +88,12 @@ fn delete_and_shut_down(c: &TaskClient, id: &str) -> Result<(u32, u32)> {
         id: id.into(),
         ..Default::default()
     };
-    let r: api::DeleteResponse = c.call("Delete", &req, CALL).map_err(shim_err)?;
+    let r: api::DeleteResponse = c.timed_call("Delete", &req, CALL).map_err(shim_err)?;
     let shutdown = api::ShutdownRequest {
         id: id.into(),
         ..Default::default()
     };
-    let _ = c.call::<_, protobuf::well_known_types::empty::Empty>("Shutdown", &shutdown, CALL);
+    let _ =
+        c.timed_call::<_, protobuf::well_known_types::empty::Empty>("Shutdown", &shutdown, CALL);
     Ok((r.exit_status, r.pid))
 }

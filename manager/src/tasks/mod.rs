@@ -14,6 +14,7 @@ mod calls;
 mod create;
 mod delete;
 mod locks;
+mod output;
 mod recover;
 mod rows;
 mod state;
@@ -30,6 +31,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use create::NewTask;
+
+/// The FIFO directory's name in the state directory.
+pub const FIFO_DIR: &str = "fifo";
 
 const CALL: Duration = Duration::from_secs(60);
 const WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -57,13 +61,45 @@ pub struct TaskInfo {
     pub image: String,
 }
 
+/// Where detached tasks' output goes, and its cap.
+pub struct LogConfig {
+    /// `ROOT/logs`: a container's log is `NS/ID/output.log` under it.
+    pub dir: PathBuf,
+    pub max_size: u64,
+}
+
 pub struct Tasks {
     store: Arc<Store>,
+    logs: LogConfig,
     launcher: Launcher,
     state: PathBuf,
     pub events: Arc<EventLog>,
     shims: Mutex<HashMap<(String, String), Arc<TaskClient>>>,
     locks: locks::ContainerLocks,
+}
+
+/// Calls to a shim, their latency recorded for the metrics endpoint.
+pub(crate) trait TimedCall {
+    fn timed_call<Req: protobuf::Message, Resp: protobuf::Message>(
+        &self,
+        method: &str,
+        req: &Req,
+        timeout: Duration,
+    ) -> ttrpc::Result<Resp>;
+}
+
+impl TimedCall for TaskClient {
+    fn timed_call<Req: protobuf::Message, Resp: protobuf::Message>(
+        &self,
+        method: &str,
+        req: &Req,
+        timeout: Duration,
+    ) -> ttrpc::Result<Resp> {
+        let started = std::time::Instant::now();
+        let result = self.call(method, req, timeout);
+        crate::metrics::shim_call(method, started.elapsed());
+        result
+    }
 }
 
 fn status_name(s: Status) -> &'static str {
@@ -98,9 +134,11 @@ impl Tasks {
         launcher: Launcher,
         state: &Path,
         events: Arc<EventLog>,
+        logs: LogConfig,
     ) -> Tasks {
         Tasks {
             store,
+            logs,
             launcher,
             state: state.to_path_buf(),
             events,
@@ -113,8 +151,18 @@ impl Tasks {
         self.state.join("bundles").join(ns).join(id)
     }
 
-    pub fn log_path(&self, ns: &str, id: &str) -> PathBuf {
-        self.bundle_of(ns, id).join("output.log")
+    /// Where clients make their stdio FIFOs (made and checked at start).
+    pub fn fifo_dir(&self) -> PathBuf {
+        self.state.join(FIFO_DIR)
+    }
+
+    /// The directory of a container's log (kept until the container is removed).
+    pub fn log_dir(&self, ns: &str, id: &str) -> PathBuf {
+        self.logs.dir.join(ns).join(id)
+    }
+
+    fn output(&self, ns: &str, id: &str) -> output::Output {
+        output::Output::of(&self.bundle_of(ns, id), self.log_dir(ns, id))
     }
 
     pub(super) fn shim(&self, ns: &str, id: &str) -> Result<Arc<TaskClient>> {

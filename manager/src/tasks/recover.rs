@@ -3,6 +3,7 @@
 //! serving; for a shim that is gone, its binary's `delete` cleans up and the exit is
 //! recorded.
 
+use super::TimedCall;
 use super::{
     rows::{Row, CREATING},
     Tasks,
@@ -30,6 +31,12 @@ impl Tasks {
                     .unwrap()
                     .insert((ns.clone(), id.clone()), Arc::new(c));
                 let _ = crate::shim::follow_log(Path::new(&row.bundle), &id);
+                let output = self.output(&ns, &id);
+                if output.exists() {
+                    if let Err(e) = output.follow(self.logs.max_size) {
+                        crate::log::warn(&format!("following the output of {ns}/{id}: {e}"));
+                    }
+                }
                 let status = self.get(&ns, &id, "").map(|t| t.status).unwrap_or_default();
                 done.push(format!("reconnected to the shim of {ns}/{id} ({status})"));
             } else if row.status != "stopped" {
@@ -59,6 +66,7 @@ fn reconnect(row: &Row, id: &str) -> Option<TaskClient> {
         id: id.to_string(),
         ..Default::default()
     };
-    let r: ttrpc::Result<api::ConnectResponse> = c.call("Connect", &req, Duration::from_secs(5));
+    let r: ttrpc::Result<api::ConnectResponse> =
+        c.timed_call("Connect", &req, Duration::from_secs(5));
     r.ok().map(|_| c)
 }

@@ -1,6 +1,7 @@
 //! What a task is now: from its shim while it lives, else as recorded; waiting for its
 //! exit; exits that shims report; a detached task's log.
 
+use super::TimedCall;
 use super::{shim_err, status_name, TaskInfo, Tasks, CALL, WAIT};
 use crate::db::now;
 use crate::error::{io, Error, Result};
@@ -65,7 +66,7 @@ impl Tasks {
             exec_id: exec_id.into(),
             ..Default::default()
         };
-        match c.call("State", &req, CALL) {
+        match c.timed_call("State", &req, CALL) {
             Ok(s) => Ok(Some(s)),
             Err(e @ ttrpc::Error::RpcStatus(_)) => Err(shim_err(e)),
             Err(_) if exec_id.is_empty() => Ok(None),
@@ -83,7 +84,7 @@ impl Tasks {
         let ns = namespace(ns)?;
         let c = self.shim(ns, id)?;
         let r: api::WaitResponse = c
-            .call(
+            .timed_call(
                 "Wait",
                 &api::WaitRequest {
                     id: id.into(),
@@ -112,11 +113,7 @@ impl Tasks {
     pub fn logs(&self, ns: &str, id: &str) -> Result<Vec<u8>> {
         let ns = namespace(ns)?;
         self.row(ns, id)?;
-        match std::fs::read(self.log_path(ns, id)) {
-            Ok(b) => Ok(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(io("reading the log", e)),
-        }
+        super::output::read(&self.log_dir(ns, id)).map_err(|e| io("reading the log", e))
     }
 
     /// An exit event from a shim: recorded for the task's init process.

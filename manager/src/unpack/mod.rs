@@ -46,6 +46,8 @@ pub fn apply(root: &Path, layer: impl Read, budget: &Budget) -> Result<u64> {
     for entry in entries {
         let mut entry = entry.map_err(|e| Error::Corrupt(format!("reading a layer: {e}")))?;
         budget.entry()?;
+        // A header that alone goes over is refused before its data streams.
+        budget.unpacked_fits(entry.size())?;
         unpack.entry(&mut entry)?;
         count += 1;
     }
