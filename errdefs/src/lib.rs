@@ -28,8 +28,8 @@ pub enum Kind {
     DeadlineExceeded,
     /// The caller gave up (a pull cancelled).
     Cancelled,
-    /// Data that does not match what it must be: content whose digest differs.
-    DataLoss,
+    /// A peer (a registry) wants a login it did not get, or refused the one it got.
+    Unauthenticated,
     /// A failure the caller can do nothing about: a system call, the metadata database.
     Internal,
     /// Nothing more specific is known: an OCI runtime's own failure.
@@ -47,7 +47,7 @@ const CODES: [(Kind, Code); 12] = [
     (Kind::Unavailable, Code::UNAVAILABLE),
     (Kind::DeadlineExceeded, Code::DEADLINE_EXCEEDED),
     (Kind::Cancelled, Code::CANCELLED),
-    (Kind::DataLoss, Code::DATA_LOSS),
+    (Kind::Unauthenticated, Code::UNAUTHENTICATED),
     (Kind::Internal, Code::INTERNAL),
     (Kind::Unknown, Code::UNKNOWN),
 ];
@@ -62,8 +62,7 @@ impl Kind {
     }
 
     /// The kind a status code carries; codes no kind sends (OUT_OF_RANGE, ABORTED,
-    /// PERMISSION_DENIED, UNAUTHENTICATED, and OK where an error was expected) are
-    /// nearest to what this side can act on: unknown.
+    /// PERMISSION_DENIED, DATA_LOSS, and OK where an error was expected) are unknown.
     pub fn of_code(code: Code) -> Kind {
         CODES
             .iter()

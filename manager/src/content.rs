@@ -83,8 +83,7 @@ impl ContentStore {
     /// Everything written into the store so far, to disk: before rows name it.
     pub fn sync(&self) -> Result<()> {
         let dir = File::open(&self.blobs).map_err(|e| io("opening the content store", e))?;
-        nix::unistd::syncfs(&dir)
-            .map_err(|e| Error::Io(format!("syncing the content store: {}", e.desc())))
+        nix::unistd::syncfs(&dir).map_err(|e| crate::error::sys("syncing the content store", e))
     }
 
     /// Writes `data` into the store. With `expected`, a blob whose bytes hash to

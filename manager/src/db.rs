@@ -118,7 +118,7 @@ impl Db {
 fn migrate(conn: &mut Connection) -> Result<()> {
     let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if current > SCHEMA_VERSION {
-        return Err(crate::error::Error::Db(format!(
+        return Err(crate::error::Error::FailedPrecondition(format!(
             "the database has schema version {current}, newer than this skiffd's {SCHEMA_VERSION}"
         )));
     }

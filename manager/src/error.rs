@@ -1,5 +1,8 @@
-//! What can go wrong in the manager, by the status a client sees.
+//! What can go wrong in the manager. Each error has its kind in skiff's one vocabulary
+//! (`skiff-errdefs`), which decides the status a client sees; I/O and database errors
+//! keep their source; a shim's error keeps the kind its status carried.
 
+use skiff_errdefs::{Kind, Kinded, Remote};
 use std::fmt;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,40 +32,58 @@ pub enum Error {
     /// The client cancelled (or went away from) a long request.
     #[error("{0}")]
     Cancelled(String),
+    /// A system call failed, with what was being done.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Something failed that is nobody's input: a command skiffd ran, an encoding.
     #[error("{0}")]
-    Io(String),
+    Internal(String),
     #[error("metadata database: {0}")]
-    Db(String),
+    Db(#[from] rusqlite::Error),
+    /// What a shim answered instead of a reply, with the kind its status carried.
+    #[error(transparent)]
+    Shim(#[from] Remote),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Error {
-        Error::Db(e.to_string())
+/// An I/O error with what was being done.
+pub fn io(what: impl fmt::Display, source: std::io::Error) -> Error {
+    Error::Io {
+        what: what.to_string(),
+        source,
     }
 }
 
-/// An I/O error with what was being done.
-pub fn io(what: impl fmt::Display, e: std::io::Error) -> Error {
-    Error::Io(format!("{what}: {e}"))
+/// A failed system call through nix, with what was being done.
+pub fn sys(what: impl fmt::Display, errno: nix::errno::Errno) -> Error {
+    io(what, std::io::Error::from(errno))
+}
+
+impl Kinded for Error {
+    fn kind(&self) -> Kind {
+        match self {
+            Error::NotFound(_) => Kind::NotFound,
+            Error::AlreadyExists(_) => Kind::AlreadyExists,
+            Error::InvalidArgument(_) | Error::Corrupt(_) => Kind::InvalidArgument,
+            Error::LimitExceeded(_) => Kind::ResourceExhausted,
+            Error::FailedPrecondition(_) => Kind::FailedPrecondition,
+            Error::Unavailable(_) => Kind::Unavailable,
+            Error::Unauthenticated(_) => Kind::Unauthenticated,
+            Error::Cancelled(_) => Kind::Cancelled,
+            Error::Io { .. } | Error::Internal(_) | Error::Db(_) => Kind::Internal,
+            Error::Shim(remote) => remote.kind,
+        }
+    }
 }
 
 impl From<Error> for ttrpc::Error {
     fn from(e: Error) -> ttrpc::Error {
-        use ttrpc::Code;
-        let code = match &e {
-            Error::NotFound(_) => Code::NOT_FOUND,
-            Error::AlreadyExists(_) => Code::ALREADY_EXISTS,
-            Error::InvalidArgument(_) | Error::Corrupt(_) => Code::INVALID_ARGUMENT,
-            Error::LimitExceeded(_) => Code::RESOURCE_EXHAUSTED,
-            Error::FailedPrecondition(_) => Code::FAILED_PRECONDITION,
-            Error::Unavailable(_) => Code::UNAVAILABLE,
-            Error::Unauthenticated(_) => Code::UNAUTHENTICATED,
-            Error::Cancelled(_) => Code::CANCELLED,
-            Error::Io(_) | Error::Db(_) => Code::INTERNAL,
-        };
-        ttrpc::Error::RpcStatus(ttrpc::get_status(code, e.to_string()))
+        ttrpc::Error::RpcStatus(e.status())
     }
 }
 

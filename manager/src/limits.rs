@@ -279,7 +279,9 @@ mod tests {
         let mut meter = ContentMeter::new(std::io::repeat(0).take(200 * MIB), &b);
         let copied = std::io::copy(&mut meter, &mut std::io::sink());
         assert!(copied.is_err());
-        let e = meter.explain(Error::Io("x".into())).to_string();
+        let e = meter
+            .explain(crate::error::io("x", std::io::Error::other("x")))
+            .to_string();
         assert!(
             e.contains("the blobs take more bytes: over the import limit --max-unpacked-size"),
             "{e}"

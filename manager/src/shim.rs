@@ -101,7 +101,7 @@ impl Launcher {
             .output()
             .map_err(|e| io(format!("running {} delete", shim.display()), e))?;
         if !out.status.success() {
-            return Err(Error::Io(format!(
+            return Err(Error::Internal(format!(
                 "{} delete failed: {}",
                 shim.display(),
                 String::from_utf8_lossy(&out.stderr).trim()
@@ -109,7 +109,7 @@ impl Launcher {
         }
         use protobuf::Message;
         let r = skiff_protos::shim::DeleteResponse::parse_from_bytes(&out.stdout).map_err(|e| {
-            Error::Io(format!(
+            Error::Internal(format!(
                 "{} delete printed no DeleteResponse: {e}",
                 shim.display()
             ))

@@ -369,13 +369,13 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         .output()
         .map_err(|e| io("running cp", e))?;
     if !out.status.success() {
-        return Err(Error::Io(format!(
+        return Err(Error::Internal(format!(
             "copying the parent snapshot: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
     let copied = fs::File::open(to).map_err(|e| io("opening the copy", e))?;
-    nix::unistd::syncfs(&copied).map_err(|e| Error::Io(format!("syncing the copy: {}", e.desc())))
+    nix::unistd::syncfs(&copied).map_err(|e| crate::error::sys("syncing the copy", e))
 }
 
 fn overlay_works(root: &Path) -> bool {

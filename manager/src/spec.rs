@@ -94,7 +94,7 @@ pub fn generate(
         .linux(linux(req, cgroups_path)?)
         .build()
         .map_err(spec_err)?;
-    serde_json::to_vec_pretty(&spec).map_err(|e| Error::Io(e.to_string()))
+    serde_json::to_vec_pretty(&spec).map_err(|e| Error::Internal(format!("encoding JSON: {e}")))
 }
 
 fn process(req: &ProcessRequest, config: &Value) -> Result<Process> {
@@ -298,7 +298,8 @@ fn resources(memory_limit: i64, deny_devices: bool) -> Result<LinuxResources> {
 
 /// The resources of an Update that sets the memory limit, as JSON.
 pub fn memory_update(limit: i64) -> Result<Vec<u8>> {
-    serde_json::to_vec(&resources(limit, false)?).map_err(|e| Error::Io(e.to_string()))
+    serde_json::to_vec(&resources(limit, false)?)
+        .map_err(|e| Error::Internal(format!("encoding JSON: {e}")))
 }
 
 /// An exec's process spec, as JSON: the container's process with this command,
@@ -320,7 +321,7 @@ pub fn exec_process(
     process.set_args(Some(args));
     process.set_terminal(Some(terminal));
     process.set_env(Some(all));
-    serde_json::to_vec(&process).map_err(|e| Error::Io(e.to_string()))
+    serde_json::to_vec(&process).map_err(|e| Error::Internal(format!("encoding JSON: {e}")))
 }
 
 #[cfg(test)]

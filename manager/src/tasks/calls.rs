@@ -182,9 +182,10 @@ impl Tasks {
         let any = r
             .stats
             .as_ref()
-            .ok_or_else(|| Error::Io("the shim sent no stats".into()))?;
-        let bad =
-            |e: protobuf::Error| Error::Io(format!("undecodable stats {}: {e}", any.type_url));
+            .ok_or_else(|| Error::Internal("the shim sent no stats".into()))?;
+        let bad = |e: protobuf::Error| {
+            Error::Internal(format!("undecodable stats {}: {e}", any.type_url))
+        };
         if any.type_url.ends_with("cgroups.v1.Metrics") {
             let m = skiff_protos::metrics_v1::Metrics::parse_from_bytes(&any.value).map_err(bad)?;
             let (usage, limit) = m

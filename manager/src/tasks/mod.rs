@@ -112,20 +112,10 @@ fn status_name(s: Status) -> &'static str {
     }
 }
 
+/// A shim's error as skiffd answers it: the kind its status carried (an UNIMPLEMENTED
+/// Checkpoint of the libcontainer shim stays UNIMPLEMENTED), its own message.
 fn shim_err(e: ttrpc::Error) -> Error {
-    match e {
-        ttrpc::Error::RpcStatus(s) => {
-            let msg = s.message().to_string();
-            match s.code() {
-                ttrpc::Code::NOT_FOUND => Error::NotFound(msg),
-                ttrpc::Code::ALREADY_EXISTS => Error::AlreadyExists(msg),
-                ttrpc::Code::INVALID_ARGUMENT => Error::InvalidArgument(msg),
-                ttrpc::Code::FAILED_PRECONDITION => Error::FailedPrecondition(msg),
-                _ => Error::Io(msg),
-            }
-        }
-        other => Error::Io(format!("the shim: {other}")),
-    }
+    Error::Shim(skiff_errdefs::Remote::from(e))
 }
 
 impl Tasks {
@@ -185,5 +175,46 @@ impl Tasks {
             .lock()
             .unwrap()
             .remove(&(ns.to_string(), id.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shim_err;
+    use skiff_errdefs::Kind;
+
+    fn through_skiffd(code: ttrpc::Code, message: &str) -> ttrpc::Status {
+        let from_shim = ttrpc::Error::RpcStatus(ttrpc::get_status(code, message));
+        match ttrpc::Error::from(shim_err(from_shim)) {
+            ttrpc::Error::RpcStatus(s) => s,
+            other => panic!("skiffd answered {other:?}"),
+        }
+    }
+
+    /// A shim's status reaches skiffd's client with its code and message: a refusal
+    /// (UNIMPLEMENTED) or a full shim (RESOURCE_EXHAUSTED) is not an internal error.
+    #[test]
+    fn a_shims_error_reaches_the_client_as_the_shim_said_it() {
+        for kind in [
+            Kind::Unimplemented,
+            Kind::ResourceExhausted,
+            Kind::Unavailable,
+            Kind::NotFound,
+            Kind::FailedPrecondition,
+            Kind::Unknown,
+        ] {
+            let s = through_skiffd(kind.code(), "libcontainer does not support checkpoint");
+            assert_eq!(s.code(), kind.code(), "{kind:?}");
+            assert_eq!(s.message(), "libcontainer does not support checkpoint");
+        }
+    }
+
+    #[test]
+    fn a_shim_that_cannot_be_reached_is_unavailable() {
+        let gone = ttrpc::Error::Socket("connection refused".into());
+        match ttrpc::Error::from(shim_err(gone)) {
+            ttrpc::Error::RpcStatus(s) => assert_eq!(s.code(), ttrpc::Code::UNAVAILABLE),
+            other => panic!("skiffd answered {other:?}"),
+        }
     }
 }

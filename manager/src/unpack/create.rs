@@ -40,7 +40,7 @@ pub fn file(dir: &OwnedFd, name: &OsStr, data: &mut impl Read, m: &Meta, rel: &P
 fn copy_sparse(data: &mut impl Read, f: &mut File, rel: &Path) -> Result<()> {
     let mut buf = vec![0u8; BLOCK];
     let mut len = 0u64;
-    let write_err = |e: std::io::Error| Error::Io(format!("writing {}: {e}", rel.display()));
+    let write_err = |e: std::io::Error| crate::error::io(format!("writing {}", rel.display()), e);
     loop {
         let n = fill(data, &mut buf)
             .map_err(|e| Error::Corrupt(format!("reading {} from a layer: {e}", rel.display())))?;

@@ -104,10 +104,10 @@ fn set_xattr(fd: &OwnedFd, name: &[u8], value: &[u8], rel: &Path) -> Result<()> 
         // Filesystems without user xattrs (or trusted.* without privilege) refuse; the
         // file itself is still right.
         if !matches!(e.raw_os_error(), Some(libc::ENOTSUP) | Some(libc::EPERM)) {
-            return Err(Error::Io(format!(
-                "setting xattr on {}: {e}",
-                rel.display()
-            )));
+            return Err(crate::error::io(
+                format!("setting xattr on {}", rel.display()),
+                e,
+            ));
         }
     }
     Ok(())

@@ -28,7 +28,7 @@ fn in_root(flags: OFlag) -> OpenHow {
 
 /// What a failed system call on `rel` means, with its name in the message.
 pub fn sys_err(what: &str, rel: &Path, e: Errno) -> Error {
-    Error::Io(format!("{what} {}: {}", rel.display(), e.desc()))
+    crate::error::sys(format!("{what} {}", rel.display()), e)
 }
 
 impl Root {
