@@ -11,9 +11,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use skiff_manager::layer_tar::{layer, Entry};
+use skiff_test_support::layer_tar::{layer, Entry};
 use skiff_manager::limits::{Budget, Limits};
-use skiff_manager::tree_state;
+use skiff_test_support::tree_state;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -2,14 +2,14 @@
 //! cannot express: hostile layers (raw names, symlinks before directories, links to
 //! links), many layers, indexes nested deep, blobs left out on purpose, and large
 //! entries of zeros written as holes so a multi-gigabyte archive costs no disk. Layers
-//! entry by entry come from the manager's `layer_tar`.
+//! entry by entry come from the test support's `layer_tar`.
 
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
-pub use skiff_manager::layer_tar::{layer, Entry};
+pub use skiff_test_support::layer_tar::{layer, Entry};
 
 /// A layer holding a directory tree, as `tar -C dir .` would.
 pub fn layer_of_dir(dir: &Path) -> Vec<u8> {

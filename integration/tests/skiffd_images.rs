@@ -7,7 +7,7 @@ use skiff_integration::bundle::{busybox_rootfs, TempDir};
 use skiff_integration::containerd::{stderr, stdout};
 use skiff_integration::oci::{layer, layer_of_dir, Entry, Image};
 use skiff_integration::skiffd::{assert_consistent, assert_empty, files, ok, Skiffd};
-use skiff_manager::tree_state;
+use skiff_test_support::tree_state;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -2,26 +2,23 @@
 //! digest, and unpacked images as snapshots (overlayfs, or copies where overlayfs is
 //! not available), and serves them over ttrpc as skiff.v1; `skiff` is its CLI.
 //!
-//! One module per concern: `db` (schema and migrations), `content` (blobs),
-//! `snapshots` (trees and their mounts), `unpack` (applying a layer), `archive`
+//! One module per concern: `store` (everything kept on disk: `store/db` the schema and
+//! migrations, `store/blobs` content by digest, `store/trees` snapshot directories and
+//! their mounts, and the rules tying them together), `unpack` (applying a layer), `archive`
 //! (reading archives), `registry` (pulling from registries), `limits` (what one import or
 //! pull may use), `progress` (long requests' progress and cancelling), `metrics`
 //! (Prometheus text), `secure_dir` (directories only root can change), `spec` (a
-//! container's OCI spec), `store` (the rules tying them together: references,
-//! collection, recovery), `service` (the API), `daemon`.
+//! container's OCI spec), `service` (the API), `daemon`.
 
 pub mod archive;
 pub mod attach;
 pub mod cli;
 
-pub mod content;
 pub mod crash;
 pub mod daemon;
-pub mod db;
 pub mod error;
 pub mod event_log;
 pub mod events;
-pub mod layer_tar;
 pub mod limits;
 pub mod log;
 pub mod metrics;
@@ -31,10 +28,8 @@ pub mod registry;
 pub mod secure_dir;
 pub mod service;
 pub mod shim;
-pub mod snapshots;
 pub mod spec;
 pub mod store;
 pub mod tasks;
-pub mod tree_state;
 pub mod units;
 pub mod unpack;

@@ -1,7 +1,7 @@
 //! skiff.v1 over ttrpc: each RPC is a thin call into [`Store`], logged when it fails.
 
-use crate::snapshots::Kind;
 use crate::spec::ProcessRequest;
+use crate::store::trees::Kind;
 use crate::store::{ContainerRecord, ImageRecord, NewContainer, Store};
 use crate::tasks::{NewExec, NewTask, TaskInfo, Tasks};
 use skiff_protos::manager::*;
@@ -10,7 +10,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use ttrpc::TtrpcContext;
 
-pub struct Api(pub Arc<Store>, pub Arc<Tasks>);
+pub struct Api {
+    pub store: Arc<Store>,
+    pub tasks: Arc<Tasks>,
+}
 
 type Res<T> = ttrpc::Result<T>;
 
@@ -88,12 +91,16 @@ impl Containers for Api {
         };
         done(
             "create container",
-            self.0.create_container(&r.namespace, new),
+            self.store.create_container(&r.namespace, new),
         )
         .map(container_msg)
     }
     fn get_container(&self, _: &TtrpcContext, r: ContainerRequest) -> Res<Container> {
-        done("get container", self.0.get_container(&r.namespace, &r.id)).map(container_msg)
+        done(
+            "get container",
+            self.store.get_container(&r.namespace, &r.id),
+        )
+        .map(container_msg)
     }
     fn list_containers(
         &self,
@@ -102,7 +109,7 @@ impl Containers for Api {
     ) -> Res<ListContainersResponse> {
         let all = done(
             "list containers",
-            self.0.list_containers(&r.namespace, &r.label_filters),
+            self.store.list_containers(&r.namespace, &r.label_filters),
         )?;
         Ok(ListContainersResponse {
             containers: all.into_iter().map(container_msg).collect(),
@@ -113,14 +120,14 @@ impl Containers for Api {
         let set = r.labels.into_iter().collect();
         done(
             "label container",
-            self.0.label_container(&r.namespace, &r.id, &set),
+            self.store.label_container(&r.namespace, &r.id, &set),
         )
         .map(container_msg)
     }
     fn delete_container(&self, _: &TtrpcContext, r: ContainerRequest) -> Res<Empty> {
         done(
             "delete container",
-            self.1.delete_container(&r.namespace, &r.id),
+            self.tasks.delete_container(&r.namespace, &r.id),
         )
         .map(|_| Empty::default())
     }
@@ -129,10 +136,10 @@ impl Containers for Api {
 impl Images for Api {
     fn import_image(&self, _: &TtrpcContext, r: ImportRequest) -> Res<ImportResponse> {
         let name = (!r.name.is_empty()).then_some(r.name.as_str());
-        let (job, _done) = self.0.jobs.start(&r.job_id);
+        let (job, _done) = self.store.jobs.start(&r.job_id);
         let images = done(
             "import",
-            self.0.import(
+            self.store.import(
                 &r.namespace,
                 std::path::Path::new(&r.path),
                 name,
@@ -150,14 +157,14 @@ impl Images for Api {
     }
     fn pull_image(&self, _: &TtrpcContext, r: PullRequest) -> Res<PullResponse> {
         let options = crate::registry::Options {
-            config_dir: self.0.registry_config.clone(),
+            config_dir: self.store.registry_config.clone(),
             plain_http: r.plain_http,
             credentials: (!r.username.is_empty()).then(|| (r.username.clone(), r.password.clone())),
         };
-        let (job, _done) = self.0.jobs.start(&r.job_id);
+        let (job, _done) = self.store.jobs.start(&r.job_id);
         let started = std::time::Instant::now();
         let (result, stats) = self
-            .0
+            .store
             .pull(&r.namespace, &r.reference, &options, job.clone());
         crate::metrics::pulled(result.is_ok(), stats.received, started.elapsed());
         let image = done(&format!("pull {}", r.reference), result)?;
@@ -175,7 +182,7 @@ impl Images for Api {
         })
     }
     fn job_progress(&self, _: &TtrpcContext, r: JobRequest) -> Res<JobProgressResponse> {
-        let items = self.0.jobs.poll(&r.job_id);
+        let items = self.store.jobs.poll(&r.job_id);
         Ok(JobProgressResponse {
             over: items.is_none(),
             items: job_items(items.unwrap_or_default()),
@@ -183,23 +190,27 @@ impl Images for Api {
         })
     }
     fn cancel_job(&self, _: &TtrpcContext, r: JobRequest) -> Res<Empty> {
-        if self.0.jobs.cancel(&r.job_id) {
+        if self.store.jobs.cancel(&r.job_id) {
             crate::log::info(&format!("job {} cancelled by its client", r.job_id));
         }
         Ok(Empty::default())
     }
     fn get_image(&self, _: &TtrpcContext, r: ImageRequest) -> Res<Image> {
-        done("get image", self.0.get_image(&r.namespace, &r.name)).map(image_msg)
+        done("get image", self.store.get_image(&r.namespace, &r.name)).map(image_msg)
     }
     fn list_images(&self, _: &TtrpcContext, r: ListImagesRequest) -> Res<ListImagesResponse> {
-        let all = done("list images", self.0.list_images(&r.namespace))?;
+        let all = done("list images", self.store.list_images(&r.namespace))?;
         Ok(ListImagesResponse {
             images: all.into_iter().map(image_msg).collect(),
             ..Default::default()
         })
     }
     fn delete_image(&self, _: &TtrpcContext, r: ImageRequest) -> Res<Empty> {
-        done("delete image", self.0.delete_image(&r.namespace, &r.name)).map(|_| Empty::default())
+        done(
+            "delete image",
+            self.store.delete_image(&r.namespace, &r.name),
+        )
+        .map(|_| Empty::default())
     }
 }
 
@@ -207,7 +218,7 @@ impl Snapshots for Api {
     fn prepare(&self, _: &TtrpcContext, r: PrepareSnapshotRequest) -> Res<MountsResponse> {
         done(
             "prepare",
-            self.0
+            self.store
                 .prepare(&r.namespace, &r.key, &r.parent, Kind::Active),
         )
         .map(mounts_msg)
@@ -215,25 +226,26 @@ impl Snapshots for Api {
     fn view(&self, _: &TtrpcContext, r: PrepareSnapshotRequest) -> Res<MountsResponse> {
         done(
             "view",
-            self.0.prepare(&r.namespace, &r.key, &r.parent, Kind::View),
+            self.store
+                .prepare(&r.namespace, &r.key, &r.parent, Kind::View),
         )
         .map(mounts_msg)
     }
     fn commit(&self, _: &TtrpcContext, r: CommitSnapshotRequest) -> Res<Empty> {
-        done("commit", self.0.commit(&r.namespace, &r.name, &r.key)).map(|_| Empty::default())
+        done("commit", self.store.commit(&r.namespace, &r.name, &r.key)).map(|_| Empty::default())
     }
     fn remove(&self, _: &TtrpcContext, r: SnapshotRequest) -> Res<Empty> {
         done(
             "remove snapshot",
-            self.0.remove_snapshot(&r.namespace, &r.key),
+            self.store.remove_snapshot(&r.namespace, &r.key),
         )
         .map(|_| Empty::default())
     }
     fn mounts(&self, _: &TtrpcContext, r: SnapshotRequest) -> Res<MountsResponse> {
-        done("mounts", self.0.mounts(&r.namespace, &r.key)).map(mounts_msg)
+        done("mounts", self.store.mounts(&r.namespace, &r.key)).map(mounts_msg)
     }
     fn usage(&self, _: &TtrpcContext, r: SnapshotRequest) -> Res<UsageResponse> {
-        let (size, inodes) = done("usage", self.0.usage(&r.namespace, &r.key))?;
+        let (size, inodes) = done("usage", self.store.usage(&r.namespace, &r.key))?;
         Ok(UsageResponse {
             size,
             inodes,
@@ -245,7 +257,7 @@ impl Snapshots for Api {
         _: &TtrpcContext,
         r: ListSnapshotsRequest,
     ) -> Res<ListSnapshotsResponse> {
-        let all = done("list snapshots", self.0.list_snapshots(&r.namespace))?;
+        let all = done("list snapshots", self.store.list_snapshots(&r.namespace))?;
         Ok(ListSnapshotsResponse {
             snapshots: all
                 .into_iter()
@@ -257,7 +269,7 @@ impl Snapshots for Api {
                     ..Default::default()
                 })
                 .collect(),
-            snapshotter: self.0.snapshots.driver.name().into(),
+            snapshotter: self.store.snapshots.driver.name().into(),
             ..Default::default()
         })
     }
@@ -265,8 +277,10 @@ impl Snapshots for Api {
 
 impl Content for Api {
     fn info(&self, _: &TtrpcContext, r: ContentRequest) -> Res<ContentInfo> {
-        let (digest, size, media_type, created_at) =
-            done("content info", self.0.content_info(&r.namespace, &r.digest))?;
+        let (digest, size, media_type, created_at) = done(
+            "content info",
+            self.store.content_info(&r.namespace, &r.digest),
+        )?;
         Ok(ContentInfo {
             digest,
             size,
@@ -276,7 +290,7 @@ impl Content for Api {
         })
     }
     fn list_content(&self, _: &TtrpcContext, r: ListContentRequest) -> Res<ListContentResponse> {
-        let all = done("list content", self.0.list_content(&r.namespace))?;
+        let all = done("list content", self.store.list_content(&r.namespace))?;
         Ok(ListContentResponse {
             blobs: all
                 .into_iter()
@@ -314,25 +328,25 @@ impl skiff_protos::manager_ttrpc::Tasks for Api {
             terminal: r.terminal,
             detach: r.detach,
         };
-        let t = self.1.create(&r.namespace, &r.container_id, new);
+        let t = self.tasks.create(&r.namespace, &r.container_id, new);
         done("create task", t).map(task_msg)
     }
     fn start_task(&self, _: &TtrpcContext, r: TaskRequest) -> Res<Task> {
         done(
             "start task",
-            self.1.start(&r.namespace, &r.container_id, &r.exec_id),
+            self.tasks.start(&r.namespace, &r.container_id, &r.exec_id),
         )
         .map(task_msg)
     }
     fn get_task(&self, _: &TtrpcContext, r: TaskRequest) -> Res<Task> {
         done(
             "get task",
-            self.1.get(&r.namespace, &r.container_id, &r.exec_id),
+            self.tasks.get(&r.namespace, &r.container_id, &r.exec_id),
         )
         .map(task_msg)
     }
     fn list_tasks(&self, _: &TtrpcContext, r: ListTasksRequest) -> Res<ListTasksResponse> {
-        let all = done("list tasks", self.1.list(&r.namespace))?;
+        let all = done("list tasks", self.tasks.list(&r.namespace))?;
         Ok(ListTasksResponse {
             tasks: all.into_iter().map(task_msg).collect(),
             ..Default::default()
@@ -341,7 +355,7 @@ impl skiff_protos::manager_ttrpc::Tasks for Api {
     fn kill_task(&self, _: &TtrpcContext, r: KillTaskRequest) -> Res<Empty> {
         done(
             "kill",
-            self.1
+            self.tasks
                 .kill(&r.namespace, &r.container_id, &r.exec_id, r.signal, r.all),
         )
         .map(|_| Empty::default())
@@ -349,14 +363,14 @@ impl skiff_protos::manager_ttrpc::Tasks for Api {
     fn wait_task(&self, _: &TtrpcContext, r: TaskRequest) -> Res<Task> {
         done(
             "wait",
-            self.1.wait(&r.namespace, &r.container_id, &r.exec_id),
+            self.tasks.wait(&r.namespace, &r.container_id, &r.exec_id),
         )
         .map(task_msg)
     }
     fn delete_task(&self, _: &TtrpcContext, r: TaskRequest) -> Res<Task> {
         done(
             "delete task",
-            self.1.delete(&r.namespace, &r.container_id, &r.exec_id),
+            self.tasks.delete(&r.namespace, &r.container_id, &r.exec_id),
         )
         .map(task_msg)
     }
@@ -368,17 +382,17 @@ impl skiff_protos::manager_ttrpc::Tasks for Api {
             terminal: r.terminal,
             stdio: [r.stdin, r.stdout, r.stderr],
         };
-        let t = self.1.exec(&r.namespace, &r.container_id, e);
+        let t = self.tasks.exec(&r.namespace, &r.container_id, e);
         done("exec", t).map(|_| Empty::default())
     }
     fn pause_task(&self, _: &TtrpcContext, r: TaskRequest) -> Res<Empty> {
-        done("pause", self.1.pause(&r.namespace, &r.container_id)).map(|_| Empty::default())
+        done("pause", self.tasks.pause(&r.namespace, &r.container_id)).map(|_| Empty::default())
     }
     fn resume_task(&self, _: &TtrpcContext, r: TaskRequest) -> Res<Empty> {
-        done("resume", self.1.resume(&r.namespace, &r.container_id)).map(|_| Empty::default())
+        done("resume", self.tasks.resume(&r.namespace, &r.container_id)).map(|_| Empty::default())
     }
     fn task_pids(&self, _: &TtrpcContext, r: TaskRequest) -> Res<PidsResponse> {
-        let pids = done("pids", self.1.pids(&r.namespace, &r.container_id))?;
+        let pids = done("pids", self.tasks.pids(&r.namespace, &r.container_id))?;
         Ok(PidsResponse {
             pids,
             ..Default::default()
@@ -386,7 +400,7 @@ impl skiff_protos::manager_ttrpc::Tasks for Api {
     }
     fn task_stats(&self, _: &TtrpcContext, r: TaskRequest) -> Res<StatsResponse> {
         let (memory_usage, memory_limit, cpu_usage_ns, pids) =
-            done("stats", self.1.stats(&r.namespace, &r.container_id))?;
+            done("stats", self.tasks.stats(&r.namespace, &r.container_id))?;
         Ok(StatsResponse {
             memory_usage,
             memory_limit,
@@ -398,7 +412,7 @@ impl skiff_protos::manager_ttrpc::Tasks for Api {
     fn update_task(&self, _: &TtrpcContext, r: UpdateTaskRequest) -> Res<Empty> {
         done(
             "update",
-            self.1
+            self.tasks
                 .update_memory(&r.namespace, &r.container_id, r.memory_limit),
         )
         .map(|_| Empty::default())
@@ -406,7 +420,7 @@ impl skiff_protos::manager_ttrpc::Tasks for Api {
     fn resize_task(&self, _: &TtrpcContext, r: ResizeTaskRequest) -> Res<Empty> {
         done(
             "resize",
-            self.1
+            self.tasks
                 .resize(&r.namespace, &r.container_id, &r.exec_id, r.width, r.height),
         )
         .map(|_| Empty::default())
@@ -414,13 +428,13 @@ impl skiff_protos::manager_ttrpc::Tasks for Api {
     fn close_task_stdin(&self, _: &TtrpcContext, r: TaskRequest) -> Res<Empty> {
         done(
             "close stdin",
-            self.1
+            self.tasks
                 .close_stdin(&r.namespace, &r.container_id, &r.exec_id),
         )
         .map(|_| Empty::default())
     }
     fn task_logs(&self, _: &TtrpcContext, r: TaskRequest) -> Res<LogsResponse> {
-        let data = done("logs", self.1.logs(&r.namespace, &r.container_id))?;
+        let data = done("logs", self.tasks.logs(&r.namespace, &r.container_id))?;
         Ok(LogsResponse {
             data,
             ..Default::default()
@@ -432,7 +446,7 @@ impl skiff_protos::manager_ttrpc::Events for Api {
     fn poll_events(&self, _: &TtrpcContext, r: PollEventsRequest) -> Res<PollEventsResponse> {
         let timeout = std::time::Duration::from_millis(r.timeout_ms.min(60_000) as u64);
         Ok(PollEventsResponse {
-            events: self.1.events.poll(
+            events: self.tasks.events.poll(
                 crate::store::namespace(&r.namespace).map_err(ttrpc::Error::from)?,
                 r.after,
                 timeout,
@@ -445,7 +459,7 @@ impl skiff_protos::manager_ttrpc::Events for Api {
 impl Daemon for Api {
     fn daemon_info(&self, _: &TtrpcContext, _: InfoRequest) -> Res<InfoResponse> {
         Ok(InfoResponse {
-            fifo_dir: self.1.fifo_dir().display().to_string(),
+            fifo_dir: self.tasks.fifo_dir().display().to_string(),
             version: env!("CARGO_PKG_VERSION").into(),
             ..Default::default()
         })
@@ -457,7 +471,7 @@ pub fn services(
     store: Arc<Store>,
     tasks: Arc<Tasks>,
 ) -> HashMap<String, Box<dyn ttrpc::MethodHandler + Send + Sync>> {
-    let api = Arc::new(Api(store, tasks));
+    let api = Arc::new(Api { store, tasks });
     let mut all = create_containers(api.clone());
     all.extend(create_images(api.clone()));
     all.extend(create_snapshots(api.clone()));

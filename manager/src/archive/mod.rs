@@ -13,9 +13,9 @@
 mod docker;
 mod oci;
 
-use crate::content::ContentStore;
 use crate::error::{Error, Result};
 use crate::limits::{Budget, ContentMeter};
+use crate::store::blobs::ContentStore;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};

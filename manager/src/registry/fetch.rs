@@ -9,10 +9,10 @@
 
 use super::client::{registry_error, Response, Session};
 use crate::archive::{ArchiveImage, Layer};
-use crate::content::{digest_of, ContentStore};
 use crate::error::{Error, Result};
 use crate::limits::Budget;
 use crate::progress::Job;
+use crate::store::blobs::{digest_of, ContentStore};
 use oci_spec::image::{Arch, Descriptor, ImageConfiguration, ImageIndex, ImageManifest, Os};
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};

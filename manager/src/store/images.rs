@@ -3,8 +3,8 @@
 
 use super::{namespace, parse_labels, ImageRecord, Store};
 use crate::archive::{self, ArchiveImage};
-use crate::db::{ensure_namespace, now};
 use crate::error::{Error, Result};
+use crate::store::db::{ensure_namespace, now};
 use rusqlite::{params, OptionalExtension};
 
 impl Store {

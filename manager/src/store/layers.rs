@@ -4,10 +4,10 @@
 
 use super::Store;
 use crate::archive::{self, ArchiveImage};
-use crate::db::now;
 use crate::error::{Error, Result};
 use crate::limits::Budget;
-use crate::snapshots::Kind;
+use crate::store::db::now;
+use crate::store::trees::Kind;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 

@@ -3,9 +3,16 @@
 //! what nothing references is collected, rows first (one transaction), files after.
 //! A crash between the two leaves files without rows, which recovery removes.
 //!
-//! One file per thing stored, each with its SQL: `images` (image rows), `import`
-//! (an archive into images), `layers` (layers into committed snapshots), `containers`,
-//! `snapshots`, `content` (content rows), `collection`, `recovery`.
+//! Where things are kept: `db` (the SQLite schema and its migrations), `blobs` (content
+//! files by digest), `trees` (snapshot directories, overlay or copied, and their mounts).
+//! Then one file per thing stored, each with its SQL: `images` (image rows), `import`
+//! (an archive into images), `pull` (a registry's image into images), `layers` (layers
+//! into committed snapshots), `containers`, `snapshots` (snapshots through the API),
+//! `content` (content rows through the API), `collection`, `recovery`, `stats`.
+
+pub mod blobs;
+pub mod db;
+pub mod trees;
 
 mod collection;
 mod containers;
@@ -18,12 +25,12 @@ mod recovery;
 mod snapshots;
 mod stats;
 
-use crate::content::ContentStore;
-use crate::db::Db;
 use crate::error::{check_id, Result};
 use crate::limits::Limits;
-use crate::snapshots::Snapshotter;
 use crate::spec::ProcessRequest;
+use crate::store::blobs::ContentStore;
+use crate::store::db::Db;
+use crate::store::trees::Snapshotter;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;

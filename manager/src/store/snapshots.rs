@@ -2,7 +2,7 @@
 
 use super::{namespace, Store};
 use crate::error::Result;
-use crate::snapshots::{Info, Kind};
+use crate::store::trees::{Info, Kind};
 use rusqlite::Transaction;
 use skiff_protos::mount::Mount;
 

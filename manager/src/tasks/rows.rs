@@ -5,8 +5,8 @@
 //! clean up.
 
 use super::Tasks;
-use crate::db::now;
 use crate::error::{Error, Result};
+use crate::store::db::now;
 use rusqlite::{params, OptionalExtension};
 use skiff_shim_client::Bootstrap;
 use std::path::Path;
@@ -57,7 +57,7 @@ impl Tasks {
     /// The row of a task about to be created; refused if the container has one.
     pub(super) fn claim(&self, ns: &str, id: &str, runtime: &Path, bundle: &Path) -> Result<()> {
         self.store.db.tx(|tx| {
-            if crate::db::exists(tx, HAS_TASK, params![ns, id])? {
+            if crate::store::db::exists(tx, HAS_TASK, params![ns, id])? {
                 return Err(Error::AlreadyExists(format!(
                     "container {id:?} already has a task"
                 )));

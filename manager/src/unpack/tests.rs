@@ -2,8 +2,8 @@
 //! the root that must stay byte- and mode-identical.
 
 use super::*;
-use crate::layer_tar::{layer, Entry};
 use crate::limits::{Budget, Limits};
+use skiff_test_support::layer_tar::{layer, Entry};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use tar::EntryType::{self, *};
@@ -122,7 +122,7 @@ fn zero_blocks_become_holes_and_sizes_stay_exact() {
 #[test]
 fn hostile_layers_leave_a_victim_outside_the_root_untouched() {
     let s = Scene::new("escape");
-    let before = crate::tree_state::of(&s.victim);
+    let before = skiff_test_support::tree_state::of(&s.victim);
     let v = s.v();
     let shadow = format!("{v}/shadow");
     let mut open_dir = e("a/shadow/", Directory, "");
@@ -147,7 +147,7 @@ fn hostile_layers_leave_a_victim_outside_the_root_untouched() {
     for l in &layers {
         s.apply(l).unwrap();
         assert_eq!(
-            crate::tree_state::of(&s.victim),
+            skiff_test_support::tree_state::of(&s.victim),
             before,
             "after {}",
             l[0].path

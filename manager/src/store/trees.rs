@@ -6,8 +6,8 @@
 //! is deleted, so a crash leaves at most a directory without a row, which recovery
 //! removes.
 
-use crate::db::now;
 use crate::error::{check_name, io, Error, Result};
+use crate::store::db::now;
 use rusqlite::{params, OptionalExtension, Transaction};
 use skiff_protos::mount::Mount;
 use std::fs;
@@ -111,7 +111,7 @@ impl Snapshotter {
     }
 
     pub fn exists(&self, tx: &Transaction, ns: &str, key: &str) -> Result<bool> {
-        crate::db::exists(
+        crate::store::db::exists(
             tx,
             "SELECT 1 FROM snapshots WHERE namespace = ?1 AND key = ?2",
             params![ns, key],
@@ -181,7 +181,7 @@ impl Snapshotter {
         kind: Kind,
         dir: &str,
     ) -> Result<()> {
-        crate::db::ensure_namespace(tx, ns)?;
+        crate::store::db::ensure_namespace(tx, ns)?;
         tx.execute(
             "INSERT INTO snapshots (namespace, key, dir, parent, kind, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![ns, key, dir, parent, kind.as_str(), now()],
