@@ -26,6 +26,7 @@ fn service() -> &'static TaskService {
         let poller = Arc::new(Poller::new().unwrap());
         TaskService::new(Parts {
             namespace: "fuzz".into(),
+            driver: &skiff_shim::options::driver::RUNC,
             publisher: EventPublisher::start(None).unwrap(),
             reaper: Reaper::new().unwrap(),
             oom: OomWatcher::start().unwrap(),

@@ -6,6 +6,7 @@
 use crate::cli::address;
 use crate::cli::flags::Flags;
 use crate::events::timestamp;
+use crate::options::driver::Driver;
 use protobuf::{Message, MessageField};
 use runc_driver::DeleteOptions;
 use skiff_protos::shim::DeleteResponse;
@@ -13,14 +14,13 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-pub fn run(flags: &Flags) -> Result<Vec<u8>, String> {
+pub fn run(flags: &Flags, driver: &Driver) -> Result<Vec<u8>, String> {
     let bundle = if flags.bundle.is_empty() {
         std::env::current_dir().map_err(|e| format!("reading the bundle directory: {e}"))?
     } else {
         PathBuf::from(&flags.bundle)
     };
     crate::task::validate::id("container id", &flags.id)?;
-    let driver = crate::options::driver::current();
     let settings = driver.saved_settings(&bundle, &flags.namespace);
     let runtime = driver.runtime(
         &settings,

@@ -4,6 +4,7 @@
 //! from which the CRI plugin learns, for example, whether user namespaces and recursive
 //! read-only mounts can be offered to the kubelet.
 
+use crate::options::driver::Driver;
 use protobuf::well_known_types::any::Any;
 use protobuf::{Message, MessageField};
 use skiff_protos::introspection::{RuntimeInfo, RuntimeVersion};
@@ -16,7 +17,7 @@ pub const FEATURES_TYPE_URL: &str =
     "types.containerd.io/opencontainers/runtime-spec/1/features/Features";
 
 /// The RuntimeInfo bytes for the options on stdin.
-pub fn run() -> Result<Vec<u8>, String> {
+pub fn run(driver: &Driver) -> Result<Vec<u8>, String> {
     let mut input = Vec::new();
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
     if !interactive {
@@ -33,14 +34,13 @@ pub fn run() -> Result<Vec<u8>, String> {
                 .map_err(|e| format!("reading the runtime options on stdin: {e}"))?,
         )
     };
-    info(options).map(|i| i.write_to_bytes().unwrap_or_default())
+    info(driver, options).map(|i| i.write_to_bytes().unwrap_or_default())
 }
 
 /// What this shim says of itself, given these options.
-pub fn info(options: Option<Any>) -> Result<RuntimeInfo, String> {
+pub fn info(driver: &Driver, options: Option<Any>) -> Result<RuntimeInfo, String> {
     let decoded = crate::options::decode(options.as_ref()).map_err(|e| e.to_string())?;
     // The namespace only places container state; no container is touched here.
-    let driver = crate::options::driver::current();
     let settings = driver.settings(&decoded, "default");
     let runtime = driver.runtime(
         &settings,
@@ -63,7 +63,7 @@ pub fn info(options: Option<Any>) -> Result<RuntimeInfo, String> {
         }
     };
     Ok(RuntimeInfo {
-        name: crate::options::driver::current().runtime_name.to_string(),
+        name: driver.runtime_name.to_string(),
         version: MessageField::some(RuntimeVersion {
             version: env!("CARGO_PKG_VERSION").to_string(),
             revision: option_env!("SKIFF_REVISION")
@@ -92,7 +92,7 @@ mod tests {
             value: opts.write_to_bytes().unwrap(),
             ..Default::default()
         };
-        let err = info(Some(any)).unwrap_err();
+        let err = info(&crate::options::driver::RUNC, Some(any)).unwrap_err();
         assert!(err.contains("/nonexistent/runc"), "{err}");
     }
 }

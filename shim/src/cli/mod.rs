@@ -11,15 +11,15 @@ pub mod info;
 pub mod serve;
 pub mod start;
 
+use crate::options::driver::Driver;
 use flags::{Action, Flags};
 
 /// A shim binary's `main`: parses the command line and runs the action with `driver`.
-pub fn main(driver: &'static crate::options::driver::Driver) -> std::process::ExitCode {
+pub fn main(driver: &'static Driver) -> std::process::ExitCode {
     use std::process::ExitCode;
     if crate::sandbox::holder::invoked() {
         return crate::sandbox::holder::run();
     }
-    crate::options::driver::install(driver);
     let name = driver.binary;
     let flags = match Flags::parse(std::env::args().skip(1)) {
         Ok(f) => f,
@@ -28,7 +28,7 @@ pub fn main(driver: &'static crate::options::driver::Driver) -> std::process::Ex
             return ExitCode::from(2);
         }
     };
-    match run(&flags, name) {
+    match run(&flags, driver) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{name}: {e}");
@@ -38,14 +38,16 @@ pub fn main(driver: &'static crate::options::driver::Driver) -> std::process::Ex
 }
 
 /// Runs the action; what it answers goes to stdout whole (containerd reads it at exit).
-fn run(flags: &Flags, name: &str) -> Result<(), String> {
+fn run(flags: &Flags, driver: &'static Driver) -> Result<(), String> {
     use std::io::Write;
     let answer = match flags.action {
-        Action::Version => format!("{name} version {}\n", env!("CARGO_PKG_VERSION")).into_bytes(),
-        Action::Info => info::run()?,
+        Action::Version => {
+            format!("{} version {}\n", driver.binary, env!("CARGO_PKG_VERSION")).into_bytes()
+        }
+        Action::Info => info::run(driver)?,
         Action::Start => start::run(flags)?,
-        Action::Delete => delete::run(flags)?,
-        Action::Serve => return serve::run(flags),
+        Action::Delete => delete::run(flags, driver)?,
+        Action::Serve => return serve::run(flags, driver),
     };
     let mut out = std::io::stdout().lock();
     out.write_all(&answer)

@@ -4,6 +4,7 @@
 use crate::cli::address;
 use crate::cli::flags::Flags;
 use crate::events::EventPublisher;
+use crate::options::driver::Driver;
 use crate::server::event_loop::{Server, Sources};
 use crate::stdio::Pumps;
 use crate::sys::oom::OomWatcher;
@@ -19,10 +20,10 @@ use std::time::Duration;
 /// The listening socket's fd when `start` did not name one.
 const DEFAULT_LISTENER_FD: RawFd = 3;
 
-pub fn run(flags: &Flags) -> Result<(), String> {
+pub fn run(flags: &Flags, driver: &'static Driver) -> Result<(), String> {
     crate::sys::memory::one_arena();
     Reaper::prepare_process().map_err(|e| format!("becoming a subreaper: {e}"))?;
-    crate::sys::logging::init(flags.debug, crate::options::driver::current().runtime_name);
+    crate::sys::logging::init(flags.debug, driver.runtime_name);
     let listener = inherited_listener()?;
     let socket_path = listener
         .local_addr()
@@ -40,6 +41,7 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     };
     let service = Arc::new(TaskService::new(Parts {
         namespace: flags.namespace.clone(),
+        driver,
         publisher: publisher.clone(),
         reaper: sources.reaper.clone(),
         oom: sources.oom.clone(),

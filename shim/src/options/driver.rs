@@ -1,13 +1,14 @@
 //! Who does the OCI runtime's work for this shim binary. `containerd-shim-skiff-v2` runs
 //! a runtime binary (runc, crun) per operation; `containerd-shim-skiff-youki-v2` links
 //! youki's libcontainer. The choice is the binary's, made once in its `main`, because
-//! containerd picks a shim by runtime name and one shim serves a whole pod.
+//! containerd picks a shim by runtime name and one shim serves a whole pod; `main` hands
+//! it to the command line, which hands it to the Task service.
 
 use super::RuntimeSettings;
 use runc_driver::{GlobalOptions, OciRuntime, ProcessMonitor, Runtime};
 use skiff_protos::options::Options;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// Makes the runtime for a container with these settings and bundle; the monitor waits
 /// for the processes a runtime spawns, so that the shim's reaper does not take their exits.
@@ -71,16 +72,4 @@ impl Driver {
     ) -> Arc<dyn OciRuntime> {
         (self.make_runtime)(settings, bundle, monitor)
     }
-}
-
-static CURRENT: OnceLock<&'static Driver> = OnceLock::new();
-
-/// Chooses the driver for this process; the first choice stands.
-pub fn install(driver: &'static Driver) {
-    let _ = CURRENT.set(driver);
-}
-
-/// The driver `main` chose, runc's when none was.
-pub fn current() -> &'static Driver {
-    CURRENT.get().copied().unwrap_or(&RUNC)
 }

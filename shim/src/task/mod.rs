@@ -21,6 +21,7 @@ pub mod validate;
 pub use job::{Finish, Job, Order, Reply};
 
 use crate::events::EventPublisher;
+use crate::options::driver::Driver;
 use crate::stdio::Pumps;
 use crate::sys::oom::OomWatcher;
 use crate::sys::reaper::Reaper;
@@ -34,6 +35,7 @@ use std::sync::{Arc, Mutex};
 
 pub struct TaskService {
     namespace: String,
+    driver: &'static Driver,
     containers: Mutex<HashMap<String, Arc<Container>>>,
     /// Ids whose Create is in flight: taken, though not containers yet.
     creating: Mutex<HashSet<String>>,
@@ -50,6 +52,8 @@ pub struct TaskService {
 /// What the service is made with: the loop's parts it uses.
 pub struct Parts {
     pub namespace: String,
+    /// Who does the OCI runtime's work: the binary's choice.
+    pub driver: &'static Driver,
     pub publisher: EventPublisher,
     pub reaper: Arc<Reaper>,
     pub oom: Arc<OomWatcher>,
@@ -60,6 +64,7 @@ impl TaskService {
     pub fn new(parts: Parts) -> TaskService {
         TaskService {
             namespace: parts.namespace,
+            driver: parts.driver,
             containers: Mutex::new(HashMap::new()),
             creating: Mutex::new(HashSet::new()),
             exits: Mutex::new(ExitRouter::default()),

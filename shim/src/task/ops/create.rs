@@ -3,6 +3,7 @@
 //! the loop, the container joins the service. Its id is taken from the moment the
 //! request is accepted, so a second Create of it fails at once.
 
+use crate::options::driver::Driver;
 use crate::options::{self, RuntimeSettings};
 use crate::stdio::{Owner, ProcessIo, Pumps, StreamPaths};
 use crate::sys::mount;
@@ -59,11 +60,12 @@ impl TaskService {
     fn plan_create(&self, req: CreateTaskRequest) -> Result<CreatePlan> {
         let opts = Self::check_create(&req)?;
         self.reserve(&req.id)?;
-        let settings = options::driver::current().settings(&opts, &self.namespace);
+        let settings = self.driver.settings(&opts, &self.namespace);
         Ok(CreatePlan {
             req,
             opts,
             settings,
+            driver: self.driver,
             namespace: self.namespace.clone(),
             pumps: self.pumps.clone(),
             reaper: self.reaper.clone(),
@@ -111,6 +113,7 @@ struct CreatePlan {
     req: CreateTaskRequest,
     opts: Options,
     settings: RuntimeSettings,
+    driver: &'static Driver,
     namespace: String,
     pumps: Arc<Pumps>,
     reaper: Arc<Reaper>,
@@ -145,8 +148,9 @@ impl CreatePlan {
         self.settings
             .save(&bundle)
             .map_err(|e| ShimError::internal("saving runtime options in the bundle", e))?;
-        let driver = options::driver::current();
-        let runtime = driver.runtime(&self.settings, &bundle, self.reaper.clone());
+        let runtime = self
+            .driver
+            .runtime(&self.settings, &bundle, self.reaper.clone());
         let rootfs = RootfsGuard::mount(&self.req, &bundle)?;
         let since = Moment::now();
         let (init, runtime) = if self.req.checkpoint.is_empty() {
