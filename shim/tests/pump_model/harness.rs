@@ -18,6 +18,9 @@
 //! Choices come from a [`Choices`]: a seeded generator for the test, the fuzzer's bytes
 //! for the fuzz target (which includes this file).
 
+// The test uses the seeded choices, the fuzz target the fuzzer's bytes.
+#![allow(dead_code)]
+
 use skiff_shim::stdio::fifo;
 use skiff_shim::stdio::file_sink;
 use skiff_shim::stdio::pump::{Copy, Pumps};
@@ -56,8 +59,7 @@ impl Choices for Seeded {
     }
 }
 
-/// A fuzzer's bytes as choices; zeros once they run out (the fuzz target's).
-#[allow(dead_code)]
+/// A fuzzer's bytes as choices; zeros once they run out.
 pub struct FromBytes<'a> {
     pub data: &'a [u8],
     pub at: usize,
