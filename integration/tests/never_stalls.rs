@@ -238,6 +238,55 @@ fn a_container_flooding_its_log_file_does_not_slow_state() {
     });
 }
 
+/// Issue 31: a `file://` log whose writes hang (a network filesystem whose server is
+/// away: here a FUSE filesystem that does not answer) must stall nothing else of the
+/// pod. The log's writes wait beside the loop; the pod's other container is served and
+/// its output flows, and State of the logging container itself is answered.
+#[test]
+fn a_log_file_whose_writes_hang_stalls_nothing_else_of_the_pod() {
+    if !std::path::Path::new("/dev/fuse").exists() {
+        skiff_integration::skip(
+            "a_log_file_whose_writes_hang_stalls_nothing_else_of_the_pod",
+            "no /dev/fuse on this machine",
+        );
+        return;
+    }
+    let h = harness();
+    run(&h, "hung-log", |ctx| {
+        let a = ticker(ctx, "a", "a", None)?;
+        let fs = skiff_integration::hung_fs::HungFs::mount(&ctx.dir.path().join("hung"))
+            .map_err(|e| format!("mounting the hung filesystem: {e}"))?;
+        let setup = sh("b", "while true; do echo logged; done").in_pod("a");
+        let (mut b, mut req) = ctx.prepare(&setup)?;
+        req.stdout = format!("file://{}", fs.file().display());
+        req.stderr = req.stdout.clone();
+        b.pid = b.api.create(&req)?.pid;
+        ctx.track(&[b.pid]);
+        b.start()?;
+        ensure!(
+            fs.wait_for_a_hung_write(Duration::from_secs(5)),
+            "nothing was written to the log"
+        );
+        the_pod_is_served(&a)?;
+        let s = promptly("State of the logging container", PROMPT, || b.state())??;
+        ensure!(s.status.enum_value() == Ok(RUNNING), "B is {:?}", s.status);
+        // The server is back: the log takes what waited, and the container can end.
+        fs.release();
+        promptly("Kill", PROMPT, || b.kill_all(SIGKILL))??;
+        let code = promptly("Wait", Duration::from_secs(10), || b.wait())??;
+        ensure!(code == 137, "B exited {code}");
+        let log = fs.contents();
+        ensure!(
+            log.starts_with(b"logged\n"),
+            "the log holds {:?}",
+            String::from_utf8_lossy(&log[..log.len().min(40)])
+        );
+        a.kill(SIGKILL)?;
+        a.wait()?;
+        Ok(())
+    });
+}
+
 // Raw clients: bytes on the shim's socket, as a broken or hostile client sends them.
 
 const TASK: &str = "containerd.task.v2.Task";
