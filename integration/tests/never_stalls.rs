@@ -40,19 +40,9 @@ fn harness() -> Harness {
     Harness::new(&shim_binary(), default_state_root()).expect("harness")
 }
 
-/// Runs `test` in a fresh context and fails the test with its verdict, then with
-/// whatever it left behind.
+/// Runs `test` in a fresh context (see [`Harness::run`]).
 fn run(h: &Harness, name: &str, test: impl FnOnce(&mut Ctx) -> Outcome) {
-    let mut ctx = h.ctx(name).expect("context");
-    let outcome = test(&mut ctx);
-    let log = ctx.log_tail();
-    let left = ctx.finish();
-    if let Err(Verdict::Fail(why)) | Err(Verdict::Skip(why)) = outcome {
-        panic!("{why}\nshim log:\n{log}");
-    }
-    if let Err(left) = left {
-        panic!("{left}");
-    }
+    h.run(name, test)
 }
 
 /// `f`, which must answer within `limit`.

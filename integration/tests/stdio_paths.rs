@@ -16,17 +16,9 @@ use std::path::{Path, PathBuf};
 const SECRET: &str = "root's own words\n";
 
 fn run(name: &str, test: impl FnOnce(&mut Ctx) -> Outcome) {
-    let h = Harness::new(&shim_binary(), default_state_root()).expect("harness");
-    let mut ctx = h.ctx(name).expect("context");
-    let outcome = test(&mut ctx);
-    let log = ctx.log_tail();
-    let left = ctx.finish();
-    if let Err(Verdict::Fail(why)) | Err(Verdict::Skip(why)) = outcome {
-        panic!("{why}\nshim log:\n{log}");
-    }
-    if let Err(left) = left {
-        panic!("{left}");
-    }
+    Harness::new(&shim_binary(), default_state_root())
+        .expect("harness")
+        .run(name, test)
 }
 
 /// A root-owned file standing for /etc/shadow, outside the FIFO directory.
