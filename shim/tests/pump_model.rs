@@ -139,18 +139,28 @@ fn loop_until(
     }
 }
 
-fn scratch_dir(name: &str) -> std::path::PathBuf {
+/// A private directory, removed when dropped (a failed round too).
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch_dir(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("skiff-pump-race-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
 
 /// As `ctr run ... cat < data`: a manager's thread writes 4 MiB into the stdin FIFO,
 /// then CloseIO; the container's thread reads them; the loop copies between.
 #[test]
 fn a_stdin_writer_and_reader_racing_the_loop_never_stall_it() {
-    let dir = scratch_dir("in");
+    let scratch = scratch_dir("in");
+    let dir = &scratch.0;
     let rounds = env_u64("SKIFF_PUMP_RACE_ROUNDS").unwrap_or(6);
     for seed in 1..=rounds {
         let total: u64 = 4 << 20;
@@ -203,14 +213,14 @@ fn a_stdin_writer_and_reader_racing_the_loop_never_stall_it() {
         reader.join().unwrap().unwrap();
         assert_eq!(delivered.load(Ordering::SeqCst), total, "round {seed}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A container's thread writes 4 MiB into its pipe; the manager's thread reads its
 /// stdout FIFO; the loop copies between.
 #[test]
 fn an_output_writer_and_reader_racing_the_loop_never_stall_it() {
-    let dir = scratch_dir("out");
+    let scratch = scratch_dir("out");
+    let dir = &scratch.0;
     let rounds = env_u64("SKIFF_PUMP_RACE_ROUNDS").unwrap_or(6);
     for seed in 1..=rounds {
         let total: u64 = 4 << 20;
@@ -254,5 +264,4 @@ fn an_output_writer_and_reader_racing_the_loop_never_stall_it() {
         reader.join().unwrap().unwrap();
         assert_eq!(delivered.load(Ordering::SeqCst), total, "round {seed}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
