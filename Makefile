@@ -83,12 +83,13 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Fuzzes the shim's request decoding and dispatch (ttrpc_request) and skiffd's layer
-# unpacking against a victim directory outside the root (layer_unpack), each for
+# Fuzzes the shim's request decoding and dispatch (ttrpc_request), skiffd's layer
+# unpacking against a victim directory outside the root (layer_unpack) and the shim's
+# stdio pumps against their model (pump_model, shim/tests/pump_model/), each for
 # FUZZ_SECONDS (cargo-fuzz; stable Rust with RUSTC_BOOTSTRAP for the sanitizer flags).
 # New inputs go to a scratch copy of each corpus.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := ttrpc_request layer_unpack
+FUZZ_TARGETS := ttrpc_request layer_unpack pump_model
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	for t in $(FUZZ_TARGETS); do \

@@ -4,6 +4,7 @@
 pub mod containerd;
 pub mod cri;
 pub mod dropin;
+pub mod hung_fs;
 pub mod machine;
 pub mod oci;
 pub mod proc;

@@ -149,6 +149,37 @@ impl Docker {
             .expect("running docker")
     }
 
+    /// `docker ARGS` with `input` on its stdin, at most `limit` long.
+    fn run_with_input(&self, args: &[&str], input: &[u8], limit: Duration) -> Output {
+        let mut child = Command::new(docker_root().join("usr/bin/docker"))
+            .env("DOCKER_CONFIG", self.dir.path().join("cli"))
+            .arg("--host")
+            .arg(format!("unix://{}", self.socket.display()))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running docker");
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = std::io::Write::write_all(&mut stdin, &input);
+        });
+        let pid = child.id();
+        let waiter = std::thread::spawn(move || child.wait_with_output().expect("docker's output"));
+        let deadline = Instant::now() + limit;
+        while !waiter.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if !waiter.is_finished() {
+            // SAFETY: kill(2) of the docker client this test started and still waits for.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        writer.join().unwrap();
+        waiter.join().unwrap()
+    }
+
     /// The container's state as `docker inspect` reports it (running, paused, exited...).
     fn status(&self, name: &str) -> String {
         self.ok(&["inspect", "-f", "{{.State.Status}}", name])
@@ -220,6 +251,25 @@ fn docker_runs_containers_with_the_skiff_runtime() {
     let run = ["run", "--rm", "--runtime", "skiff", "--network", "none"];
     let hi = docker.ok(&[&run[..], &["busybox", "echo", "hi"]].concat());
     assert_eq!(hi, "hi\n");
+    // docker run -i: input through the container and back; the input ends (Docker
+    // closes its FIFO writer, then CloseIO) and so does cat.
+    let input: Vec<u8> = (0..256 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let interactive = [&run[..], &["-i", "busybox", "cat"]].concat();
+    for data in [&b"hi\n"[..], &input[..]] {
+        let out = docker.run_with_input(&interactive, data, Duration::from_secs(30));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "docker run -i: {}",
+            stderr(&out)
+        );
+        assert!(
+            out.stdout == data,
+            "docker run -i cat gave back {} bytes of {}",
+            out.stdout.len(),
+            data.len()
+        );
+    }
     let out = docker.run(&[&run[..], &["busybox", "sh", "-c", "echo oops >&2; exit 3"]].concat());
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_eq!(stderr(&out), "oops\n", "the container's stderr");

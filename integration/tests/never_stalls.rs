@@ -41,19 +41,9 @@ fn harness() -> Harness {
     Harness::new(&shim_binary(), default_state_root()).expect("harness")
 }
 
-/// Runs `test` in a fresh context and fails the test with its verdict, then with
-/// whatever it left behind.
+/// Runs `test` in a fresh context (see [`Harness::run`]).
 fn run(h: &Harness, name: &str, test: impl FnOnce(&mut Ctx) -> Outcome) {
-    let mut ctx = h.ctx(name).expect("context");
-    let outcome = test(&mut ctx);
-    let log = ctx.log_tail();
-    let left = ctx.finish();
-    if let Err(Verdict::Fail(why)) | Err(Verdict::Skip(why)) = outcome {
-        panic!("{why}\nshim log:\n{log}");
-    }
-    if let Err(left) = left {
-        panic!("{left}");
-    }
+    h.run(name, test)
 }
 
 /// `f`, which must answer within `limit`.
@@ -565,6 +555,55 @@ fn a_container_flooding_its_log_file_does_not_slow_state() {
         ensure!(size > 0, "nothing reached the log file");
         c.kill_all(SIGKILL)?;
         c.wait()?;
+        Ok(())
+    });
+}
+
+/// Issue 31: a `file://` log whose writes hang (a network filesystem whose server is
+/// away: here a FUSE filesystem that does not answer) must stall nothing else of the
+/// pod. The log's writes wait beside the loop; the pod's other container is served and
+/// its output flows, and State of the logging container itself is answered.
+#[test]
+fn a_log_file_whose_writes_hang_stalls_nothing_else_of_the_pod() {
+    if !std::path::Path::new("/dev/fuse").exists() {
+        skiff_integration::skip(
+            "a_log_file_whose_writes_hang_stalls_nothing_else_of_the_pod",
+            "no /dev/fuse on this machine",
+        );
+        return;
+    }
+    let h = harness();
+    run(&h, "hung-log", |ctx| {
+        let a = ticker(ctx, "a", "a", None)?;
+        let fs = skiff_integration::hung_fs::HungFs::mount(&ctx.dir.path().join("hung"))
+            .map_err(|e| format!("mounting the hung filesystem: {e}"))?;
+        let setup = sh("b", "while true; do echo logged; done").in_pod("a");
+        let (mut b, mut req) = ctx.prepare(&setup)?;
+        req.stdout = format!("file://{}", fs.file().display());
+        req.stderr = req.stdout.clone();
+        b.pid = b.api.create(&req)?.pid;
+        ctx.track(&[b.pid]);
+        b.start()?;
+        ensure!(
+            fs.wait_for_a_hung_write(Duration::from_secs(5)),
+            "nothing was written to the log"
+        );
+        the_pod_is_served(&a)?;
+        let s = promptly("State of the logging container", PROMPT, || b.state())??;
+        ensure!(s.status.enum_value() == Ok(RUNNING), "B is {:?}", s.status);
+        // The server is back: the log takes what waited, and the container can end.
+        fs.release();
+        promptly("Kill", PROMPT, || b.kill_all(SIGKILL))??;
+        let code = promptly("Wait", Duration::from_secs(10), || b.wait())??;
+        ensure!(code == 137, "B exited {code}");
+        let log = fs.contents();
+        ensure!(
+            log.starts_with(b"logged\n"),
+            "the log holds {:?}",
+            String::from_utf8_lossy(&log[..log.len().min(40)])
+        );
+        a.kill(SIGKILL)?;
+        a.wait()?;
         Ok(())
     });
 }

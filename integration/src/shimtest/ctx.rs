@@ -254,6 +254,12 @@ impl Process {
         })
     }
 
+    /// Closes the manager's end of stdin without telling the shim: a writer that goes
+    /// away (containerd restarting, a client detaching) and may come back.
+    pub fn drop_stdin_writer(&mut self) {
+        self.stdin.take();
+    }
+
     /// Writes to stdin, opening the FIFO first if need be: shims open their end at
     /// Create or at Start, and containerd's writer waits for either.
     pub fn write_stdin(&mut self, data: &[u8]) -> Outcome {

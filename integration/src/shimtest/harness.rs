@@ -87,4 +87,19 @@ impl Harness {
     pub fn dir(&self) -> &Path {
         self.base.path()
     }
+
+    /// Runs `test` in a fresh context, for a `#[test]`: panics with its verdict (and the
+    /// shim's log), then with whatever it left behind.
+    pub fn run(&self, name: &str, test: impl FnOnce(&mut Ctx) -> super::ctx::Outcome) {
+        let mut ctx = self.ctx(name).expect("context");
+        let outcome = test(&mut ctx);
+        let log = ctx.log_tail();
+        let left = ctx.finish();
+        if let Err(super::ctx::Verdict::Fail(why)) | Err(super::ctx::Verdict::Skip(why)) = outcome {
+            panic!("{why}\nshim log:\n{log}");
+        }
+        if let Err(left) = left {
+            panic!("{left}");
+        }
+    }
 }

@@ -234,6 +234,32 @@ fn stdin_reaches_the_process(ctx: &mut Ctx) -> Outcome {
     Ok(())
 }
 
+/// Issue 28: a writer of stdin that goes away is no end of input (containerd restarts,
+/// a client reattaches): the process reads on what a later writer sends, and its input
+/// ends at CloseIO. containerd's Go shims hold a writer of the FIFO for this.
+fn stdin_writer_that_leaves_and_returns(ctx: &mut Ctx) -> Outcome {
+    let mut c = ctx.run(&cmd("c", &["cat"]).stdin())?;
+    c.write_stdin(b"before\n")?;
+    c.drop_stdin_writer();
+    std::thread::sleep(super::patience(Duration::from_millis(300)));
+    let s = c.state()?;
+    ensure!(
+        status(&s) == RUNNING,
+        "cat is {:?} (exit {}) once the first writer closed the FIFO, before any CloseIO",
+        s.status,
+        s.exit_status
+    );
+    c.write_stdin(b"after\n")?;
+    c.drop_stdin_writer();
+    c.write_stdin(b"again\n")?;
+    c.close_stdin()?;
+    let out = c.output()?;
+    ensure!(out == "before\nafter\nagain\n", "stdout {out:?}");
+    let code = c.wait()?;
+    ensure!(code == 0, "cat exited {code} after CloseIO");
+    Ok(())
+}
+
 fn large_output_arrives_whole(ctx: &mut Ctx) -> Outcome {
     let c = ctx.run(&sh(
         "c",
@@ -1270,6 +1296,7 @@ scenarios! {
     "stdio/stdout" => stdout_carries_exact_bytes: "stdout arrives byte for byte and is closed at exit",
     "stdio/stderr" => stderr_is_separate: "stderr arrives on its own FIFO",
     "stdio/stdin" => stdin_reaches_the_process: "stdin reaches the process; CloseIO ends its input",
+    "stdio/stdin-reopened" => stdin_writer_that_leaves_and_returns: "a stdin writer that leaves and returns is no end of input; CloseIO is",
     "stdio/large-output" => large_output_arrives_whole: "8 MiB of output arrive whole",
     "stdio/null-io" => null_io_runs: "a task without stdio runs and exits",
     "stdio/file-uri" => file_uri_stdout: "file:// stdout and stderr go to the file",

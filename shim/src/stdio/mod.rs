@@ -2,12 +2,17 @@
 //! the master of its pty) and copies between them and the manager's FIFOs, so the
 //! container does not depend on the manager being there: its output waits in the shim
 //! while containerd restarts.
+//!
+//! The copies' parts are public for the pumps' model test and fuzz target
+//! (`shim/tests/pump_model.rs`, `fuzz/fuzz_targets/pump_model.rs`).
 
-mod fifo;
+pub mod fifo;
+pub mod file_sink;
 mod logger;
 mod process_io;
-mod pump;
-mod transfer;
+pub mod pump;
+pub mod transfer;
+mod trusted_path;
 mod uri;
 
 pub use process_io::{Owner, ProcessIo, StreamPaths};
@@ -22,5 +27,5 @@ pub fn check_output(s: &str) -> Result<(), String> {
 /// An output FIFO opened as the shim opens one, for the pumps' tests.
 #[cfg(test)]
 pub(crate) fn fifo_output_for_tests(path: &std::path::Path) -> std::os::fd::OwnedFd {
-    fifo::open_output(path).unwrap().into()
+    fifo::open_output(path).unwrap()
 }

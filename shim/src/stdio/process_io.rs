@@ -5,13 +5,11 @@
 use super::pump::{Copy, Pumps};
 use super::transfer::Transfer;
 use super::uri::{self, Output};
-use super::{fifo, logger};
+use super::{fifo, file_sink, logger};
 use runc_driver::Stdio3;
-use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -92,11 +90,13 @@ impl ProcessIo {
             stdio.stdout = Some(out_w);
             stdio.stderr = Some(err_w);
         } else {
+            // stdout and stderr to one file:// log share its writer.
+            let mut log = None;
             for (target, slot, name) in [
                 (&stdout, &mut stdio.stdout, "stdout"),
                 (&stderr, &mut stdio.stderr, "stderr"),
             ] {
-                let Some(target) = open_target(target, name)? else {
+                let Some(target) = io.open_target(target, name, &mut log)? else {
                     continue;
                 };
                 let (r, w) = pipe()?;
@@ -128,7 +128,7 @@ impl ProcessIo {
             ));
         }
         let mut io = ProcessIo::empty(paths, pumps);
-        if let Some(target) = open_target(&stdout, "stdout")? {
+        if let Some(target) = io.open_target(&stdout, "stdout", &mut None)? {
             io.start_output(master.try_clone()?, target, Transfer::Buffered)?;
         }
         if !io.paths.stdin.is_empty() {
@@ -141,31 +141,68 @@ impl ProcessIo {
     fn start_output(
         &mut self,
         source: OwnedFd,
-        target: File,
+        target: OwnedFd,
         transfer: Transfer,
     ) -> io::Result<()> {
         self.pumps.add(Copy {
             source,
-            target: target.into(),
+            target,
             transfer,
             outputs: Some(self.outputs.clone()),
             input: false,
+            keeper: None,
         })?;
         Ok(())
     }
 
     fn start_stdin(&mut self, target: OwnedFd, transfer: Transfer) -> io::Result<()> {
         let stdin = self.paths.stdin.clone();
-        let source = fifo::open_input(Path::new(&stdin))
+        let fifo = fifo::open_input(Path::new(&stdin))
             .map_err(|e| annotate(e, &format!("opening stdin {stdin}")))?;
         self.stdin = Some(self.pumps.add(Copy {
-            source: source.into(),
+            source: fifo.reader,
             target,
             transfer,
             outputs: None,
             input: true,
+            keeper: Some(fifo.keeper),
         })?);
         Ok(())
+    }
+
+    /// Where an output goes: a FIFO, or the pipe of a log file's writer (`log` holds
+    /// the one already started for this process, which the other stream may share).
+    fn open_target(
+        &self,
+        target: &Output,
+        name: &str,
+        log: &mut Option<(PathBuf, OwnedFd)>,
+    ) -> io::Result<Option<OwnedFd>> {
+        match target {
+            Output::None => Ok(None),
+            Output::Fifo(p) => fifo::open_output(p)
+                .map(Some)
+                .map_err(|e| annotate(e, &format!("opening {name} {}", p.display()))),
+            Output::File(p) => {
+                if let Some((path, into)) = log.as_ref().filter(|(path, _)| path == p) {
+                    debug_assert_eq!(path, p);
+                    return into.try_clone().map(Some);
+                }
+                let shown = p.display().to_string();
+                if let Some(dir) = p.parent() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| annotate(e, &format!("making the directory of {shown}")))?;
+                }
+                let file = fifo::open_log_file(p)
+                    .map_err(|e| annotate(e, &format!("opening log file {shown}")))?;
+                let into = file_sink::start(file, &shown, &self.outputs, &self.pumps)?;
+                *log = Some((p.clone(), into.try_clone()?));
+                Ok(Some(into))
+            }
+            Output::Binary { .. } => Err(invalid(format!(
+                "{name} cannot go to a logging binary unless stdout does"
+            ))),
+        }
     }
 
     /// Whether the container's output has been copied to the end (every writer of the
@@ -174,9 +211,16 @@ impl ProcessIo {
         self.outputs.load(Ordering::SeqCst) == 0
     }
 
-    /// Closes the container's stdin once what the manager has already written to the
-    /// FIFO has been passed on.
+    /// Closes the container's stdin as the manager asks (CloseIO): once what its
+    /// writers put in the FIFO has been passed on and the last of them has closed it.
     pub fn close_stdin(&mut self) {
+        if let Some(id) = self.stdin {
+            self.pumps.close_input(id);
+        }
+    }
+
+    /// Ends the copy into stdin now (the process is gone): nothing more will be read.
+    pub fn stop_stdin(&mut self) {
         if let Some(id) = self.stdin.take() {
             self.pumps.finish(id);
         }
@@ -208,7 +252,7 @@ impl ProcessIo {
 
 impl Drop for ProcessIo {
     fn drop(&mut self) {
-        self.close_stdin();
+        self.stop_stdin();
     }
 }
 
@@ -218,31 +262,6 @@ fn invalid(message: String) -> io::Error {
 
 fn annotate(e: io::Error, context: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{context}: {e}"))
-}
-
-fn open_target(target: &Output, name: &str) -> io::Result<Option<File>> {
-    match target {
-        Output::None => Ok(None),
-        Output::Fifo(p) => fifo::open_output(p)
-            .map(Some)
-            .map_err(|e| annotate(e, &format!("opening {name} {}", p.display()))),
-        Output::File(p) => {
-            if let Some(dir) = p.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            OpenOptions::new()
-                .append(true)
-                .create(true)
-                .mode(0o640)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(p)
-                .map(Some)
-                .map_err(|e| annotate(e, &format!("opening log file {}", p.display())))
-        }
-        Output::Binary { .. } => Err(invalid(format!(
-            "{name} cannot go to a logging binary unless stdout does"
-        ))),
-    }
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {

@@ -7,7 +7,17 @@
 //!
 //! While a target is full, its source is not watched: the container's small writes then
 //! collect in the pipe instead of each waking the loop for a copy that cannot be made,
-//! and the copy resumes in one go when the target has room.
+//! and the copy resumes in one go when the target has room. No edge is ever waited for
+//! that may not come: a step says the target is full only when the kernel says so (see
+//! [`super::transfer`]), an end that is watched again is looked at again (re-arming an
+//! edge-triggered registration reports what is already there), and an end that stays
+//! watched was watched when the step looked at it, so whatever changes after is an edge.
+//!
+//! An input copy's FIFO is held open for writing by the shim itself (its keeper), so a
+//! manager's writer that goes away (a restart, a client that reattaches) is no end of
+//! input: the input ends when the manager says so (CloseIO drops the keeper; the copy
+//! passes on what is left and ends when the last writer has gone), or when the process
+//! is gone.
 //!
 //! A FIFO target the manager has not opened yet still holds what was copied into it (the
 //! shim opens FIFOs read-write, so its own end keeps the data): when the source ends
@@ -27,7 +37,9 @@ use std::time::{Duration, Instant};
 pub const TOKEN: u64 = 1 << 63;
 /// Set in the token of a pump's target registration.
 const TARGET: u64 = 1 << 62;
-const HANGUP: u32 = (libc::EPOLLHUP | libc::EPOLLRDHUP | libc::EPOLLERR) as u32;
+/// Set in the token of a watched end of a helper (see [`Pumps::watch_end`]).
+const HELPER: u64 = 1 << 61;
+const HANGUP: u32 = (libc::EPOLLHUP | libc::EPOLLERR) as u32;
 /// How long output nobody has read yet is kept in a FIFO after its source ended.
 pub const LINGER: Duration = Duration::from_secs(30);
 /// How often lingering FIFOs are looked at.
@@ -40,9 +52,10 @@ pub struct Copy {
     pub transfer: Transfer,
     /// Counts the running output copies of a process; decremented when this one ends.
     pub outputs: Option<Arc<AtomicUsize>>,
-    /// Input copies wait for the manager's first write: a FIFO nobody has opened for
-    /// writing reads as ended, so they must not be run before the loop reports them.
+    /// An input copy: it ends when its target fails, and its FIFO never lingers.
     pub input: bool,
+    /// The shim's own writer of an input FIFO, held until the input is closed.
+    pub keeper: Option<OwnedFd>,
 }
 
 struct Pump {
@@ -53,10 +66,7 @@ struct Pump {
     /// The target was full: the source is unwatched, the target watched.
     blocked: bool,
     outputs: Option<Arc<AtomicUsize>>,
-    /// The source has reported readiness at least once. Until then an input's FIFO
-    /// has never had a writer and must not be read (it would read as ended), even
-    /// when its target reports room.
-    started: bool,
+    keeper: Option<OwnedFd>,
 }
 
 /// A FIFO kept open after its copy ended, until its reader has taken what is in it.
@@ -77,6 +87,8 @@ struct Table {
     /// Pumps that spent their budget with more to move.
     again: VecDeque<u64>,
     lingering: Vec<Linger>,
+    /// Ends of helpers (file writers) whose hang-up means an output has drained.
+    helpers: HashMap<u64, OwnedFd>,
 }
 
 impl Pumps {
@@ -117,30 +129,71 @@ impl Pumps {
             target_polled,
             blocked: false,
             outputs: copy.outputs,
-            started: !copy.input,
+            keeper: copy.keeper,
         };
         table.pumps.insert(id, pump);
-        if !copy.input {
-            self.run(&mut table, id);
-        }
+        self.run(&mut table, id);
         Ok(id)
     }
 
-    /// The loop reports readiness `events` for `token` (one with [`TOKEN`] set). True
-    /// when a copy ended: an exit may have been waiting for it.
+    /// The loop reports readiness for `token` (one with [`TOKEN`] set). True when a copy
+    /// or a helper ended: an exit may have been waiting for it.
     pub fn ready(&self, token: u64, events: u32) -> bool {
-        let id = token & !(TOKEN | TARGET);
+        let id = token & !(TOKEN | TARGET | HELPER);
         let mut table = self.table.lock().unwrap();
-        match table.pumps.get_mut(&id) {
-            Some(pump) if token & TARGET == 0 => {
-                pump.started = true;
-                // The writers are gone: read on to the end, whatever a splice returns.
-                pump.ends.hung_up |= events & HANGUP != 0;
-            }
-            Some(pump) if !pump.started => return false,
-            _ => {}
+        if token & HELPER != 0 {
+            return match table.helpers.remove(&id) {
+                Some(end) => {
+                    self.poller.remove(&end);
+                    true
+                }
+                None => false,
+            };
+        }
+        if token & TARGET != 0 && events & HANGUP != 0 && self.target_gone(&mut table, id) {
+            return true;
         }
         self.run(&mut table, id)
+    }
+
+    /// The target reports a hang-up or an error: nobody reads it any more (a pipe
+    /// without readers, a pty whose slave every process closed). A write would fail, so
+    /// an input ends, and an output drains its source from now on. The registration goes
+    /// too: a hung-up pty reports its hang-up again at every wait, edge-triggered or not.
+    /// True when the copy ended.
+    fn target_gone(&self, table: &mut Table, id: u64) -> bool {
+        let Some(pump) = table.pumps.get_mut(&id) else {
+            return false;
+        };
+        if pump.ends.input {
+            self.end(table, id);
+            return true;
+        }
+        if let Some(target) = pump.ends.target.take() {
+            if pump.target_polled {
+                self.poller.remove(&target);
+            }
+        }
+        pump.target_polled = false;
+        pump.target_fifo = false;
+        if pump.blocked {
+            let _ = self
+                .poller
+                .modify(&pump.ends.source, READABLE | EDGE, TOKEN | id);
+            pump.blocked = false;
+        }
+        false
+    }
+
+    /// Watches `end`, the read end of a pipe whose write end a helper thread holds until
+    /// it has finished an output: its hang-up wakes the loop to look at exits again.
+    pub fn watch_end(&self, end: OwnedFd) -> io::Result<()> {
+        let mut table = self.table.lock().unwrap();
+        table.next += 1;
+        let id = table.next;
+        self.poller.add(&end, READABLE, TOKEN | HELPER | id)?;
+        table.helpers.insert(id, end);
+        Ok(())
     }
 
     /// Runs once each pump that spent its budget, and closes lingering FIFOs that were
@@ -172,12 +225,25 @@ impl Pumps {
         }
     }
 
-    /// Passes on what the source holds now, then ends the copy: how an input copy is
-    /// closed when the manager asks (CloseIO) or the process is gone.
+    /// Closes an input as the manager asks (CloseIO): the shim lets go of its own writer,
+    /// and the copy ends once what the manager's writers put in has been passed on and
+    /// the last of them has closed the FIFO.
+    pub fn close_input(&self, id: u64) {
+        let mut table = self.table.lock().unwrap();
+        let Some(pump) = table.pumps.get_mut(&id) else {
+            return;
+        };
+        if pump.keeper.take().is_some() && !table.again.contains(&id) {
+            // The hang-up is an edge too, but look now rather than count on it.
+            table.again.push_back(id);
+        }
+    }
+
+    /// Passes on what the source holds now, as far as the target takes it, then ends
+    /// the copy: how an input is ended when its process is gone.
     pub fn finish(&self, id: u64) {
         let mut table = self.table.lock().unwrap();
         if let Some(pump) = table.pumps.get_mut(&id) {
-            // An input nobody ever wrote to reads as ended, which is what is wanted.
             let _ = pump.ends.step();
         }
         self.end(&mut table, id);
@@ -188,12 +254,17 @@ impl Pumps {
         self.table.lock().unwrap().pumps.len()
     }
 
+    /// Whether copy `id` still runs.
+    pub fn is_running(&self, id: u64) -> bool {
+        self.table.lock().unwrap().pumps.contains_key(&id)
+    }
+
+    /// Runs one step of pump `id` and watches what it must wait for; true when it ended.
     fn run(&self, table: &mut Table, id: u64) -> bool {
         let Some(pump) = table.pumps.get_mut(&id) else {
             // A late event for a pump that has ended.
             return false;
         };
-        let token = TOKEN | id;
         match pump.ends.step() {
             Step::Ended => {
                 self.end(table, id);
@@ -204,31 +275,42 @@ impl Pumps {
                     table.again.push_back(id);
                 }
             }
-            Step::Blocked => {
-                if !pump.blocked {
-                    if let (Some(target), true) = (&pump.ends.target, pump.target_polled) {
-                        // Swap what is watched: room in the target, not data in the
-                        // source. Arming reports the target at once if it has room.
-                        let _ = self.poller.modify(&pump.ends.source, EDGE, token);
-                        let _ = self.poller.modify(target, WRITABLE | EDGE, token | TARGET);
-                        pump.blocked = true;
-                    }
-                }
-            }
-            Step::Idle => {
-                if pump.blocked {
-                    if let Some(target) = &pump.ends.target {
-                        let _ = self.poller.modify(target, EDGE, token | TARGET);
-                    }
-                    // Re-watching reports the source at once if it already holds data.
-                    let _ = self
-                        .poller
-                        .modify(&pump.ends.source, READABLE | EDGE, token);
-                    pump.blocked = false;
-                }
-            }
+            Step::Blocked => self.watch_target(pump, id),
+            Step::Idle => self.watch_source(pump, id),
         }
         false
+    }
+
+    /// The target is full: watch it for room, and the source no more. A target already
+    /// watched stays so: it was watched when the step found it full.
+    fn watch_target(&self, pump: &mut Pump, id: u64) {
+        let token = TOKEN | id;
+        if pump.blocked || !pump.target_polled {
+            return;
+        }
+        let Some(target) = &pump.ends.target else {
+            return;
+        };
+        // Arming reports the target at once if it has room by now.
+        let _ = self.poller.modify(&pump.ends.source, EDGE, token);
+        let _ = self.poller.modify(target, WRITABLE | EDGE, token | TARGET);
+        pump.blocked = true;
+    }
+
+    /// The source is empty and the target has room: watch the source again.
+    fn watch_source(&self, pump: &mut Pump, id: u64) {
+        let token = TOKEN | id;
+        if !pump.blocked {
+            return;
+        }
+        if let Some(target) = &pump.ends.target {
+            let _ = self.poller.modify(target, EDGE, token | TARGET);
+        }
+        // Re-watching reports the source at once if it already holds data.
+        let _ = self
+            .poller
+            .modify(&pump.ends.source, READABLE | EDGE, token);
+        pump.blocked = false;
     }
 
     fn end(&self, table: &mut Table, id: u64) {
@@ -283,6 +365,7 @@ mod tests {
             transfer: Transfer::Buffered,
             outputs: None,
             input: false,
+            keeper: None,
         }
     }
 
@@ -318,6 +401,7 @@ mod tests {
                 transfer: Transfer::Splice,
                 outputs: Some(outputs.clone()),
                 input: false,
+                keeper: None,
             })
             .unwrap();
         assert_eq!(outputs.load(Ordering::SeqCst), 1);
@@ -376,6 +460,7 @@ mod tests {
                 transfer: Transfer::Splice,
                 outputs: None,
                 input: false,
+                keeper: None,
             })
             .unwrap();
         // The process writes and ends before the manager has opened its reader.

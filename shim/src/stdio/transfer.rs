@@ -2,15 +2,25 @@
 //! of bytes, so that one fast writer never keeps the loop from the others and from the
 //! socket. splice(2) where both ends allow it; a buffer through the shim where not (a
 //! pty master, whose splice holds data back; a file opened to append).
+//!
+//! A step says why it stopped from what the kernel says now, never from a guess: a write
+//! that returns EAGAIN means the target is full, a read that returns EAGAIN that the
+//! source is empty. A splice that stops short or returns EAGAIN does not say which end
+//! stopped it, so the step then asks both ends (poll(2) with no timeout): room in the
+//! target by the same measure the kernel's splice uses, data or an end in the source.
 
 use nix::errno::Errno;
 use nix::fcntl::SpliceFFlags;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 /// What one step moves at the most before the loop serves the others.
 pub const BUDGET: usize = 256 * 1024;
 const BUFFER: usize = 32 * 1024;
+/// Splices that move nothing although both ends said they were ready, before a step
+/// gives the loop back (the kernel does not do this; a bound keeps a surprise finite).
+const FRUITLESS: u32 = 4;
 
 /// How a copy moves bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -22,9 +32,9 @@ pub enum Transfer {
 }
 
 /// Where a step left the copy.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub enum Step {
-    /// The source is empty for now.
+    /// The source is empty for now, and the target has room.
     Idle,
     /// The target is full; the copy goes on when it drains.
     Blocked,
@@ -40,13 +50,19 @@ pub struct Ends {
     /// container never blocks on a full pipe.
     pub target: Option<OwnedFd>,
     pub transfer: Transfer,
-    /// The source reported a hang-up: its end is near, and no edge will follow.
-    pub hung_up: bool,
     /// An input copy ends when its target fails (the process will read no more).
     pub input: bool,
     buf: Vec<u8>,
     /// Bytes of `buf` read but not yet written.
     pending: std::ops::Range<usize>,
+}
+
+/// What poll(2) says of the two ends now.
+struct Readiness {
+    /// The source holds data, or its end (a hang-up) is there to be read.
+    source: bool,
+    /// The target has room, or has failed (the next write says how).
+    target: bool,
 }
 
 impl Ends {
@@ -55,7 +71,6 @@ impl Ends {
             source,
             target: Some(target),
             transfer,
-            hung_up: false,
             input,
             buf: Vec::new(),
             pending: 0..0,
@@ -87,43 +102,80 @@ impl Ends {
 
     /// Ok(step), or Err when the target failed.
     fn splice(&mut self) -> io::Result<Step> {
-        let target = self.target.as_ref().expect("a target").as_fd();
         let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
         let mut moved = 0;
+        let mut fruitless = 0;
         loop {
-            match nix::fcntl::splice(self.source.as_fd(), None, target, None, BUDGET, flags) {
-                Ok(0) => return Ok(Step::Ended),
-                Ok(n) => {
-                    moved += n;
-                    // Less than asked: the source is empty, or the target full. (After
-                    // a hang-up, ask again: the end is only seen as a splice of 0.)
-                    if n < BUDGET && !self.hung_up {
-                        return Ok(self.empty_or_blocked());
+            let target = self.target.as_ref().expect("a target").as_fd();
+            let len = BUDGET - moved;
+            let stopped =
+                match nix::fcntl::splice(self.source.as_fd(), None, target, None, len, flags) {
+                    // The source's writers are gone and it is empty.
+                    Ok(0) => return Ok(Step::Ended),
+                    Ok(n) => {
+                        moved += n;
+                        fruitless = 0;
+                        if moved >= BUDGET {
+                            return Ok(Step::Again);
+                        }
+                        // Short: the source ran dry or the target filled up.
+                        n < len
                     }
-                    if moved >= BUDGET {
-                        return Ok(Step::Again);
+                    Err(Errno::EINTR) => continue,
+                    // Either side would block (at its end, a source still needs room in the
+                    // target before splice can say 0).
+                    Err(Errno::EAGAIN) => {
+                        fruitless += 1;
+                        true
                     }
-                }
-                Err(Errno::EINTR) => continue,
-                // Either side would block: the source is empty, or the target full.
-                Err(Errno::EAGAIN) => return Ok(self.empty_or_blocked()),
-                Err(Errno::EINVAL) => {
-                    self.transfer = Transfer::Buffered;
-                    return self.buffered();
-                }
-                Err(e) => return Err(e.into()),
+                    Err(Errno::EINVAL) => {
+                        self.transfer = Transfer::Buffered;
+                        return self.buffered();
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+            if !stopped {
+                continue;
             }
+            let now = self.readiness();
+            if !now.target {
+                return Ok(Step::Blocked);
+            }
+            if !now.source {
+                return Ok(Step::Idle);
+            }
+            if fruitless >= FRUITLESS {
+                return Ok(Step::Again);
+            }
+            // Both ends moved on since the splice: splice again.
         }
     }
 
-    /// After a splice that stopped short: data left in the source means the target is
-    /// full. So does EAGAIN from a source whose writers are gone: at its end, splice
-    /// still asks the target for room before it can return 0.
-    fn empty_or_blocked(&self) -> Step {
-        if self.hung_up || unread(&self.source) > 0 {
-            Step::Blocked
-        } else {
-            Step::Idle
+    fn readiness(&self) -> Readiness {
+        let target = self.target.as_ref().expect("a target");
+        let mut fds = [
+            PollFd::new(self.source.as_fd(), PollFlags::POLLIN),
+            PollFd::new(target.as_fd(), PollFlags::POLLOUT),
+        ];
+        loop {
+            match poll(&mut fds, PollTimeout::ZERO) {
+                Err(Errno::EINTR) => continue,
+                // poll on two valid fds does not fail otherwise; say "both ready" so that
+                // the next splice reports whatever is wrong.
+                Err(_) => {
+                    return Readiness {
+                        source: true,
+                        target: true,
+                    }
+                }
+                Ok(_) => break,
+            }
+        }
+        let seen = |fd: &PollFd| fd.revents().unwrap_or(PollFlags::empty());
+        let any = PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL;
+        Readiness {
+            source: seen(&fds[0]).intersects(PollFlags::POLLIN | any),
+            target: seen(&fds[1]).intersects(PollFlags::POLLOUT | any),
         }
     }
 

@@ -194,7 +194,7 @@ impl Process {
         if self.apply(Event::Exit).is_ok() {
             self.exit = Some(exit);
             if let Some(io) = self.io.as_mut() {
-                io.close_stdin();
+                io.stop_stdin();
             }
         }
     }
