@@ -126,8 +126,9 @@ fn loop_until(
         let timeout = pumps.next_run().unwrap_or(Duration::from_millis(50));
         let n = poller.wait(&mut events, timeout);
         for ev in &events[..n] {
-            let (ready, token) = poller::parts(ev);
-            pumps.ready(token, ready);
+            if let (ready, Some(token)) = poller::parts(ev) {
+                pumps.ready(token, ready);
+            }
         }
         pumps.run_pending();
         let now = delivered.load(Ordering::SeqCst);

@@ -10,10 +10,11 @@ use super::dispatch::{dispatch, dispatch_sandbox, Call};
 use super::jobs::{Finished, Jobs, ReplyTo};
 use super::status;
 use crate::sandbox::SandboxService;
-use crate::stdio::{Pumps, PUMP_TOKEN};
+use crate::stdio::Pumps;
 use crate::sys::oom::OomWatcher;
 use crate::sys::poller::{Poller, READABLE, WRITABLE};
 use crate::sys::reaper::Reaper;
+use crate::sys::token::Token;
 use crate::task::{Reply, TaskService};
 use crate::wire::frame::{frame, TYPE_REQUEST, TYPE_RESPONSE};
 use protobuf::Message;
@@ -37,13 +38,6 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// Waits parked at once, for all clients; one more is refused (each holds memory until
 /// its process exits).
 const MAX_PARKED_WAITS: usize = 4096;
-
-/// Tokens of the loop's own fds; connections are `CONN_TOKEN | id`.
-const LISTENER: u64 = 1;
-const REAPER: u64 = 2;
-const OOM: u64 = 3;
-const JOBS: u64 = 4;
-const CONN_TOKEN: u64 = 1 << 62;
 
 /// A Wait whose process still runs, answered once its exit is reported.
 struct Parked {
@@ -86,10 +80,10 @@ impl Server {
         listener.set_nonblocking(true)?;
         let jobs = Jobs::new()?;
         let poller = &sources.poller;
-        poller.add(&listener, READABLE, LISTENER)?;
-        poller.add(sources.reaper.fd(), READABLE, REAPER)?;
-        poller.add(sources.oom.fd(), READABLE, OOM)?;
-        poller.add(jobs.fd(), READABLE, JOBS)?;
+        poller.add(&listener, READABLE, Token::Listener)?;
+        poller.add(sources.reaper.fd(), READABLE, Token::Reaper)?;
+        poller.add(sources.oom.fd(), READABLE, Token::Oom)?;
+        poller.add(jobs.fd(), READABLE, Token::Jobs)?;
         Ok(Server {
             sources,
             listener,
@@ -116,8 +110,9 @@ impl Server {
             let n = self.sources.poller.wait(&mut events, self.timeout());
             let mut exits_due = n == 0;
             for ev in &events[..n] {
-                let (ready, token) = crate::sys::poller::parts(ev);
-                exits_due |= self.event(token, ready);
+                if let (ready, Some(token)) = crate::sys::poller::parts(ev) {
+                    exits_due |= self.event(token, ready);
+                }
             }
             exits_due |= self.sources.pumps.run_pending();
             self.resume_accepting();
@@ -147,22 +142,22 @@ impl Server {
     }
 
     /// Handles one readiness; true when exits may have moved.
-    fn event(&mut self, token: u64, events: u32) -> bool {
-        if token & PUMP_TOKEN != 0 {
-            return self.sources.pumps.ready(token, events);
-        }
-        if token & CONN_TOKEN != 0 {
-            self.connection_ready(token & !CONN_TOKEN, events);
-            return false;
-        }
+    fn event(&mut self, token: Token, events: u32) -> bool {
         match token {
-            LISTENER => self.accept(),
-            OOM => self.service.oom_ready(),
-            JOBS => {
+            Token::PumpSource(_) | Token::PumpTarget(_) | Token::PumpHelper(_) => {
+                return self.sources.pumps.ready(token, events);
+            }
+            Token::Connection(id) => {
+                self.connection_ready(id, events);
+                return false;
+            }
+            Token::Listener => self.accept(),
+            Token::Oom => self.service.oom_ready(),
+            Token::Jobs => {
                 let finished = self.jobs.collect();
                 self.finish(finished);
             }
-            _ => {}
+            Token::Reaper | Token::OomWatch(_) => {}
         }
         // SIGCHLD, a finished command: exits may be due.
         true
@@ -212,7 +207,10 @@ impl Server {
     fn resume_accepting(&mut self) {
         if self.accept_paused.is_some_and(|at| Instant::now() >= at) {
             self.accept_paused = None;
-            let _ = self.sources.poller.add(&self.listener, READABLE, LISTENER);
+            let _ = self
+                .sources
+                .poller
+                .add(&self.listener, READABLE, Token::Listener);
         }
     }
 
@@ -233,7 +231,7 @@ impl Server {
             || self
                 .sources
                 .poller
-                .add(&stream, READABLE, CONN_TOKEN | id)
+                .add(&stream, READABLE, Token::Connection(id))
                 .is_err()
         {
             return;
@@ -447,7 +445,7 @@ impl Server {
         let _ = self
             .sources
             .poller
-            .modify(&conn.stream, interest, CONN_TOKEN | id);
+            .modify(&conn.stream, interest, Token::Connection(id));
     }
 
     /// Closes a connection once what is queued for it has been written.

@@ -16,7 +16,7 @@ mod trusted_path;
 mod uri;
 
 pub use process_io::{Owner, ProcessIo, StreamPaths};
-pub use pump::{Pumps, TOKEN as PUMP_TOKEN};
+pub use pump::Pumps;
 pub use transfer::Transfer;
 
 /// Checks an output path or log URI as a Create or Exec names it.

@@ -26,6 +26,7 @@
 
 use super::transfer::{unread, Ends, Step, Transfer};
 use crate::sys::poller::{Poller, EDGE, READABLE, WRITABLE};
+use crate::sys::token::Token;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -33,12 +34,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Tokens of pump registrations have this bit set; the server's own are plain fds.
-pub const TOKEN: u64 = 1 << 63;
-/// Set in the token of a pump's target registration.
-const TARGET: u64 = 1 << 62;
-/// Set in the token of a watched end of a helper (see [`Pumps::watch_end`]).
-const HELPER: u64 = 1 << 61;
 const HANGUP: u32 = (libc::EPOLLHUP | libc::EPOLLERR) as u32;
 /// How long output nobody has read yet is kept in a FIFO after its source ended.
 pub const LINGER: Duration = Duration::from_secs(30);
@@ -106,20 +101,21 @@ impl Pumps {
         let mut table = self.table.lock().unwrap();
         table.next += 1;
         let id = table.next;
-        let token = TOKEN | id;
-        self.poller.add(&copy.source, READABLE | EDGE, token)?;
+        self.poller
+            .add(&copy.source, READABLE | EDGE, Token::PumpSource(id))?;
         // Regular files cannot be polled (EPERM) and never fill up.
-        let target_polled = match self
-            .poller
-            .add(&copy.target, WRITABLE | EDGE, token | TARGET)
-        {
-            Ok(()) => true,
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => false,
-            Err(e) => {
-                self.poller.remove(&copy.source);
-                return Err(e);
-            }
-        };
+        let target_polled =
+            match self
+                .poller
+                .add(&copy.target, WRITABLE | EDGE, Token::PumpTarget(id))
+            {
+                Ok(()) => true,
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) => false,
+                Err(e) => {
+                    self.poller.remove(&copy.source);
+                    return Err(e);
+                }
+            };
         if let Some(outputs) = &copy.outputs {
             outputs.fetch_add(1, Ordering::SeqCst);
         }
@@ -136,23 +132,30 @@ impl Pumps {
         Ok(id)
     }
 
-    /// The loop reports readiness for `token` (one with [`TOKEN`] set). True when a copy
-    /// or a helper ended: an exit may have been waiting for it.
-    pub fn ready(&self, token: u64, events: u32) -> bool {
-        let id = token & !(TOKEN | TARGET | HELPER);
+    /// The loop reports readiness for a pump's `token`. True when a copy or a helper
+    /// ended: an exit may have been waiting for it.
+    pub fn ready(&self, token: Token, events: u32) -> bool {
         let mut table = self.table.lock().unwrap();
-        if token & HELPER != 0 {
-            return match table.helpers.remove(&id) {
-                Some(end) => {
-                    self.poller.remove(&end);
-                    true
+        let id = match token {
+            Token::PumpHelper(id) => {
+                return match table.helpers.remove(&id) {
+                    Some(end) => {
+                        self.poller.remove(&end);
+                        true
+                    }
+                    None => false,
+                };
+            }
+            Token::PumpTarget(id) if events & HANGUP != 0 => {
+                if self.target_gone(&mut table, id) {
+                    return true;
                 }
-                None => false,
-            };
-        }
-        if token & TARGET != 0 && events & HANGUP != 0 && self.target_gone(&mut table, id) {
-            return true;
-        }
+                id
+            }
+            Token::PumpSource(id) | Token::PumpTarget(id) => id,
+            // Not a pump's: nothing to do here.
+            _ => return false,
+        };
         self.run(&mut table, id)
     }
 
@@ -179,7 +182,7 @@ impl Pumps {
         if pump.blocked {
             let _ = self
                 .poller
-                .modify(&pump.ends.source, READABLE | EDGE, TOKEN | id);
+                .modify(&pump.ends.source, READABLE | EDGE, Token::PumpSource(id));
             pump.blocked = false;
         }
         false
@@ -191,7 +194,7 @@ impl Pumps {
         let mut table = self.table.lock().unwrap();
         table.next += 1;
         let id = table.next;
-        self.poller.add(&end, READABLE, TOKEN | HELPER | id)?;
+        self.poller.add(&end, READABLE, Token::PumpHelper(id))?;
         table.helpers.insert(id, end);
         Ok(())
     }
@@ -284,7 +287,6 @@ impl Pumps {
     /// The target is full: watch it for room, and the source no more. A target already
     /// watched stays so: it was watched when the step found it full.
     fn watch_target(&self, pump: &mut Pump, id: u64) {
-        let token = TOKEN | id;
         if pump.blocked || !pump.target_polled {
             return;
         }
@@ -292,24 +294,27 @@ impl Pumps {
             return;
         };
         // Arming reports the target at once if it has room by now.
-        let _ = self.poller.modify(&pump.ends.source, EDGE, token);
-        let _ = self.poller.modify(target, WRITABLE | EDGE, token | TARGET);
+        let _ = self
+            .poller
+            .modify(&pump.ends.source, EDGE, Token::PumpSource(id));
+        let _ = self
+            .poller
+            .modify(target, WRITABLE | EDGE, Token::PumpTarget(id));
         pump.blocked = true;
     }
 
     /// The source is empty and the target has room: watch the source again.
     fn watch_source(&self, pump: &mut Pump, id: u64) {
-        let token = TOKEN | id;
         if !pump.blocked {
             return;
         }
         if let Some(target) = &pump.ends.target {
-            let _ = self.poller.modify(target, EDGE, token | TARGET);
+            let _ = self.poller.modify(target, EDGE, Token::PumpTarget(id));
         }
         // Re-watching reports the source at once if it already holds data.
         let _ = self
             .poller
-            .modify(&pump.ends.source, READABLE | EDGE, token);
+            .modify(&pump.ends.source, READABLE | EDGE, Token::PumpSource(id));
         pump.blocked = false;
     }
 
@@ -381,8 +386,9 @@ mod tests {
         while !done() && std::time::Instant::now() < deadline {
             let n = poller.wait(&mut events, Duration::from_millis(20));
             for ev in &events[..n] {
-                let (ready, token) = crate::sys::poller::parts(ev);
-                pumps.ready(token, ready);
+                if let (ready, Some(token)) = crate::sys::poller::parts(ev) {
+                    pumps.ready(token, ready);
+                }
             }
         }
     }

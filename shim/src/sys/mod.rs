@@ -1,4 +1,4 @@
-//! System helpers beneath the task model: the subreaper, the epoll poller, rootfs mounts,
+//! System helpers beneath the task model: the subreaper, the epoll poller and its tokens, rootfs mounts,
 //! cgroup joining and OOM watches, the shim's own log and allocator settings.
 
 pub mod attach_warmup;
@@ -13,3 +13,4 @@ pub mod procfs;
 pub mod reaper;
 pub mod shim_cgroup;
 pub mod signal;
+pub mod token;

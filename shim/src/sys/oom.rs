@@ -12,6 +12,7 @@
 
 use crate::sys::kmsg::OomKillLog;
 use crate::sys::poller::{self, Poller};
+use crate::sys::token::Token;
 use skiff_cgroups::{Cgroup, OomWatch};
 use std::collections::HashMap;
 use std::io;
@@ -63,7 +64,10 @@ impl OomWatcher {
         let mut st = self.state.lock().unwrap();
         st.next_token += 1;
         let token = st.next_token;
-        if let Err(e) = self.epoll.add(&watch, libc::EPOLLIN as u32, token) {
+        if let Err(e) = self
+            .epoll
+            .add(&watch, libc::EPOLLIN as u32, Token::OomWatch(token))
+        {
             log::warn!("{container_id}: watching for OOM kills: {e}");
             return;
         }
@@ -160,6 +164,9 @@ impl OomWatcher {
         let mut killed = Vec::new();
         for ev in &events[..n] {
             let (_, token) = poller::parts(ev);
+            let Some(Token::OomWatch(token)) = token else {
+                continue;
+            };
             if let Some(w) = by_token.get_mut(&token) {
                 w.watch.drain();
                 if Self::new_kills(w, true) {

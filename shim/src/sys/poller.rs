@@ -1,7 +1,8 @@
 //! The epoll instance the shim's one loop waits on. The server registers its sockets
-//! here, the stdio pumps their pipes and FIFOs; each registration carries a token that
-//! says whose it is (see [`crate::server::event_loop`] and [`crate::stdio`]).
+//! here, the stdio pumps their pipes and FIFOs; each registration carries a [`Token`]
+//! that says whose it is.
 
+use super::token::Token;
 pub use nix::sys::epoll::EpollEvent as Event;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollFlags, EpollTimeout};
 use std::io;
@@ -21,11 +22,11 @@ impl Poller {
         Ok(Poller(Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?))
     }
 
-    pub fn add(&self, fd: impl AsFd, events: u32, token: u64) -> io::Result<()> {
+    pub fn add(&self, fd: impl AsFd, events: u32, token: Token) -> io::Result<()> {
         Ok(self.0.add(fd, event(events, token))?)
     }
 
-    pub fn modify(&self, fd: impl AsFd, events: u32, token: u64) -> io::Result<()> {
+    pub fn modify(&self, fd: impl AsFd, events: u32, token: Token) -> io::Result<()> {
         Ok(self.0.modify(fd, &mut event(events, token))?)
     }
 
@@ -54,11 +55,11 @@ pub fn events<const N: usize>() -> [Event; N] {
     [Event::empty(); N]
 }
 
-/// (readiness bits, token) of an event.
-pub fn parts(ev: &Event) -> (u32, u64) {
-    (ev.events().bits() as u32, ev.data())
+/// (readiness bits, token) of an event; None for a token nobody registered.
+pub fn parts(ev: &Event) -> (u32, Option<Token>) {
+    (ev.events().bits() as u32, Token::from_raw(ev.data()))
 }
 
-fn event(events: u32, token: u64) -> Event {
-    Event::new(EpollFlags::from_bits_retain(events as i32), token)
+fn event(events: u32, token: Token) -> Event {
+    Event::new(EpollFlags::from_bits_retain(events as i32), token.to_raw())
 }

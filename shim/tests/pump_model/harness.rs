@@ -568,8 +568,9 @@ impl World {
         let mut events = poller::events::<16>();
         let n = self.poller.wait(&mut events, timeout);
         for ev in &events[..n] {
-            let (ready, token) = poller::parts(ev);
-            self.pumps.ready(token, ready);
+            if let (ready, Some(token)) = poller::parts(ev) {
+                self.pumps.ready(token, ready);
+            }
         }
         self.pumps.run_pending();
         n
@@ -589,7 +590,7 @@ impl World {
             .iter()
             .map(|ev| {
                 let (ready, token) = poller::parts(ev);
-                format!("token {token:#x} events {ready:#x}")
+                format!("token {token:?} events {ready:#x}")
             })
             .collect();
         Err(format!(
