@@ -127,18 +127,12 @@ impl Server {
     /// How long to sleep: not past an exit's drain time, a pump or connection with more
     /// to do, or the end of an accept pause.
     fn timeout(&self) -> Duration {
-        let now = Instant::now();
-        let mut t = IDLE_WAKE;
-        for at in [self.next_report, self.accept_paused].into_iter().flatten() {
-            t = t.min(at.saturating_duration_since(now));
-        }
-        if let Some(pumps) = self.sources.pumps.next_run() {
-            t = t.min(pumps);
-        }
-        if !self.busy.is_empty() {
-            t = Duration::ZERO;
-        }
-        t
+        sleep_for(
+            Instant::now(),
+            &[self.next_report, self.accept_paused],
+            self.sources.pumps.next_run(),
+            !self.busy.is_empty(),
+        )
     }
 
     /// Handles one readiness; true when exits may have moved.
@@ -435,13 +429,7 @@ impl Server {
         let Some(conn) = self.conns.get(&id) else {
             return;
         };
-        let mut interest = 0;
-        if !conn.read_closed {
-            interest |= READABLE;
-        }
-        if conn.has_unwritten() {
-            interest |= WRITABLE;
-        }
+        let interest = interest(conn.read_closed, conn.has_unwritten());
         let _ = self
             .sources
             .poller
@@ -465,5 +453,75 @@ fn waited_for(req: &WaitRequest) -> String {
     match req.exec_id.as_str() {
         "" => format!("container {:?}", req.id),
         exec => format!("exec {exec:?} of container {:?}", req.id),
+    }
+}
+
+/// What a connection is watched for: input until its client stopped sending (an end of
+/// file is readable for ever), room while answers wait to be written.
+fn interest(read_closed: bool, unwritten: bool) -> u32 {
+    let mut interest = 0;
+    if !read_closed {
+        interest |= READABLE;
+    }
+    if unwritten {
+        interest |= WRITABLE;
+    }
+    interest
+}
+
+/// How long the loop may sleep: until the earliest deadline it can act on (an exit's
+/// drain time, the end of an accept pause), when the pumps ask, not at all while a
+/// connection has frames left to serve, and at most [`IDLE_WAKE`].
+fn sleep_for(
+    now: Instant,
+    deadlines: &[Option<Instant>],
+    pumps: Option<Duration>,
+    busy: bool,
+) -> Duration {
+    if busy {
+        return Duration::ZERO;
+    }
+    deadlines
+        .iter()
+        .flatten()
+        .map(|at| at.saturating_duration_since(now))
+        .chain(pumps)
+        .fold(IDLE_WAKE, Duration::min)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_whose_client_stopped_sending_is_not_watched_for_input() {
+        assert_eq!(interest(false, false), READABLE);
+        assert_eq!(interest(false, true), READABLE | WRITABLE);
+        assert_eq!(interest(true, true), WRITABLE);
+        assert_eq!(
+            interest(true, false),
+            0,
+            "an end of file would wake the loop for ever"
+        );
+    }
+
+    #[test]
+    fn the_loop_sleeps_until_the_earliest_thing_it_can_do() {
+        let now = Instant::now();
+        let soon = now + Duration::from_millis(40);
+        let later = now + Duration::from_secs(3);
+        assert_eq!(sleep_for(now, &[None, None], None, false), IDLE_WAKE);
+        assert_eq!(
+            sleep_for(now, &[Some(later), Some(soon)], None, false),
+            Duration::from_millis(40)
+        );
+        let past = now.checked_sub(Duration::from_secs(1)).unwrap_or(now);
+        assert_eq!(sleep_for(now, &[Some(past)], None, false), Duration::ZERO);
+        assert_eq!(
+            sleep_for(now, &[Some(later)], Some(Duration::from_millis(50)), false),
+            Duration::from_millis(50)
+        );
+        assert_eq!(sleep_for(now, &[Some(later)], None, true), Duration::ZERO);
+        assert!(sleep_for(now, &[Some(now + IDLE_WAKE * 2)], None, false) <= IDLE_WAKE);
     }
 }
