@@ -140,11 +140,17 @@ pub fn get_unix_user(uid: Uid) -> Option<User> {
 }
 
 /// Get home path of a User via UID.
+///
+/// skiff: read from /etc/passwd itself, as runc does. In a container's root a libc
+/// lookup (getpwuid_r) follows the image's nsswitch.conf and may load the image's own
+/// NSS modules into the runtime's process before it execs the container's program.
 pub fn get_user_home(uid: u32) -> Option<PathBuf> {
-    match get_unix_user(Uid::from_raw(uid)) {
-        Some(user) => Some(user.dir),
-        None => None,
-    }
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        let matches = fields.len() >= 7 && fields[2].parse::<u32>().ok() == Some(uid);
+        matches.then(|| PathBuf::from(fields[5]))
+    })
 }
 
 /// If None, it will generate a default path for cgroups.

@@ -91,6 +91,7 @@ impl ContainerBuilderImpl {
     }
 
     fn run_container(&mut self) -> Result<Pid, LibcontainerError> {
+        let init = self.is_init_container();
         let linux = self.spec.linux().as_ref().ok_or(MissingSpecError::Linux)?;
         let base_cgroups_path = utils::get_cgroup_path(linux.cgroups_path(), &self.container_id);
         let mut final_cgroups_path = base_cgroups_path;
@@ -209,7 +210,9 @@ impl ContainerBuilderImpl {
             }
         }
 
-        if let Some(container) = &mut self.container {
+        // skiff: a tenant carries its container's state for the seccomp listener's
+        // message, never to save it as its own.
+        if let Some(container) = self.container.as_mut().filter(|_| init) {
             // update status and pid of the container process
             container
                 .set_status(ContainerStatus::Created)

@@ -132,6 +132,40 @@ fn get_capabilities(
     Ok(caps)
 }
 
+/// skiff: the process an exec runs, as runc (1.2 and later) makes it from a
+/// process.json: the file's arguments, environment, working directory, user and
+/// groups, no_new_privileges (absent is false), and, when the file has none, the
+/// container's capabilities, AppArmor profile, SELinux label, rlimits, I/O priority and
+/// scheduler. The umask and the OOM score adjustment are always the container's.
+fn exec_process_as_runc(mut process: Process, spec: &Spec) -> Process {
+    let Some(container) = spec.process() else {
+        return process;
+    };
+    if process.capabilities().is_none() {
+        process.set_capabilities(container.capabilities().clone());
+    }
+    if process.apparmor_profile().as_deref().unwrap_or_default().is_empty() {
+        process.set_apparmor_profile(container.apparmor_profile().clone());
+    }
+    if process.selinux_label().as_deref().unwrap_or_default().is_empty() {
+        process.set_selinux_label(container.selinux_label().clone());
+    }
+    if process.rlimits().as_ref().is_none_or(|r| r.is_empty()) {
+        process.set_rlimits(container.rlimits().clone());
+    }
+    if process.io_priority().is_none() {
+        process.set_io_priority(container.io_priority().clone());
+    }
+    if process.scheduler().is_none() {
+        process.set_scheduler(container.scheduler().clone());
+    }
+    let mut user = process.user().clone();
+    user.set_umask(container.user().umask());
+    process.set_user(user);
+    process.set_oom_score_adj(container.oom_score_adj());
+    process
+}
+
 impl TenantContainerBuilder {
     /// Generates the base configuration for a process that will join
     /// an existing container sandbox from which configuration methods
@@ -276,7 +310,9 @@ impl TenantContainerBuilder {
             rootfs,
             user_ns_config,
             notify_path: notify_path.clone(),
-            container: None,
+            // skiff: the container's state, for a seccomp listener's message (saved
+            // only for an init: builder_impl).
+            container: Some(container.clone()),
             preserve_fds: self.base.preserve_fds,
             detached: self.detached,
             executor: self.base.executor,
@@ -392,7 +428,8 @@ impl TenantContainerBuilder {
         container: &Container,
     ) -> Result<(), LibcontainerError> {
         let process = if let Some(process) = &self.process {
-            self.get_process(process)?
+            // skiff: a process.json is completed from the container's spec as runc does.
+            exec_process_as_runc(self.get_process(process)?, spec)
         } else {
             // Use the spec's process env as the baseline for exec.
             let spec_env = spec
@@ -468,6 +505,16 @@ impl TenantContainerBuilder {
 
         if let Some(time_offsets) = spec_linux.time_offsets() {
             linux_builder = linux_builder.time_offsets(time_offsets.clone());
+        }
+
+        // skiff: an exec runs under the container's seccomp filter (and its notify
+        // listener) and memory policy, as runc's does; 0.7.0 dropped both.
+        if let Some(seccomp) = spec_linux.seccomp() {
+            linux_builder = linux_builder.seccomp(seccomp.clone());
+        }
+
+        if let Some(memory_policy) = spec_linux.memory_policy() {
+            linux_builder = linux_builder.memory_policy(memory_policy.clone());
         }
 
         let linux = linux_builder.build()?;

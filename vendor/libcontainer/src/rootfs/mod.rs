@@ -21,7 +21,7 @@ pub enum RootfsError {
     Syscall(#[from] crate::syscall::SyscallError),
     #[error(transparent)]
     MissingSpec(#[from] crate::error::MissingSpecError),
-    #[error("unknown rootfs propagation")]
+    #[error("unknown rootfs propagation {0:?}")]
     UnknownRootfsPropagation(String),
     #[error(transparent)]
     Symlink(#[from] symlink::SymlinkError),

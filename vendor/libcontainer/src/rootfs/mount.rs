@@ -802,6 +802,43 @@ impl Mount {
             }
         }
 
+        self.apply_propagation(m, &root, container_dest)
+    }
+
+    /// skiff: the mount's propagation options (`shared`, `rslave`, ...), in their order,
+    /// on the mount now at `container_dest`, as runc applies them; 0.7.0 parsed them and
+    /// applied none (youki issue #3604), so an `rshared` bind mount of a Bidirectional
+    /// volume propagated nothing.
+    fn apply_propagation(&self, m: &SpecMount, root: &Root, container_dest: &Path) -> Result<()> {
+        let propagation: Vec<MsFlags> = m
+            .options()
+            .iter()
+            .flatten()
+            .filter_map(|o| propagation_flags(o))
+            .collect();
+        if propagation.is_empty() {
+            return Ok(());
+        }
+        let dest: OwnedFd = root.resolve(container_dest)?.into();
+        for flags in propagation {
+            let mut at_flags = linux::AT_EMPTY_PATH;
+            if flags.contains(MsFlags::MS_REC) {
+                at_flags |= linux::AT_RECURSIVE;
+            }
+            let attr = linux::MountAttr {
+                attr_set: 0,
+                attr_clr: 0,
+                propagation: (flags - MsFlags::MS_REC).bits(),
+                userns_fd: 0,
+            };
+            self.syscall.mount_setattr(
+                dest.as_fd(),
+                Path::new(""),
+                at_flags,
+                &attr,
+                mem::size_of::<linux::MountAttr>(),
+            )?;
+        }
         Ok(())
     }
 
@@ -999,6 +1036,22 @@ impl Mount {
 }
 
 /// Find parent mount of rootfs in given mount infos
+/// skiff: the propagation a mount option names, as mount(2) flags.
+fn propagation_flags(option: &str) -> Option<MsFlags> {
+    let (recursive, kind) = match option.strip_prefix('r') {
+        Some(rest @ ("shared" | "slave" | "private" | "unbindable")) => (true, rest),
+        _ => (false, option),
+    };
+    let flags = match kind {
+        "shared" => MsFlags::MS_SHARED,
+        "slave" => MsFlags::MS_SLAVE,
+        "private" => MsFlags::MS_PRIVATE,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        _ => return None,
+    };
+    Some(if recursive { flags | MsFlags::MS_REC } else { flags })
+}
+
 pub fn find_parent_mount(
     rootfs: &Path,
     mount_infos: Vec<MountInfo>,

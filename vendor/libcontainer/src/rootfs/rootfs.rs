@@ -13,6 +13,26 @@ use crate::error::MissingSpecError;
 use crate::syscall::Syscall;
 use crate::syscall::syscall::create_syscall;
 
+/// skiff: the mount(2) propagation flags of the spec's `rootfsPropagation`, runc's
+/// names; None when it names none.
+fn rootfs_propagation(linux: &Linux) -> Result<Option<MsFlags>> {
+    let recursive = |f: MsFlags| Some(f | MsFlags::MS_REC);
+    Ok(match linux.rootfs_propagation().as_deref() {
+        None | Some("") => None,
+        Some("shared") => Some(MsFlags::MS_SHARED),
+        Some("rshared") => recursive(MsFlags::MS_SHARED),
+        Some("slave") => Some(MsFlags::MS_SLAVE),
+        Some("rslave") => recursive(MsFlags::MS_SLAVE),
+        Some("private") => Some(MsFlags::MS_PRIVATE),
+        Some("rprivate") => recursive(MsFlags::MS_PRIVATE),
+        Some("unbindable") => Some(MsFlags::MS_UNBINDABLE),
+        Some("runbindable") => recursive(MsFlags::MS_UNBINDABLE),
+        Some(unknown) => {
+            return Err(RootfsError::UnknownRootfsPropagation(unknown.to_string()));
+        }
+    })
+}
+
 /// Holds information about rootfs
 pub struct RootFS {
     syscall: Box<dyn Syscall>,
@@ -38,15 +58,12 @@ impl RootFS {
         rootfs: &Path,
         cgroup_ns: bool,
     ) -> Result<()> {
-        let mut flags = MsFlags::MS_REC;
-        match linux.rootfs_propagation().as_deref() {
-            Some("shared") => flags |= MsFlags::MS_SHARED,
-            Some("private") => flags |= MsFlags::MS_PRIVATE,
-            Some("slave" | "unbindable") | None => flags |= MsFlags::MS_SLAVE,
-            Some(unknown) => {
-                return Err(RootfsError::UnknownRootfsPropagation(unknown.to_string()));
-            }
-        }
+        // skiff: every propagation runc knows, recursive or not, applied as runc does:
+        // the host's root as asked (recursively a slave when nothing is), then the
+        // container's root again after pivot_root (adjust_root_mount_propagation).
+        // 0.7.0 refused `rshared`, `rslave`, `rprivate` and `runbindable`, which
+        // containerd's CRI sets for Bidirectional and HostToContainer mounts.
+        let flags = rootfs_propagation(linux)?.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
 
         self.syscall
             .mount(None, Path::new("/"), None, flags, None)
@@ -127,12 +144,8 @@ impl RootFS {
 
     /// Change propagation type of rootfs as specified in spec.
     pub fn adjust_root_mount_propagation(&self, linux: &Linux) -> Result<()> {
-        let rootfs_propagation = linux.rootfs_propagation().as_deref();
-        let flags = match rootfs_propagation {
-            Some("shared") => Some(MsFlags::MS_SHARED),
-            Some("unbindable") => Some(MsFlags::MS_UNBINDABLE),
-            _ => None,
-        };
+        // skiff: a private root is already private (make_parent_mount_private).
+        let flags = rootfs_propagation(linux)?.filter(|f| !f.contains(MsFlags::MS_PRIVATE));
 
         if let Some(flags) = flags {
             self.syscall

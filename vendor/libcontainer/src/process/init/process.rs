@@ -351,9 +351,12 @@ pub fn container_init_process(
     // Without no new privileges, seccomp is a privileged operation. We have to
     // do this before dropping capabilities. Otherwise, we should do it later,
     // as close to exec as possible.
+    // skiff: `"noNewPrivileges": false` is no NNP as well: 0.7.0 took it for NNP here
+    // and loaded the filter after dropping CAP_SYS_ADMIN, which fails (EACCES).
+    let no_new_privileges = ctx.process.no_new_privileges() == Some(true);
     #[cfg(feature = "libseccomp")]
     if let Some(seccomp) = ctx.linux.seccomp() {
-        if ctx.process.no_new_privileges().is_none() {
+        if !no_new_privileges {
             let notify_fd = seccomp::initialize_seccomp(seccomp).map_err(|err| {
                 tracing::error!(?err, "failed to initialize seccomp");
                 err
@@ -365,7 +368,7 @@ pub fn container_init_process(
         }
     }
     #[cfg(not(feature = "libseccomp"))]
-    if ctx.process.no_new_privileges().is_none() {
+    if !no_new_privileges {
         tracing::warn!("seccomp not available, unable to enforce no_new_privileges!")
     }
 
@@ -400,7 +403,7 @@ pub fn container_init_process(
     // notify socket will still need network related syscalls.
     #[cfg(feature = "libseccomp")]
     if let Some(seccomp) = ctx.linux.seccomp() {
-        if ctx.process.no_new_privileges().is_some() {
+        if no_new_privileges {
             let notify_fd = seccomp::initialize_seccomp(seccomp).map_err(|err| {
                 tracing::error!(?err, "failed to initialize seccomp");
                 err
@@ -412,7 +415,7 @@ pub fn container_init_process(
         }
     }
     #[cfg(not(feature = "libseccomp"))]
-    if ctx.process.no_new_privileges().is_some() {
+    if no_new_privileges {
         tracing::warn!("seccomp not available, unable to set seccomp privileges!")
     }
 
@@ -538,17 +541,20 @@ fn readonly_path(path: &Path, syscall: &dyn Syscall) -> Result<()> {
         return Err(InitProcessError::MountPathReadonly(err));
     }
 
+    // skiff: the remount keeps the nosuid, nodev and noexec the mount has, and adds
+    // none, as runc's does (0.7.0 added all three).
+    let kept = statfs(path)
+        .map(|s| {
+            MsFlags::from_bits_truncate(s.flags().bits())
+                & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC)
+        })
+        .map_err(|err| InitProcessError::MountPathReadonly(SyscallError::Nix(err)))?;
     syscall
         .mount(
             Some(path),
             path,
             None,
-            MsFlags::MS_NOSUID
-                | MsFlags::MS_NODEV
-                | MsFlags::MS_NOEXEC
-                | MsFlags::MS_BIND
-                | MsFlags::MS_REMOUNT
-                | MsFlags::MS_RDONLY,
+            kept | MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
             None,
         )
         .map_err(|err| {
@@ -1043,9 +1049,10 @@ fn verify_cwd() -> Result<()> {
 /// Set the HOME environment variable if it is not already set or is empty.
 fn set_home_env_if_not_exists(envs: &mut HashMap<String, String>, uid: Uid) {
     if envs.get("HOME").is_none_or(|v| v.is_empty()) {
-        if let Some(dir_home) = utils::get_user_home(uid.into()) {
-            set_home_from_path(envs, &dir_home);
-        }
+        // skiff: a user the container's /etc/passwd does not name gets HOME=/, as with
+        // runc; 0.7.0 set no HOME at all.
+        let dir_home = utils::get_user_home(uid.into()).unwrap_or_else(|| PathBuf::from("/"));
+        set_home_from_path(envs, &dir_home);
     }
 }
 
