@@ -11,7 +11,9 @@
 mod executor;
 mod features;
 mod helper;
+mod hybrid;
 mod ops;
+mod refusals;
 mod state_file;
 
 pub use ops::Libcontainer;

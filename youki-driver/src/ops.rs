@@ -1,7 +1,7 @@
 //! Each OciRuntime operation as libcontainer calls.
 
 use crate::state_file::{self, KILL_PATIENCE};
-use crate::{describe, failed, helper, NAME};
+use crate::{describe, failed, helper, hybrid, refusals, NAME};
 use libcgroups::common::{CgroupConfig, CgroupManager, ControllerOpt};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::state::StateError;
@@ -123,6 +123,15 @@ impl Libcontainer {
         state_file::writer(&self.root.join(id), patience)
     }
 
+    /// The container's groups in the cgroup hierarchies libcgroups leaves alone
+    /// ([`hybrid`]): none with the systemd cgroup manager.
+    fn unmanaged_groups(&self, c: &Container) -> Vec<PathBuf> {
+        match c.spec() {
+            Ok(config) if !c.systemd() => hybrid::groups(&config.cgroup_path),
+            _ => Vec::new(),
+        }
+    }
+
     fn cgroup_manager(
         &self,
         c: &Container,
@@ -174,7 +183,15 @@ impl OciRuntime for Libcontainer {
         if let Some(reason) = &self.refused {
             return Err(unsupported("create", reason));
         }
-        helper::in_child("create", &*self.monitor, || {
+        // What cannot be read is left to libcontainer to report in its words.
+        let spec = read_json(&bundle.join("config.json")).unwrap_or_default();
+        refusals::check_container(&spec).map_err(|r| unsupported("create", &r))?;
+        let groups = match spec["linux"]["cgroupsPath"].as_str() {
+            Some(path) if !self.systemd => hybrid::groups(Path::new(path)),
+            _ => Vec::new(),
+        };
+        let created = helper::in_child("create", &*self.monitor, || {
+            hybrid::join(&groups).map_err(|e| e.to_string())?;
             self.builder(
                 id,
                 "create",
@@ -191,7 +208,11 @@ impl OciRuntime for Libcontainer {
             .build()
             .map(drop)
             .map_err(|e| describe(&e))
-        })
+        });
+        if created.is_err() {
+            hybrid::remove(&groups);
+        }
+        created
     }
 
     fn start(&self, id: &str) -> Result<()> {
@@ -210,7 +231,11 @@ impl OciRuntime for Libcontainer {
                 LibcontainerError::IncorrectStatus(c.status()),
             ));
         }
+        let process = read_json(&opts.process_file).unwrap_or_default();
+        refusals::check_process(&process).map_err(|r| unsupported("exec", &r))?;
+        let groups = self.unmanaged_groups(&c);
         helper::in_child("exec", &*self.monitor, || {
+            hybrid::join(&groups).map_err(|e| e.to_string())?;
             self.builder(
                 id,
                 "exec",
@@ -238,7 +263,11 @@ impl OciRuntime for Libcontainer {
     fn delete(&self, id: &str, opts: &DeleteOptions) -> Result<()> {
         let _turn = self.writer(id, None);
         let mut c = self.load(id, "delete")?;
-        c.delete(opts.force).map_err(|e| lib_error("delete", id, e))
+        let groups = self.unmanaged_groups(&c);
+        c.delete(opts.force)
+            .map_err(|e| lib_error("delete", id, e))?;
+        hybrid::remove(&groups);
+        Ok(())
     }
 
     fn pause(&self, id: &str) -> Result<()> {
@@ -307,6 +336,11 @@ impl OciRuntime for Libcontainer {
     ) -> Result<()> {
         Err(unsupported("restore", NO_CRIU))
     }
+}
+
+/// A JSON document the caller wrote (config.json, process.json).
+fn read_json(path: &Path) -> Option<serde_json::Value> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
 const NO_CRIU: &str = "this build of the libcontainer driver has no CRIU support; use the \
