@@ -1,0 +1,702 @@
+//! The libcontainer shim against runc, process by process: one table of spec variants,
+//! each run by the runc shim (`containerd-shim-skiff-v2`, with the system's runc 1.1.5
+//! and with runc 1.5.1 where it is installed) and by the libcontainer shim
+//! (`containerd-shim-skiff-youki-v2`), the container's init and an exec in it. Each
+//! process reports what it sees of itself (seccomp, no_new_privs, capabilities, ids,
+//! LSM attributes, limits, umask, oom_score_adj, scheduling, personality, cgroups, its
+//! mount table, whether a blocked syscall fails) and the reports must agree.
+//!
+//! runc 1.5.1 is the reference where it is installed; where runc 1.1.5 does otherwise
+//! (it applies no umask, personality, scheduler or I/O priority to an exec, knows no
+//! scheduler or I/O priority at all) the table [`RUNC_1_1_DIFFERS`] says so, and only
+//! there is 1.1.5 not compared. Nothing is excused for the libcontainer shim: a
+//! difference fails, unless README's table of what that shim does not support names it
+//! and the shim refuses the spec with that reason ([`Variant::refused`]).
+//!
+//! The exec's process is the container's with other arguments, as containerd and its
+//! CRI make it.
+
+use serde_json::{json, Value};
+use skiff_integration::containerd::workspace_dir;
+use skiff_integration::shimtest::ctx::{cmd, Ctx, Outcome, Process, Verdict};
+use skiff_integration::shimtest::harness::Harness;
+use skiff_protos::options::Options;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const RUNC_1_5: &str = "/var/cache/runc/1.5.1/usr/sbin/runc";
+
+/// One runtime of the comparison: a shim binary, and the runc it runs (if any).
+struct Runtime {
+    label: &'static str,
+    harness: Harness,
+    options: Option<Options>,
+}
+
+fn binary(name: &str) -> PathBuf {
+    let path = workspace_dir().join("target/debug").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (make test does)",
+        path.display()
+    );
+    path
+}
+
+/// runc 1.5.1: `$SKIFF_RUNC_1_5`, else where the machines keep it.
+fn runc_1_5() -> Option<PathBuf> {
+    let path = std::env::var_os("SKIFF_RUNC_1_5")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(RUNC_1_5));
+    path.exists().then_some(path)
+}
+
+/// The runtimes compared: runc 1.1.5 first, runc 1.5.1 if installed, libcontainer last.
+fn runtimes() -> Vec<Runtime> {
+    let runc_shim = binary("containerd-shim-skiff-v2");
+    let runc_root = Path::new("/run/containerd/runc");
+    let mut all = vec![Runtime {
+        label: "runc 1.1.5",
+        harness: Harness::new(&runc_shim, runc_root).expect("a harness"),
+        options: None,
+    }];
+    match runc_1_5() {
+        Some(runc) => all.push(Runtime {
+            label: "runc 1.5.1",
+            harness: Harness::new(&runc_shim, runc_root).expect("a harness"),
+            options: Some(Options {
+                binary_name: runc.to_string_lossy().into_owned(),
+                ..Default::default()
+            }),
+        }),
+        None => skiff_integration::skip(
+            "libcontainer_parity (runc 1.5.1)",
+            &format!("{RUNC_1_5} is not installed: the libcontainer shim is compared with runc 1.1.5 alone"),
+        ),
+    }
+    all.push(Runtime {
+        label: "libcontainer",
+        harness: Harness::new(
+            &binary("containerd-shim-skiff-youki-v2"),
+            Path::new("/run/containerd/youki"),
+        )
+        .expect("a harness"),
+        options: None,
+    });
+    all
+}
+
+/// What the probe prints, one `key: value` line per observation; multi-line values are
+/// printed under a `[section]` header and kept whole. The process looks at itself
+/// through /proc/$$ (the shell the runtime exec'd), never at a child, whose
+/// capabilities execve recomputes.
+const PROBE: &str = r#"
+s=/proc/$$/status
+for f in Seccomp Seccomp_filters NoNewPrivs CapInh CapPrm CapEff CapBnd CapAmb Uid Gid Groups; do
+  grep "^$f:" $s || echo "$f: (none)"
+done
+echo "attr current: $(cat /proc/$$/attr/current 2>&1)"
+echo "attr exec: $(cat /proc/$$/attr/exec 2>&1)"
+echo "umask: $(umask)"
+echo "oom_score_adj: $(cat /proc/$$/oom_score_adj)"
+echo "cwd: $(pwd)"
+echo "personality: $(uname -m)"
+echo "nice policy rt_priority: $(cut -d' ' -f19,40,41 /proc/$$/stat)"
+echo "ionice: $(ionice -p $$ 2>&1)"
+echo "sethostname: $(hostname parity-probe 2>&1 && echo allowed)"
+echo "unshare: $(unshare -U true 2>&1 && echo allowed)"
+echo "[limits]"; cat /proc/$$/limits
+echo "[env]"; env | grep -v -e '^SHLVL=' -e '^PWD=' -e '^_=' | sort
+echo "[cgroup]"; cat /proc/$$/cgroup
+echo "[mounts]"
+awk '{ o=""; for (i=7; $i!="-"; i++) { p=$i; sub(/:.*/,"",p); o=o p " " }; print $5, $6, $(i+1), o }' /proc/$$/mountinfo
+echo "[end]"
+"#;
+
+/// A probe's report: `key: value` lines, and sections (`[name]` to the next header).
+type Report = BTreeMap<String, String>;
+
+fn parse(text: &str, cgroup: &str) -> Report {
+    let mut report = Report::new();
+    let mut section: Option<String> = None;
+    for line in text.lines() {
+        // The container's own cgroup path differs per run: named once for all.
+        let line = line.replace(cgroup, "/CONTAINER");
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = Some(name.to_string());
+            continue;
+        }
+        match &section {
+            Some(name) => report
+                .entry(format!("[{name}]"))
+                .or_default()
+                .push_str(&format!("{line}\n")),
+            None => {
+                if let Some((k, v)) = line.split_once(':') {
+                    report.insert(k.trim().to_string(), v.trim().to_string());
+                }
+            }
+        }
+    }
+    report.remove("[end]");
+    report
+}
+
+/// One row of the table: how the spec differs from the busybox bundle's.
+struct Variant {
+    name: &'static str,
+    spec: fn(&mut Value),
+    /// The reason the libcontainer shim refuses this spec, as README's table says it.
+    refused: Option<&'static str>,
+}
+
+/// What one runtime showed for one variant.
+#[derive(Debug, Clone, PartialEq)]
+enum Seen {
+    Ran {
+        init: Report,
+        exec: Report,
+    },
+    /// Create or the exec failed: the error as the shim reported it.
+    Refused(String),
+}
+
+/// Runs `variant` with `runtime`: its init probes itself, then an exec probes itself.
+fn observe(runtime: &Runtime, variant: &Variant) -> Seen {
+    let name = format!("{}-{}", variant.name, runtime.label.replace([' ', '.'], ""));
+    let mut ctx = runtime.harness.ctx(&name).expect("a context");
+    let seen = match run_variant(&mut ctx, runtime, variant) {
+        Ok(seen) => seen,
+        Err(Verdict::Fail(e)) | Err(Verdict::Skip(e)) => Seen::Refused(e),
+    };
+    if let Err(e) = ctx.finish() {
+        panic!("{} with {}: {e}", variant.name, runtime.label);
+    }
+    seen
+}
+
+fn run_variant(ctx: &mut Ctx<'_>, runtime: &Runtime, variant: &Variant) -> Outcome<Seen> {
+    let init_script = format!("{PROBE}\nexec sleep 300");
+    let mut setup = cmd("c", &["sh", "-c", &init_script]);
+    if let Some(options) = &runtime.options {
+        setup = setup.options(options.clone());
+    }
+    let bundle = ctx.bundle(&setup)?;
+    let spec_path = bundle.join("config.json");
+    let mut spec: Value = serde_json::from_slice(&std::fs::read(&spec_path).unwrap()).unwrap();
+    (variant.spec)(&mut spec);
+    std::fs::write(&spec_path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+    let cgroup = ctx.cgroup_of("c");
+    let (mut init, req) = ctx.prepare_in(&setup, bundle)?;
+    init.pid = init.api.create(&req)?.pid;
+    ctx.track(&[init.pid]);
+    init.start()?;
+    let stdout = init.stdout.clone().expect("stdout");
+    if !stdout.wait_for("[end]", Duration::from_secs(20)) {
+        let state = init.state().map(|s| (s.status, s.exit_status));
+        return Err(Verdict::Fail(format!(
+            "the init's probe did not finish: {:?} {:?}, state {state:?}; the shim's log: {}",
+            stdout.text(),
+            init.stderr.as_ref().map(|c| c.text()),
+            ctx.log_tail()
+        )));
+    }
+    let init_report = parse(&stdout.text(), &cgroup);
+    let exec = exec_probe(ctx, &init, &spec)?;
+    let exec_report = parse(&exec, &cgroup);
+    Ok(Seen::Ran {
+        init: init_report,
+        exec: exec_report,
+    })
+}
+
+/// Execs the probe with the container's process, as containerd does; returns its output.
+fn exec_probe(ctx: &mut Ctx<'_>, init: &Process, spec: &Value) -> Outcome<String> {
+    let mut process = spec["process"].clone();
+    process["args"] = json!(["sh", "-c", PROBE]);
+    process["terminal"] = json!(false);
+    let mut p = ctx.exec_process(init, &cmd("probe", &["sh"]), process)?;
+    let pid = p.start()?;
+    ctx.track(&[pid]);
+    let code = p.wait()?;
+    let out = p.output()?;
+    if code != 0 {
+        return Err(Verdict::Fail(format!(
+            "the exec's probe exited {code}: {out} {}",
+            p.errors().unwrap_or_default()
+        )));
+    }
+    Ok(out)
+}
+
+/// Where runc 1.1.5 is known to do otherwise than runc 1.5.1: (variant, process, key,
+/// why). These keys are not compared with 1.1.5; everything else is.
+const RUNC_1_1_DIFFERS: &[(&str, &str, &str, &str)] = &[
+    (
+        "umask",
+        "exec",
+        "umask",
+        "runc 1.1.5 leaves an exec the umask it inherits; 1.2 and later set the container's",
+    ),
+    (
+        "personality",
+        "exec",
+        "personality",
+        "runc 1.1.5 sets no personality for an exec; 1.2 and later the container's",
+    ),
+    (
+        "personality",
+        "init",
+        "personality",
+        "runc 1.1.5 knows no personality (runtime-spec 1.1)",
+    ),
+    (
+        "rootfs-shared",
+        "*",
+        "[mounts]",
+        "runc 1.1.5 does not make the container's root shared again after pivot_root",
+    ),
+    (
+        "rootfs-rshared",
+        "*",
+        "[mounts]",
+        "runc 1.1.5 does not make the container's mounts shared again after pivot_root",
+    ),
+    (
+        "scheduler",
+        "*",
+        "nice policy rt_priority",
+        "runc 1.1.5 knows no scheduler (runtime-spec 1.1)",
+    ),
+    (
+        "io-priority",
+        "*",
+        "ionice",
+        "runc 1.1.5 knows no I/O priority (runtime-spec 1.1)",
+    ),
+];
+
+fn runc_1_1_differs(variant: &str, process: &str, key: &str) -> bool {
+    RUNC_1_1_DIFFERS
+        .iter()
+        .any(|(v, p, k, _)| *v == variant && (*p == "*" || *p == process) && *k == key)
+}
+
+/// The differences between two reports, one line each, leaving out `ignored` keys.
+fn differences(a: &Seen, b: &Seen, ignored: impl Fn(&str, &str) -> bool) -> Vec<String> {
+    match (a, b) {
+        (Seen::Ran { init: ai, exec: ae }, Seen::Ran { init: bi, exec: be }) => {
+            let mut out = Vec::new();
+            for (process, x, y) in [("init", ai, bi), ("exec", ae, be)] {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for key in keys {
+                    if ignored(process, key) {
+                        continue;
+                    }
+                    if x.get(key) != y.get(key) {
+                        out.push(format!(
+                            "{process} {key}: {:?} vs {:?}",
+                            x.get(key),
+                            y.get(key)
+                        ));
+                    }
+                }
+            }
+            out
+        }
+        (Seen::Refused(_), Seen::Refused(_)) => Vec::new(),
+        (a, b) => vec![format!("{} vs {}", outcome(a), outcome(b))],
+    }
+}
+
+fn outcome(seen: &Seen) -> String {
+    match seen {
+        Seen::Ran { .. } => "ran".into(),
+        Seen::Refused(e) => format!("refused ({e})"),
+    }
+}
+
+/// Runs every variant with every runtime and fails with every difference found.
+fn compare(table: &[Variant]) {
+    let runtimes = runtimes();
+    let mut failures = Vec::new();
+    for variant in table {
+        let seen: Vec<Seen> = runtimes.iter().map(|r| observe(r, variant)).collect();
+        let youki = seen.last().expect("libcontainer ran");
+        let reference = &seen[seen.len() - 2];
+        let reference_label = runtimes[runtimes.len() - 2].label;
+        if let Some(reason) = variant.refused {
+            match youki {
+                Seen::Refused(e) if e.contains(reason) => continue,
+                other => failures.push(format!(
+                    "{}: the libcontainer shim should refuse it ({reason}); it {}",
+                    variant.name,
+                    outcome(other)
+                )),
+            }
+            continue;
+        }
+        for d in differences(reference, youki, |_, _| false) {
+            failures.push(format!(
+                "{}: {reference_label} vs libcontainer: {d}",
+                variant.name
+            ));
+        }
+        if seen.len() == 3 {
+            let ignored = |p: &str, k: &str| runc_1_1_differs(variant.name, p, k);
+            for d in differences(&seen[0], &seen[1], ignored) {
+                failures.push(format!("{}: runc 1.1.5 vs runc 1.5.1: {d}", variant.name));
+            }
+        }
+        if let Seen::Refused(e) = reference {
+            eprintln!("{}: every runtime refused it ({e})", variant.name);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "the runtimes disagree:\n{}",
+        failures.join("\n")
+    );
+}
+
+fn set_caps(spec: &mut Value, caps: &[&str]) {
+    let caps = json!(caps);
+    spec["process"]["capabilities"] = json!({
+        "bounding": caps, "effective": caps, "permitted": caps,
+    });
+}
+
+/// A seccomp profile that allows everything but `blocked`, which fail with EPERM.
+fn blocking(blocked: &[&str]) -> Value {
+    json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": blocked, "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+    })
+}
+
+/// What a process of this table needs, for a profile that refuses everything else
+/// (containerd's default profile is of this kind: an allow list, EPERM for the rest).
+/// `accept4`, `sendmsg` and `recvfrom` are there for libcontainer: its init loads the filter, then
+/// reports ready and waits for Start on sockets, where runc's opens a FIFO (README says
+/// so; containerd's and Docker's default profiles allow both).
+const ALLOWED: &[&str] = &[
+    "accept4",
+    "sendmsg",
+    "recvfrom",
+    "access",
+    "arch_prctl",
+    "brk",
+    "capget",
+    "capset",
+    "chdir",
+    "clock_getres",
+    "clock_gettime",
+    "clock_nanosleep",
+    "clone",
+    "clone3",
+    "close",
+    "close_range",
+    "dup",
+    "dup2",
+    "dup3",
+    "epoll_create1",
+    "epoll_ctl",
+    "epoll_pwait",
+    "epoll_wait",
+    "execve",
+    "execveat",
+    "exit",
+    "exit_group",
+    "faccessat",
+    "faccessat2",
+    "fadvise64",
+    "fchdir",
+    "fcntl",
+    "fstat",
+    "fstatfs",
+    "futex",
+    "getcwd",
+    "getdents64",
+    "getegid",
+    "geteuid",
+    "getgid",
+    "getgroups",
+    "getpgid",
+    "getpgrp",
+    "getpid",
+    "getppid",
+    "getpriority",
+    "getrandom",
+    "getresgid",
+    "getresuid",
+    "getrlimit",
+    "getsid",
+    "gettid",
+    "gettimeofday",
+    "getuid",
+    "ioctl",
+    "ioprio_get",
+    "kill",
+    "lseek",
+    "lstat",
+    "madvise",
+    "mmap",
+    "mprotect",
+    "mremap",
+    "munmap",
+    "nanosleep",
+    "newfstatat",
+    "open",
+    "openat",
+    "pipe",
+    "pipe2",
+    "poll",
+    "ppoll",
+    "prctl",
+    "pread64",
+    "prlimit64",
+    "read",
+    "readlink",
+    "readlinkat",
+    "readv",
+    "rseq",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "rt_sigsuspend",
+    "sched_getaffinity",
+    "sched_getparam",
+    "sched_getscheduler",
+    "sched_yield",
+    "set_robust_list",
+    "set_tid_address",
+    "setpgid",
+    "setsid",
+    "sigaltstack",
+    "stat",
+    "statfs",
+    "statx",
+    "sysinfo",
+    "tgkill",
+    "time",
+    "uname",
+    "vfork",
+    "wait4",
+    "waitid",
+    "write",
+    "writev",
+];
+
+fn allow_list() -> Value {
+    json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": 1,
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": ALLOWED, "action": "SCMP_ACT_ALLOW"}],
+    })
+}
+
+fn seccomp_table() -> Vec<Variant> {
+    vec![
+        Variant {
+            name: "seccomp-allow-list",
+            spec: |s| s["linux"]["seccomp"] = allow_list(),
+            refused: None,
+        },
+        Variant {
+            name: "seccomp-blocks-sethostname",
+            spec: |s| {
+                set_caps(s, &["CAP_SYS_ADMIN", "CAP_KILL"]);
+                s["linux"]["seccomp"] = blocking(&["sethostname"]);
+            },
+            refused: None,
+        },
+        Variant {
+            name: "seccomp-without-nnp",
+            spec: |s| {
+                set_caps(s, &["CAP_SYS_ADMIN", "CAP_KILL"]);
+                s["process"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("noNewPrivileges");
+                s["linux"]["seccomp"] = blocking(&["sethostname", "unshare"]);
+            },
+            refused: None,
+        },
+        Variant {
+            name: "seccomp-nnp-false-non-root",
+            spec: |s| {
+                s["process"]["noNewPrivileges"] = json!(false);
+                s["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+                s["linux"]["seccomp"] = blocking(&["sethostname"]);
+            },
+            refused: None,
+        },
+    ]
+}
+
+#[test]
+fn seccomp_filters_agree_with_runc_for_init_and_exec() {
+    compare(&seccomp_table());
+}
+
+fn process_table() -> Vec<Variant> {
+    vec![
+        Variant {
+            name: "baseline",
+            spec: |_| {},
+            refused: None,
+        },
+        Variant {
+            name: "caps-dropped",
+            spec: |s| {
+                set_caps(s, &["CAP_KILL"]);
+                s["process"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("noNewPrivileges");
+            },
+            refused: None,
+        },
+        Variant {
+            name: "caps-ambient",
+            spec: |s| {
+                let caps = json!(["CAP_NET_BIND_SERVICE", "CAP_KILL"]);
+                s["process"]["capabilities"] = json!({
+                    "bounding": caps, "effective": caps, "permitted": caps,
+                    "inheritable": caps, "ambient": ["CAP_NET_BIND_SERVICE"],
+                });
+                s["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+            },
+            refused: None,
+        },
+        Variant {
+            name: "user-groups",
+            spec: |s| {
+                s["process"]["user"] =
+                    json!({"uid": 1000, "gid": 1001, "additionalGids": [10, 20, 1002]});
+            },
+            refused: None,
+        },
+        Variant {
+            name: "rlimits",
+            spec: |s| {
+                s["process"]["rlimits"] = json!([
+                    {"type": "RLIMIT_NOFILE", "soft": 256, "hard": 512},
+                    {"type": "RLIMIT_NPROC", "soft": 100, "hard": 200},
+                    {"type": "RLIMIT_CORE", "soft": 0, "hard": 0},
+                ]);
+            },
+            refused: None,
+        },
+        Variant {
+            name: "umask",
+            spec: |s| s["process"]["user"]["umask"] = json!(0o027),
+            refused: None,
+        },
+        Variant {
+            name: "oom-score-adj",
+            spec: |s| s["process"]["oomScoreAdj"] = json!(123),
+            refused: None,
+        },
+        Variant {
+            name: "cwd-env",
+            spec: |s| {
+                s["process"]["cwd"] = json!("/tmp");
+                s["process"]["env"] = json!(["PATH=/bin", "PARITY=one two", "HOME=/root"]);
+            },
+            refused: None,
+        },
+        Variant {
+            name: "no-home",
+            spec: |s| s["process"]["user"] = json!({"uid": 1000, "gid": 1000}),
+            refused: None,
+        },
+        Variant {
+            name: "personality",
+            spec: |s| s["linux"]["personality"] = json!({"domain": "LINUX32"}),
+            refused: None,
+        },
+        Variant {
+            name: "scheduler",
+            spec: |s| s["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5}),
+            refused: None,
+        },
+        Variant {
+            name: "io-priority",
+            spec: |s| {
+                s["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6})
+            },
+            refused: None,
+        },
+        Variant {
+            name: "selinux-label",
+            spec: |s| s["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0"),
+            refused: None,
+        },
+        Variant {
+            name: "apparmor-profile",
+            spec: |s| s["process"]["apparmorProfile"] = json!("parity-unloaded"),
+            refused: None,
+        },
+    ]
+}
+
+#[test]
+fn process_settings_agree_with_runc_for_init_and_exec() {
+    compare(&process_table());
+}
+
+fn mount_table() -> Vec<Variant> {
+    vec![
+        Variant {
+            name: "readonly-root-masked-paths",
+            spec: |s| {
+                s["root"]["readonly"] = json!(true);
+                s["linux"]["maskedPaths"] = json!([
+                    "/proc/kcore",
+                    "/proc/keys",
+                    "/proc/timer_list",
+                    "/sys/firmware",
+                    "/proc/scsi",
+                    "/no/such/path"
+                ]);
+                s["linux"]["readonlyPaths"] = json!([
+                    "/proc/bus",
+                    "/proc/fs",
+                    "/proc/irq",
+                    "/proc/sys",
+                    "/proc/sysrq-trigger"
+                ]);
+            },
+            refused: None,
+        },
+        Variant {
+            name: "rootfs-rprivate",
+            spec: |s| s["linux"]["rootfsPropagation"] = json!("rprivate"),
+            refused: None,
+        },
+        Variant {
+            name: "rootfs-rslave",
+            spec: |s| s["linux"]["rootfsPropagation"] = json!("rslave"),
+            refused: None,
+        },
+        Variant {
+            name: "rootfs-rshared",
+            spec: |s| s["linux"]["rootfsPropagation"] = json!("rshared"),
+            refused: None,
+        },
+        Variant {
+            name: "rootfs-shared",
+            spec: |s| s["linux"]["rootfsPropagation"] = json!("shared"),
+            refused: None,
+        },
+    ]
+}
+
+#[test]
+fn mounts_agree_with_runc_for_init_and_exec() {
+    compare(&mount_table());
+}
