@@ -187,6 +187,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_environment_is_the_specs_in_its_order_then_what_libcontainer_added() {
+        let executor = ProcessExecutor::new();
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {"cwd": "/", "args": ["true"], "env": ["Z=1", "A=2", "Z=3"],
+                        "user": {"uid": 0, "gid": 0}},
+        }))
+        .unwrap();
+        let added = [("Z", "3"), ("A", "2"), ("HOME", "/"), ("LISTEN_FDS", "1")];
+        executor
+            .setup_envs(
+                added
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+            .unwrap();
+        let env: Vec<String> = executor
+            .environment(&spec)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.into_string().unwrap())
+            .collect();
+        assert_eq!(env, ["Z=3", "A=2", "HOME=/", "LISTEN_FDS=1"]);
+    }
+
+    #[test]
     fn only_the_kernels_own_formats_pass() {
         assert!(check_format(Path::new("/bin/sh")).is_ok());
         let dir = std::env::temp_dir().join(format!("skiff-fmt-{}", std::process::id()));
