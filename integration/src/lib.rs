@@ -12,6 +12,7 @@ pub mod shim_client;
 pub mod shimtest;
 pub mod skiffd;
 pub mod unified;
+pub mod volume;
 
 /// Busybox bundles and temporary directories, shared with the drivers' tests.
 pub use skiff_test_support::bundle;

@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use skiff_integration::containerd::workspace_dir;
 use skiff_integration::shimtest::ctx::{cmd, Ctx, Outcome, Process, Verdict};
 use skiff_integration::shimtest::harness::Harness;
+use skiff_integration::volume::Volume;
 use skiff_protos::options::Options;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -149,6 +150,8 @@ struct Variant {
     spec: fn(&mut Value),
     /// The reason the libcontainer shim refuses this spec, as README's table says it.
     refused: Option<&'static str>,
+    /// The options of a bind mount of a host volume on /mnt/vol ([`Volume`]).
+    volume: Option<&'static [&'static str]>,
 }
 
 /// What one runtime showed for one variant.
@@ -177,6 +180,23 @@ fn observe(runtime: &Runtime, variant: &Variant) -> Seen {
 }
 
 fn run_variant(ctx: &mut Ctx<'_>, runtime: &Runtime, variant: &Variant) -> Outcome<Seen> {
+    let volume = match variant.volume {
+        Some(_) => Some(Volume::new().map_err(Verdict::Fail)?),
+        None => None,
+    };
+    let seen = run_container(ctx, runtime, variant, volume.as_ref());
+    if let Some(v) = volume {
+        v.remove();
+    }
+    seen
+}
+
+fn run_container(
+    ctx: &mut Ctx<'_>,
+    runtime: &Runtime,
+    variant: &Variant,
+    volume: Option<&Volume>,
+) -> Outcome<Seen> {
     let init_script = format!("{PROBE}\nexec sleep 300");
     let mut setup = cmd("c", &["sh", "-c", &init_script]);
     if let Some(options) = &runtime.options {
@@ -186,6 +206,12 @@ fn run_variant(ctx: &mut Ctx<'_>, runtime: &Runtime, variant: &Variant) -> Outco
     let spec_path = bundle.join("config.json");
     let mut spec: Value = serde_json::from_slice(&std::fs::read(&spec_path).unwrap()).unwrap();
     (variant.spec)(&mut spec);
+    if let (Some(volume), Some(options)) = (volume, variant.volume) {
+        spec["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/mnt/vol", "type": "bind",
+            "source": volume.path(), "options": options,
+        }));
+    }
     std::fs::write(&spec_path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
     let cgroup = ctx.cgroup_of("c");
     let (mut init, req) = ctx.prepare_in(&setup, bundle)?;
@@ -203,8 +229,19 @@ fn run_variant(ctx: &mut Ctx<'_>, runtime: &Runtime, variant: &Variant) -> Outco
         )));
     }
     let init_report = parse(&stdout.text(), &cgroup);
-    let exec = exec_probe(ctx, &init, &spec)?;
-    let exec_report = parse(&exec, &cgroup);
+    let mut extra = "";
+    if let Some(volume) = volume {
+        volume.mount_late().map_err(Verdict::Fail)?;
+        extra = VOLUME_PROBE;
+    }
+    let exec = exec_probe(ctx, &init, &spec, extra)?;
+    let mut exec_report = parse(&exec, &cgroup);
+    if let Some(volume) = volume {
+        exec_report.insert(
+            "the host sees the exec's mount".into(),
+            volume.host_sees_inner().to_string(),
+        );
+    }
     Ok(Seen::Ran {
         init: init_report,
         exec: exec_report,
@@ -212,9 +249,9 @@ fn run_variant(ctx: &mut Ctx<'_>, runtime: &Runtime, variant: &Variant) -> Outco
 }
 
 /// Execs the probe with the container's process, as containerd does; returns its output.
-fn exec_probe(ctx: &mut Ctx<'_>, init: &Process, spec: &Value) -> Outcome<String> {
+fn exec_probe(ctx: &mut Ctx<'_>, init: &Process, spec: &Value, extra: &str) -> Outcome<String> {
     let mut process = spec["process"].clone();
-    process["args"] = json!(["sh", "-c", PROBE]);
+    process["args"] = json!(["sh", "-c", format!("{extra}\n{PROBE}")]);
     process["terminal"] = json!(false);
     let mut p = ctx.exec_process(init, &cmd("probe", &["sh"]), process)?;
     let pid = p.start()?;
@@ -259,6 +296,12 @@ const RUNC_1_1_DIFFERS: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "rootfs-rshared",
+        "*",
+        "[mounts]",
+        "runc 1.1.5 does not make the container's mounts shared again after pivot_root",
+    ),
+    (
+        "vol-rshared",
         "*",
         "[mounts]",
         "runc 1.1.5 does not make the container's mounts shared again after pivot_root",
@@ -323,6 +366,12 @@ fn compare(table: &[Variant]) {
     let mut failures = Vec::new();
     for variant in table {
         let seen: Vec<Seen> = runtimes.iter().map(|r| observe(r, variant)).collect();
+        // SKIFF_PARITY_SHOW=NAME prints what each runtime showed for the variant NAME.
+        if std::env::var("SKIFF_PARITY_SHOW").is_ok_and(|v| v == variant.name) {
+            for (r, s) in runtimes.iter().zip(&seen) {
+                eprintln!("== {} with {}: {s:#?}", variant.name, r.label);
+            }
+        }
         let youki = seen.last().expect("libcontainer ran");
         let reference = &seen[seen.len() - 2];
         let reference_label = runtimes[runtimes.len() - 2].label;
@@ -359,6 +408,15 @@ fn compare(table: &[Variant]) {
         failures.join("\n")
     );
 }
+
+/// What an exec in a container with a volume on /mnt/vol does before it probes: writes
+/// to the volume and to the volume's submount, and mounts on the volume (the host then
+/// looks whether that mount reached it).
+const VOLUME_PROBE: &str = r#"
+echo "write to the volume: $(touch /mnt/vol/f 2>&1 && echo ok)"
+echo "write to its submount: $(touch /mnt/vol/sub/f 2>&1 && echo ok)"
+echo "mount on the volume: $(mount -t tmpfs inner /mnt/vol/inner 2>&1 && echo ok)"
+"#;
 
 fn set_caps(spec: &mut Value, caps: &[&str]) {
     let caps = json!(caps);
@@ -504,6 +562,7 @@ fn seccomp_table() -> Vec<Variant> {
             name: "seccomp-allow-list",
             spec: |s| s["linux"]["seccomp"] = allow_list(),
             refused: None,
+            volume: None,
         },
         Variant {
             name: "seccomp-blocks-sethostname",
@@ -512,6 +571,7 @@ fn seccomp_table() -> Vec<Variant> {
                 s["linux"]["seccomp"] = blocking(&["sethostname"]);
             },
             refused: None,
+            volume: None,
         },
         Variant {
             name: "seccomp-without-nnp",
@@ -524,6 +584,7 @@ fn seccomp_table() -> Vec<Variant> {
                 s["linux"]["seccomp"] = blocking(&["sethostname", "unshare"]);
             },
             refused: None,
+            volume: None,
         },
         Variant {
             name: "seccomp-nnp-false-non-root",
@@ -533,6 +594,7 @@ fn seccomp_table() -> Vec<Variant> {
                 s["linux"]["seccomp"] = blocking(&["sethostname"]);
             },
             refused: None,
+            volume: None,
         },
     ]
 }
@@ -548,6 +610,7 @@ fn process_table() -> Vec<Variant> {
             name: "baseline",
             spec: |_| {},
             refused: None,
+            volume: None,
         },
         Variant {
             name: "caps-dropped",
@@ -559,6 +622,7 @@ fn process_table() -> Vec<Variant> {
                     .remove("noNewPrivileges");
             },
             refused: None,
+            volume: None,
         },
         Variant {
             name: "caps-ambient",
@@ -571,6 +635,7 @@ fn process_table() -> Vec<Variant> {
                 s["process"]["user"] = json!({"uid": 1000, "gid": 1000});
             },
             refused: None,
+            volume: None,
         },
         Variant {
             name: "user-groups",
@@ -579,6 +644,7 @@ fn process_table() -> Vec<Variant> {
                     json!({"uid": 1000, "gid": 1001, "additionalGids": [10, 20, 1002]});
             },
             refused: None,
+            volume: None,
         },
         Variant {
             name: "rlimits",
@@ -590,16 +656,19 @@ fn process_table() -> Vec<Variant> {
                 ]);
             },
             refused: None,
+            volume: None,
         },
         Variant {
             name: "umask",
             spec: |s| s["process"]["user"]["umask"] = json!(0o027),
             refused: None,
+            volume: None,
         },
         Variant {
             name: "oom-score-adj",
             spec: |s| s["process"]["oomScoreAdj"] = json!(123),
             refused: None,
+            volume: None,
         },
         Variant {
             name: "cwd-env",
@@ -608,21 +677,25 @@ fn process_table() -> Vec<Variant> {
                 s["process"]["env"] = json!(["PATH=/bin", "PARITY=one two", "HOME=/root"]);
             },
             refused: None,
+            volume: None,
         },
         Variant {
             name: "no-home",
             spec: |s| s["process"]["user"] = json!({"uid": 1000, "gid": 1000}),
             refused: None,
+            volume: None,
         },
         Variant {
             name: "personality",
             spec: |s| s["linux"]["personality"] = json!({"domain": "LINUX32"}),
             refused: None,
+            volume: None,
         },
         Variant {
             name: "scheduler",
             spec: |s| s["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5}),
             refused: None,
+            volume: None,
         },
         Variant {
             name: "io-priority",
@@ -630,16 +703,19 @@ fn process_table() -> Vec<Variant> {
                 s["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6})
             },
             refused: None,
+            volume: None,
         },
         Variant {
             name: "selinux-label",
             spec: |s| s["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0"),
             refused: None,
+            volume: None,
         },
         Variant {
             name: "apparmor-profile",
             spec: |s| s["process"]["apparmorProfile"] = json!("parity-unloaded"),
             refused: None,
+            volume: None,
         },
     ]
 }
@@ -672,28 +748,82 @@ fn mount_table() -> Vec<Variant> {
                 ]);
             },
             refused: None,
+            volume: None,
         },
         Variant {
             name: "rootfs-rprivate",
             spec: |s| s["linux"]["rootfsPropagation"] = json!("rprivate"),
             refused: None,
+            volume: None,
         },
         Variant {
             name: "rootfs-rslave",
             spec: |s| s["linux"]["rootfsPropagation"] = json!("rslave"),
             refused: None,
+            volume: None,
         },
         Variant {
             name: "rootfs-rshared",
             spec: |s| s["linux"]["rootfsPropagation"] = json!("rshared"),
             refused: None,
+            volume: None,
         },
         Variant {
             name: "rootfs-shared",
             spec: |s| s["linux"]["rootfsPropagation"] = json!("shared"),
             refused: None,
+            volume: None,
         },
     ]
+}
+
+/// A volume on /mnt/vol with these options, the process allowed to mount.
+fn volume(name: &'static str, options: &'static [&'static str], spec: fn(&mut Value)) -> Variant {
+    Variant {
+        name,
+        spec,
+        refused: None,
+        volume: Some(options),
+    }
+}
+
+fn with_sys_admin(s: &mut Value) {
+    set_caps(s, &["CAP_SYS_ADMIN", "CAP_KILL"]);
+}
+
+fn volume_table() -> Vec<Variant> {
+    vec![
+        volume("vol-rbind", &["rbind"], with_sys_admin),
+        // What containerd's CRI makes of a Bidirectional mount...
+        volume("vol-rshared", &["rbind", "rshared"], |s| {
+            with_sys_admin(s);
+            s["linux"]["rootfsPropagation"] = json!("rshared");
+        }),
+        // ... and of a HostToContainer one.
+        volume("vol-rslave", &["rbind", "rslave"], |s| {
+            with_sys_admin(s);
+            s["linux"]["rootfsPropagation"] = json!("rslave");
+        }),
+        volume(
+            "vol-rshared-option-alone",
+            &["rbind", "rshared"],
+            with_sys_admin,
+        ),
+        volume("vol-rprivate", &["rbind", "rprivate"], with_sys_admin),
+        volume("vol-shared", &["bind", "shared"], with_sys_admin),
+        volume("vol-ro", &["rbind", "ro"], with_sys_admin),
+        volume("vol-rro", &["rbind", "rro"], with_sys_admin),
+        volume(
+            "vol-rro-rnoexec",
+            &["rbind", "ro", "rro", "rnoexec", "rnosuid"],
+            with_sys_admin,
+        ),
+    ]
+}
+
+#[test]
+fn volumes_agree_with_runc_for_init_and_exec() {
+    compare(&volume_table());
 }
 
 #[test]
