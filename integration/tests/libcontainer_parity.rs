@@ -76,13 +76,14 @@ fn runtimes() -> Vec<Runtime> {
             &format!("{RUNC_1_5} is not installed: the libcontainer shim is compared with runc 1.1.5 alone"),
         ),
     }
+    // `$SKIFF_LIBCONTAINER_SHIM` compares another build (an older one, say).
+    let libcontainer_shim = std::env::var_os("SKIFF_LIBCONTAINER_SHIM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| binary("containerd-shim-skiff-youki-v2"));
     all.push(Runtime {
         label: "libcontainer",
-        harness: Harness::new(
-            &binary("containerd-shim-skiff-youki-v2"),
-            Path::new("/run/containerd/youki"),
-        )
-        .expect("a harness"),
+        harness: Harness::new(&libcontainer_shim, Path::new("/run/containerd/youki"))
+            .expect("a harness"),
         options: None,
     });
     all
