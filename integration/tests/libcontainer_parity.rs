@@ -213,6 +213,14 @@ fn run_container(
             "source": volume.path(), "options": options,
         }));
     }
+    let listener = match spec["linux"]["seccomp"]["listenerPath"].as_str() {
+        Some(LISTENER) => {
+            let path = ctx.dir.path().join("seccomp-listener.sock");
+            spec["linux"]["seccomp"]["listenerPath"] = json!(path);
+            Some(SeccompListener::start(&path))
+        }
+        _ => None,
+    };
     std::fs::write(&spec_path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
     let cgroup = ctx.cgroup_of("c");
     let (mut init, req) = ctx.prepare_in(&setup, bundle)?;
@@ -229,7 +237,10 @@ fn run_container(
             ctx.log_tail()
         )));
     }
-    let init_report = parse(&stdout.text(), &cgroup);
+    let mut init_report = parse(&stdout.text(), &cgroup);
+    if let Some(l) = &listener {
+        init_report.insert("seccomp listener".into(), l.heard());
+    }
     let mut extra = "";
     if let Some(volume) = volume {
         volume.mount_late().map_err(Verdict::Fail)?;
@@ -242,6 +253,9 @@ fn run_container(
             "the host sees the exec's mount".into(),
             volume.host_sees_inner().to_string(),
         );
+    }
+    if let Some(l) = &listener {
+        exec_report.insert("seccomp listener".into(), l.heard());
     }
     Ok(Seen::Ran {
         init: init_report,
@@ -435,6 +449,81 @@ fn blocking(blocked: &[&str]) -> Value {
     })
 }
 
+/// The listenerPath a variant's profile names for [`SeccompListener`]'s socket.
+const LISTENER: &str = "LISTENER";
+
+/// A seccomp agent's socket: takes what the runtime sends for each process whose
+/// profile has SCMP_ACT_NOTIFY rules (the process's state, and the notify fd), keeps
+/// the state's `fds` and `metadata`, and closes the fd at once, so that every notified
+/// syscall fails with ENOSYS.
+struct SeccompListener {
+    heard: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl SeccompListener {
+    fn start(path: &Path) -> SeccompListener {
+        let listener = std::os::unix::net::UnixListener::bind(path).expect("listener socket");
+        let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = heard.clone();
+        // Ends with the test process; a context's directory (and socket) goes first.
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                sink.lock().unwrap().push(receive_state(&stream));
+            }
+        });
+        SeccompListener { heard }
+    }
+
+    /// What it was sent so far, one entry per process.
+    fn heard(&self) -> String {
+        // The runtime sends before it reports the process started; give it a moment.
+        std::thread::sleep(Duration::from_millis(100));
+        self.heard.lock().unwrap().join("; ")
+    }
+}
+
+/// One message of a runtime to a seccomp agent: "fds=[...] metadata=... fd=yes|no".
+fn receive_state(stream: &std::os::unix::net::UnixStream) -> String {
+    use std::os::fd::AsRawFd;
+    let mut data = vec![0u8; 1 << 16];
+    let mut control = [0u64; 16];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    // SAFETY: a zeroed msghdr is valid; its buffers outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: recvmsg(2) into the buffers above.
+    let n = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut msg, 0) };
+    if n < 0 {
+        return format!("recvmsg: {}", std::io::Error::last_os_error());
+    }
+    let mut fd_received = false;
+    // SAFETY: walking the control messages recvmsg filled in, within msg_controllen.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>());
+                libc::close(fd);
+                fd_received = true;
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    let state: Value = serde_json::from_slice(&data[..n as usize]).unwrap_or_default();
+    format!(
+        "fds={} metadata={} fd={}",
+        state["fds"],
+        state["metadata"],
+        if fd_received { "yes" } else { "no" }
+    )
+}
+
 /// What a process of this table needs, for a profile that refuses everything else
 /// (containerd's default profile is of this kind: an allow list, EPERM for the rest).
 /// `accept4`, `sendmsg` and `recvfrom` are there for libcontainer: its init loads the filter, then
@@ -559,6 +648,20 @@ fn allow_list() -> Value {
 
 fn seccomp_table() -> Vec<Variant> {
     vec![
+        Variant {
+            name: "seccomp-notify",
+            spec: |s| {
+                set_caps(s, &["CAP_SYS_ADMIN", "CAP_KILL"]);
+                s["linux"]["seccomp"] = json!({
+                    "defaultAction": "SCMP_ACT_ALLOW",
+                    "listenerPath": LISTENER,
+                    "listenerMetadata": "parity",
+                    "syscalls": [{"names": ["sethostname"], "action": "SCMP_ACT_NOTIFY"}],
+                });
+            },
+            refused: None,
+            volume: None,
+        },
         Variant {
             name: "seccomp-allow-list",
             spec: |s| s["linux"]["seccomp"] = allow_list(),
