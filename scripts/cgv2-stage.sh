@@ -72,6 +72,9 @@ for b in containerd-shim-skiff-v2 containerd-shim-skiff-youki-v2 shimtest; do
   strip_into "target/debug/$b" "$OUT/bin/$b"
 done
 bash integration/images/build-busybox-image.sh "$OUT/bin/busybox-oci.tar" >/dev/null || exit 1
+# runc 1.5.1 for libcontainer_parity, where the host has it.
+RUNC_1_5=${SKIFF_RUNC_1_5:-/var/cache/runc/1.5.1/usr/sbin/runc}
+[ -x "$RUNC_1_5" ] && cp "$RUNC_1_5" "$OUT/bin/runc-1.5.1"
 
 # One VM: its jobs; its output in logs/vm-NAME.log, its exit status in rc-NAME.
 run_vm() {

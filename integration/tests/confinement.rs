@@ -1,5 +1,6 @@
 //! What confines a container's processes, as a user sets it through containerd (ctr):
-//! the default seccomp profile of an exec'd process as well as of the init, volumes
+//! the default seccomp profile of an exec'd process as well as of the init, the user
+//! namespace an exec joins, volumes
 //! with Kubernetes' propagation (rshared for Bidirectional, rslave for HostToContainer,
 //! both with the rootfs propagation CRI sets beside them) and recursive read-only
 //! volumes. Run with the shim under test (`SKIFF_SHIM`) under the containerd of
@@ -49,6 +50,30 @@ fn an_exec_runs_under_the_containers_default_seccomp_profile() {
     ]);
     assert!(!out.status.success(), "unshare ran in an exec");
     cd.remove("sc");
+}
+
+#[test]
+fn an_exec_joins_the_containers_user_namespace() {
+    let cd = Containerd::start();
+    // The container's root is another user of the host: it must reach the bundle.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(cd.dir(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let map = "0:100000:65536";
+    cd.run_detached(
+        "userns",
+        &["--uidmap", map, "--gidmap", map],
+        &["sleep", "300"],
+    );
+    let init = exec(&cd, "userns", "init", &["cat", "/proc/1/uid_map"]);
+    let own = exec(&cd, "userns", "own", &["sh", "-c", "cat /proc/$$/uid_map"]);
+    cd.remove("userns");
+    let squeeze = |m: &str| m.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(squeeze(&init), "0 100000 65536");
+    assert_eq!(
+        squeeze(&own),
+        squeeze(&init),
+        "the exec is not in the container's user namespace"
+    );
 }
 
 /// Runs `id` with `volume` bound on /mnt/vol with `options` (ctr's `:`-separated list),

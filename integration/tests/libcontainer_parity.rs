@@ -93,7 +93,8 @@ fn runtimes() -> Vec<Runtime> {
 }
 
 /// What the probe prints, one `key: value` line per observation; multi-line values are
-/// printed under a `[section]` header and kept whole. The process looks at itself
+/// printed under a `[section]` header and kept whole. The mount table is sorted: the
+/// runtimes bind the default devices in different orders. The process looks at itself
 /// through /proc/$$ (the shell the runtime exec'd), never at a child, whose
 /// capabilities execve recomputes.
 const PROBE: &str = r#"
@@ -103,6 +104,13 @@ for f in Seccomp Seccomp_filters NoNewPrivs CapInh CapPrm CapEff CapBnd CapAmb U
 done
 echo "attr current: $(cat /proc/$$/attr/current 2>&1)"
 echo "attr exec: $(cat /proc/$$/attr/exec 2>&1)"
+for n in cgroup ipc mnt net pid time user uts; do
+  [ "$(readlink /proc/$$/ns/$n)" = "$(readlink /proc/1/ns/$n)" ] && same=yes || same=no
+  echo "namespace $n as the init's: $same"
+done
+echo "uid_map: $(cat /proc/$$/uid_map | tr -s ' ' | tr '\n' ';')"
+echo "hostname: $(hostname)"
+echo "ip_forward: $(cat /proc/sys/net/ipv4/ip_forward 2>&1)"
 echo "umask: $(umask)"
 echo "oom_score_adj: $(cat /proc/$$/oom_score_adj)"
 echo "cwd: $(pwd)"
@@ -120,7 +128,7 @@ echo "[limits]"; cat /proc/$$/limits
 echo "[env]"; env | grep -v -e '^SHLVL=' -e '^PWD=' -e '^_=' | sort
 echo "[cgroup]"; cat /proc/$$/cgroup
 echo "[mounts]"
-awk '{ o=""; for (i=7; $i!="-"; i++) { p=$i; sub(/:.*/,"",p); o=o p " " }; print $5, $6, $(i+1), o }' /proc/$$/mountinfo
+awk '{ o=""; for (i=7; $i!="-"; i++) { p=$i; sub(/:.*/,"",p); o=o p " " }; print $5, $6, $(i+1), o }' /proc/$$/mountinfo | sort
 echo "[end]"
 "#;
 
@@ -230,6 +238,14 @@ fn run_container(
         _ => None,
     };
     std::fs::write(&spec_path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+    if !spec["linux"]["uidMappings"].is_null() {
+        // The container's root is another user of the host: it must reach its rootfs.
+        use std::os::unix::fs::PermissionsExt;
+        for dir in ["", "bundles", "bundles/c", "rootfs"] {
+            let path = ctx.dir.path().join(dir);
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755));
+        }
+    }
     let cgroup = ctx.cgroup_of("c");
     let (mut init, req) = ctx.prepare_in(&setup, bundle)?;
     init.pid = init.api.create(&req)?.pid;
@@ -831,6 +847,26 @@ fn process_table() -> Vec<Variant> {
             name: "io-priority",
             spec: |s| {
                 s["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6})
+            },
+            refused: None,
+            volume: None,
+        },
+        Variant {
+            name: "sysctl",
+            spec: |s| s["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"}),
+            refused: None,
+            volume: None,
+        },
+        Variant {
+            name: "user-namespace",
+            spec: |s| {
+                s["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": "user"}));
+                let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+                s["linux"]["uidMappings"] = map.clone();
+                s["linux"]["gidMappings"] = map;
             },
             refused: None,
             volume: None,
