@@ -96,65 +96,41 @@ fn mounted_in(cd: &Containerd, id: &str, exec_id: &str, point: &str) -> bool {
         .any(|l| l.split(' ').nth(4) == Some(point))
 }
 
-#[test]
-fn a_bidirectional_volume_propagates_both_ways() {
+/// Which way mounts went with a volume of `options` and that rootfs propagation: whether
+/// the container saw a mount the host made below the volume once it ran, and whether
+/// the host saw one the container made there.
+fn propagation(id: &str, options: &str, rootfs: &str) -> (bool, bool) {
     let cd = Containerd::start();
     let volume = Volume::new().expect("a volume");
-    run_with_volume(&cd, "bidi", &volume, "rbind:rshared", "rshared");
+    run_with_volume(&cd, id, &volume, options, rootfs);
     volume.mount_late().expect("a mount on the host");
-    let seen = mounted_in(&cd, "bidi", "look", "/mnt/vol/late");
-    let out = cd.ctr(&[
-        "task",
-        "exec",
-        "--exec-id",
-        "mnt",
-        "bidi",
-        "mount",
-        "-t",
-        "tmpfs",
-        "inner",
-        "/mnt/vol/inner",
-    ]);
+    let seen = mounted_in(&cd, id, "look", "/mnt/vol/late");
+    let mount = ["mount", "-t", "tmpfs", "inner", "/mnt/vol/inner"];
+    let mut args = vec!["task", "exec", "--exec-id", "mnt", id];
+    args.extend(mount);
+    let out = cd.ctr(&args);
     let host_sees = volume.host_sees_inner();
-    cd.remove("bidi");
+    cd.remove(id);
     volume.remove();
-    assert!(seen, "the container did not see the host's mount");
     assert!(
         out.status.success(),
         "mount in the container: {}",
         stderr(&out)
     );
+    (seen, host_sees)
+}
+
+#[test]
+fn a_bidirectional_volume_propagates_both_ways() {
+    let (container_sees, host_sees) = propagation("bidi", "rbind:rshared", "rshared");
+    assert!(container_sees, "the container did not see the host's mount");
     assert!(host_sees, "the host did not see the container's mount");
 }
 
 #[test]
 fn a_host_to_container_volume_sees_the_hosts_mounts_and_keeps_its_own() {
-    let cd = Containerd::start();
-    let volume = Volume::new().expect("a volume");
-    run_with_volume(&cd, "h2c", &volume, "rbind:rslave", "rslave");
-    volume.mount_late().expect("a mount on the host");
-    let seen = mounted_in(&cd, "h2c", "look", "/mnt/vol/late");
-    let out = cd.ctr(&[
-        "task",
-        "exec",
-        "--exec-id",
-        "mnt",
-        "h2c",
-        "mount",
-        "-t",
-        "tmpfs",
-        "inner",
-        "/mnt/vol/inner",
-    ]);
-    let host_sees = volume.host_sees_inner();
-    cd.remove("h2c");
-    volume.remove();
-    assert!(seen, "the container did not see the host's mount");
-    assert!(
-        out.status.success(),
-        "mount in the container: {}",
-        stderr(&out)
-    );
+    let (container_sees, host_sees) = propagation("h2c", "rbind:rslave", "rslave");
+    assert!(container_sees, "the container did not see the host's mount");
     assert!(!host_sees, "the container's mount reached the host");
 }
 

@@ -690,58 +690,35 @@ fn allow_list() -> Value {
 
 fn seccomp_table() -> Vec<Variant> {
     vec![
-        Variant {
-            name: "seccomp-notify",
-            spec: |s| {
-                set_caps(s, &["CAP_SYS_ADMIN", "CAP_KILL"]);
-                s["linux"]["seccomp"] = json!({
-                    "defaultAction": "SCMP_ACT_ALLOW",
-                    "listenerPath": LISTENER,
-                    "listenerMetadata": "parity",
-                    "syscalls": [{"names": ["sethostname"], "action": "SCMP_ACT_NOTIFY"}],
-                });
-            },
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "seccomp-allow-list",
-            spec: |s| s["linux"]["seccomp"] = allow_list(),
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "seccomp-blocks-sethostname",
-            spec: |s| {
-                set_caps(s, &["CAP_SYS_ADMIN", "CAP_KILL"]);
-                s["linux"]["seccomp"] = blocking(&["sethostname"]);
-            },
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "seccomp-without-nnp",
-            spec: |s| {
-                set_caps(s, &["CAP_SYS_ADMIN", "CAP_KILL"]);
-                s["process"]
-                    .as_object_mut()
-                    .unwrap()
-                    .remove("noNewPrivileges");
-                s["linux"]["seccomp"] = blocking(&["sethostname", "unshare"]);
-            },
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "seccomp-nnp-false-non-root",
-            spec: |s| {
-                s["process"]["noNewPrivileges"] = json!(false);
-                s["process"]["user"] = json!({"uid": 1000, "gid": 1000});
-                s["linux"]["seccomp"] = blocking(&["sethostname"]);
-            },
-            refused: None,
-            volume: None,
-        },
+        row("seccomp-notify", |s| {
+            set_caps(s, &["CAP_SYS_ADMIN", "CAP_KILL"]);
+            s["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "listenerPath": LISTENER,
+                "listenerMetadata": "parity",
+                "syscalls": [{"names": ["sethostname"], "action": "SCMP_ACT_NOTIFY"}],
+            });
+        }),
+        row("seccomp-allow-list", |s| {
+            s["linux"]["seccomp"] = allow_list()
+        }),
+        row("seccomp-blocks-sethostname", |s| {
+            set_caps(s, &["CAP_SYS_ADMIN", "CAP_KILL"]);
+            s["linux"]["seccomp"] = blocking(&["sethostname"]);
+        }),
+        row("seccomp-without-nnp", |s| {
+            set_caps(s, &["CAP_SYS_ADMIN", "CAP_KILL"]);
+            s["process"]
+                .as_object_mut()
+                .unwrap()
+                .remove("noNewPrivileges");
+            s["linux"]["seccomp"] = blocking(&["sethostname", "unshare"]);
+        }),
+        row("seccomp-nnp-false-non-root", |s| {
+            s["process"]["noNewPrivileges"] = json!(false);
+            s["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+            s["linux"]["seccomp"] = blocking(&["sethostname"]);
+        }),
     ]
 }
 
@@ -752,156 +729,80 @@ fn seccomp_filters_agree_with_runc_for_init_and_exec() {
 
 fn process_table() -> Vec<Variant> {
     vec![
-        Variant {
-            name: "baseline",
-            spec: |_| {},
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "caps-dropped",
-            spec: |s| {
-                set_caps(s, &["CAP_KILL"]);
-                s["process"]
-                    .as_object_mut()
-                    .unwrap()
-                    .remove("noNewPrivileges");
-            },
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "caps-ambient",
-            spec: |s| {
-                let caps = json!(["CAP_NET_BIND_SERVICE", "CAP_KILL"]);
-                s["process"]["capabilities"] = json!({
-                    "bounding": caps, "effective": caps, "permitted": caps,
-                    "inheritable": caps, "ambient": ["CAP_NET_BIND_SERVICE"],
-                });
-                s["process"]["user"] = json!({"uid": 1000, "gid": 1000});
-            },
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "user-groups",
-            spec: |s| {
-                s["process"]["user"] =
-                    json!({"uid": 1000, "gid": 1001, "additionalGids": [10, 20, 1002]});
-            },
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "rlimits",
-            spec: |s| {
-                s["process"]["rlimits"] = json!([
-                    {"type": "RLIMIT_NOFILE", "soft": 256, "hard": 512},
-                    {"type": "RLIMIT_NPROC", "soft": 100, "hard": 200},
-                    {"type": "RLIMIT_CORE", "soft": 0, "hard": 0},
-                ]);
-            },
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "umask",
-            spec: |s| s["process"]["user"]["umask"] = json!(0o027),
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "oom-score-adj",
-            spec: |s| s["process"]["oomScoreAdj"] = json!(123),
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "cwd-env",
-            spec: |s| {
-                s["process"]["cwd"] = json!("/tmp");
-                s["process"]["env"] = json!(["PATH=/bin", "PARITY=one two", "HOME=/root"]);
-            },
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "no-home",
-            spec: |s| s["process"]["user"] = json!({"uid": 1000, "gid": 1000}),
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "personality",
-            spec: |s| s["linux"]["personality"] = json!({"domain": "LINUX32"}),
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "scheduler",
-            spec: |s| s["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5}),
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "io-priority",
-            spec: |s| {
-                s["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6})
-            },
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "sysctl",
-            spec: |s| s["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"}),
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "user-namespace",
-            spec: |s| {
-                s["linux"]["namespaces"]
-                    .as_array_mut()
-                    .unwrap()
-                    .push(json!({"type": "user"}));
-                let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-                s["linux"]["uidMappings"] = map.clone();
-                s["linux"]["gidMappings"] = map;
-            },
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "devices",
-            spec: try_a_device,
-            refused: None,
-            volume: None,
-        },
+        row("baseline", |_| {}),
+        row("caps-dropped", |s| {
+            set_caps(s, &["CAP_KILL"]);
+            s["process"]
+                .as_object_mut()
+                .unwrap()
+                .remove("noNewPrivileges");
+        }),
+        row("caps-ambient", |s| {
+            let caps = json!(["CAP_NET_BIND_SERVICE", "CAP_KILL"]);
+            s["process"]["capabilities"] = json!({
+                "bounding": caps, "effective": caps, "permitted": caps,
+                "inheritable": caps, "ambient": ["CAP_NET_BIND_SERVICE"],
+            });
+            s["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        }),
+        row("user-groups", |s| {
+            s["process"]["user"] =
+                json!({"uid": 1000, "gid": 1001, "additionalGids": [10, 20, 1002]});
+        }),
+        row("rlimits", |s| {
+            s["process"]["rlimits"] = json!([
+                {"type": "RLIMIT_NOFILE", "soft": 256, "hard": 512},
+                {"type": "RLIMIT_NPROC", "soft": 100, "hard": 200},
+                {"type": "RLIMIT_CORE", "soft": 0, "hard": 0},
+            ]);
+        }),
+        row("umask", |s| s["process"]["user"]["umask"] = json!(0o027)),
+        row("oom-score-adj", |s| {
+            s["process"]["oomScoreAdj"] = json!(123)
+        }),
+        row("cwd-env", |s| {
+            s["process"]["cwd"] = json!("/tmp");
+            s["process"]["env"] = json!(["PATH=/bin", "PARITY=one two", "HOME=/root"]);
+        }),
+        row("no-home", |s| {
+            s["process"]["user"] = json!({"uid": 1000, "gid": 1000})
+        }),
+        row("personality", |s| {
+            s["linux"]["personality"] = json!({"domain": "LINUX32"})
+        }),
+        row("scheduler", |s| {
+            s["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5})
+        }),
+        row("io-priority", |s| {
+            s["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6})
+        }),
+        row("sysctl", |s| {
+            s["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"})
+        }),
+        row("user-namespace", |s| {
+            s["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            s["linux"]["uidMappings"] = map.clone();
+            s["linux"]["gidMappings"] = map;
+        }),
+        row("devices", try_a_device),
         // The same device allowed by a rule: what the probe says of an allowed one.
-        Variant {
-            name: "devices-allowed",
-            spec: |s| {
-                try_a_device(s);
-                s["linux"]["resources"]["devices"]
-                    .as_array_mut()
-                    .unwrap()
-                    .push(json!({"allow": true, "type": "b", "major": 7, "minor": 0, "access": "rwm"}));
-            },
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "selinux-label",
-            spec: |s| s["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0"),
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "apparmor-profile",
-            spec: |s| s["process"]["apparmorProfile"] = json!("parity-unloaded"),
-            refused: None,
-            volume: None,
-        },
+        row("devices-allowed", |s| {
+            try_a_device(s);
+            s["linux"]["resources"]["devices"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"allow": true, "type": "b", "major": 7, "minor": 0, "access": "rwm"}));
+        }),
+        row("selinux-label", |s| {
+            s["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0")
+        }),
+        row("apparmor-profile", |s| {
+            s["process"]["apparmorProfile"] = json!("parity-unloaded")
+        }),
     ]
 }
 
@@ -912,54 +813,47 @@ fn process_settings_agree_with_runc_for_init_and_exec() {
 
 fn mount_table() -> Vec<Variant> {
     vec![
-        Variant {
-            name: "readonly-root-masked-paths",
-            spec: |s| {
-                s["root"]["readonly"] = json!(true);
-                s["linux"]["maskedPaths"] = json!([
-                    "/proc/kcore",
-                    "/proc/keys",
-                    "/proc/timer_list",
-                    "/sys/firmware",
-                    "/proc/scsi",
-                    "/no/such/path"
-                ]);
-                s["linux"]["readonlyPaths"] = json!([
-                    "/proc/bus",
-                    "/proc/fs",
-                    "/proc/irq",
-                    "/proc/sys",
-                    "/proc/sysrq-trigger"
-                ]);
-            },
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "rootfs-rprivate",
-            spec: |s| s["linux"]["rootfsPropagation"] = json!("rprivate"),
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "rootfs-rslave",
-            spec: |s| s["linux"]["rootfsPropagation"] = json!("rslave"),
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "rootfs-rshared",
-            spec: |s| s["linux"]["rootfsPropagation"] = json!("rshared"),
-            refused: None,
-            volume: None,
-        },
-        Variant {
-            name: "rootfs-shared",
-            spec: |s| s["linux"]["rootfsPropagation"] = json!("shared"),
-            refused: None,
-            volume: None,
-        },
+        row("readonly-root-masked-paths", |s| {
+            s["root"]["readonly"] = json!(true);
+            s["linux"]["maskedPaths"] = json!([
+                "/proc/kcore",
+                "/proc/keys",
+                "/proc/timer_list",
+                "/sys/firmware",
+                "/proc/scsi",
+                "/no/such/path"
+            ]);
+            s["linux"]["readonlyPaths"] = json!([
+                "/proc/bus",
+                "/proc/fs",
+                "/proc/irq",
+                "/proc/sys",
+                "/proc/sysrq-trigger"
+            ]);
+        }),
+        row("rootfs-rprivate", |s| {
+            s["linux"]["rootfsPropagation"] = json!("rprivate")
+        }),
+        row("rootfs-rslave", |s| {
+            s["linux"]["rootfsPropagation"] = json!("rslave")
+        }),
+        row("rootfs-rshared", |s| {
+            s["linux"]["rootfsPropagation"] = json!("rshared")
+        }),
+        row("rootfs-shared", |s| {
+            s["linux"]["rootfsPropagation"] = json!("shared")
+        }),
     ]
+}
+
+/// A row of the table: a spec variant that every runtime must run alike.
+fn row(name: &'static str, spec: fn(&mut Value)) -> Variant {
+    Variant {
+        name,
+        spec,
+        refused: None,
+        volume: None,
+    }
 }
 
 /// A volume on /mnt/vol with these options, the process allowed to mount.
