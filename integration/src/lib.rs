@@ -6,6 +6,7 @@ pub mod cri;
 pub mod dropin;
 pub mod machine;
 pub mod oci;
+pub mod parity;
 pub mod proc;
 pub mod pty;
 pub mod shim_client;
