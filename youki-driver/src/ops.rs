@@ -1,7 +1,7 @@
 //! Each OciRuntime operation as libcontainer calls.
 
 use crate::state_file::{self, KILL_PATIENCE};
-use crate::{describe, failed, helper, hybrid, refusals, NAME};
+use crate::{describe, devices_v2, failed, helper, hybrid, refusals, NAME};
 use libcgroups::common::{CgroupConfig, CgroupManager, ControllerOpt};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::state::StateError;
@@ -190,24 +190,35 @@ impl OciRuntime for Libcontainer {
             Some(path) if !self.systemd => hybrid::groups(Path::new(path)),
             _ => Vec::new(),
         };
+        let device_rules = &spec["linux"]["resources"]["devices"];
+        devices_v2::check(device_rules).map_err(|r| unsupported("create", &r))?;
         let created = helper::in_child("create", &*self.monitor, || {
             hybrid::join(&groups).map_err(|e| e.to_string())?;
-            self.builder(
-                id,
-                "create",
-                opts.pid_file.as_ref(),
-                opts.console_socket.as_ref(),
-                stdio,
-            )?
-            .validate_id()
-            .map_err(|e| describe(&e))?
-            .as_init(bundle)
-            .with_systemd(self.systemd)
-            .with_detach(true)
-            .with_no_pivot(opts.no_pivot)
-            .build()
-            .map(drop)
-            .map_err(|e| describe(&e))
+            let mut container = self
+                .builder(
+                    id,
+                    "create",
+                    opts.pid_file.as_ref(),
+                    opts.console_socket.as_ref(),
+                    stdio,
+                )?
+                .validate_id()
+                .map_err(|e| describe(&e))?
+                .as_init(bundle)
+                .with_systemd(self.systemd)
+                .with_detach(true)
+                .with_no_pivot(opts.no_pivot)
+                .build()
+                .map_err(|e| describe(&e))?;
+            let pid = container.pid().map_or(0, |p| p.as_raw());
+            if let Some(cgroup) = devices_v2::cgroup_of(pid) {
+                if let Err(e) = devices_v2::apply(&cgroup, device_rules) {
+                    // Never a container without its device rules.
+                    let _ = container.delete(true);
+                    return Err(e);
+                }
+            }
+            Ok(())
         });
         if created.is_err() {
             hybrid::remove(&groups);
