@@ -27,8 +27,8 @@ started=$(date +%s)
 # a block device, so that their io.stat has bytes to count. The systemd VM also runs
 # cgroupfs tests: a host that boots systemd and hands cgroupfs paths to runc is the
 # common case too.
-PLAN=${CGV2_PLAN:-"runc|--disk 4096|shimtest:runc runc:cgroup_v2 runc:checkpoint runc:crun runc:faults:checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on
-go|--disk 4096|shimtest:go youki:cgroup_v2 youki:cgroups youki:task_api:pause_freezes_and_resume_thaws,kill_all_ends_init_and_execs,runc_binary_option_through_ctr_as_a_drop_in,runc_binary_option_over_ttrpc,shim_cgroup_option_moves_the_shim
+PLAN=${CGV2_PLAN:-"runc|--disk 4096|shimtest:runc runc:cgroup_v2 runc:checkpoint runc:crun runc:faults:checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on runc:libcontainer_parity:mounts_agree_with_runc_for_init_and_exec,volumes_agree_with_runc_for_init_and_exec runc:confinement
+go|--disk 4096|shimtest:go youki:cgroup_v2 youki:cgroups youki:task_api:pause_freezes_and_resume_thaws,kill_all_ends_init_and_execs,runc_binary_option_through_ctr_as_a_drop_in,runc_binary_option_over_ttrpc,shim_cgroup_option_moves_the_shim youki:libcontainer_parity:seccomp_filters_agree_with_runc_for_init_and_exec,process_settings_agree_with_runc_for_init_and_exec youki:confinement
 systemd|--systemd --disk 4096|runc:systemd youki:systemd shimtest:youki youki:checkpoint runc:cgroups runc:task_api:pause_freezes_and_resume_thaws,kill_all_ends_init_and_execs,runc_binary_option_through_ctr_as_a_drop_in,runc_binary_option_over_ttrpc,shim_cgroup_option_moves_the_shim youki:crun youki:faults:checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on"}
 
 skip() {
