@@ -123,6 +123,43 @@ impl Libcontainer {
         state_file::writer(&self.root.join(id), patience)
     }
 
+    /// Creates the container from this process (the forked helper), its device rules
+    /// attached on a cgroup v2 host ([`devices_v2`]).
+    fn create_here(
+        &self,
+        id: &str,
+        bundle: &Path,
+        opts: &CreateOptions,
+        stdio: Stdio3,
+        device_rules: &serde_json::Value,
+    ) -> std::result::Result<(), String> {
+        let mut container = self
+            .builder(
+                id,
+                "create",
+                opts.pid_file.as_ref(),
+                opts.console_socket.as_ref(),
+                stdio,
+            )?
+            .validate_id()
+            .map_err(|e| describe(&e))?
+            .as_init(bundle)
+            .with_systemd(self.systemd)
+            .with_detach(true)
+            .with_no_pivot(opts.no_pivot)
+            .build()
+            .map_err(|e| describe(&e))?;
+        let pid = container.pid().map_or(0, |p| p.as_raw());
+        if let Some(cgroup) = devices_v2::cgroup_of(pid) {
+            if let Err(e) = devices_v2::apply(&cgroup, device_rules) {
+                // Never a container without its device rules.
+                let _ = container.delete(true);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     /// The container's groups in the cgroup hierarchies libcgroups leaves alone
     /// ([`hybrid`]): none with the systemd cgroup manager.
     fn unmanaged_groups(&self, c: &Container) -> Vec<PathBuf> {
@@ -194,31 +231,7 @@ impl OciRuntime for Libcontainer {
         devices_v2::check(device_rules).map_err(|r| unsupported("create", &r))?;
         let created = helper::in_child("create", &*self.monitor, || {
             hybrid::join(&groups).map_err(|e| e.to_string())?;
-            let mut container = self
-                .builder(
-                    id,
-                    "create",
-                    opts.pid_file.as_ref(),
-                    opts.console_socket.as_ref(),
-                    stdio,
-                )?
-                .validate_id()
-                .map_err(|e| describe(&e))?
-                .as_init(bundle)
-                .with_systemd(self.systemd)
-                .with_detach(true)
-                .with_no_pivot(opts.no_pivot)
-                .build()
-                .map_err(|e| describe(&e))?;
-            let pid = container.pid().map_or(0, |p| p.as_raw());
-            if let Some(cgroup) = devices_v2::cgroup_of(pid) {
-                if let Err(e) = devices_v2::apply(&cgroup, device_rules) {
-                    // Never a container without its device rules.
-                    let _ = container.delete(true);
-                    return Err(e);
-                }
-            }
-            Ok(())
+            self.create_here(id, bundle, opts, stdio, device_rules)
         });
         if created.is_err() {
             hybrid::remove(&groups);
