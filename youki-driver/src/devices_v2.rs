@@ -274,21 +274,28 @@ fn load(code: &[u8]) -> io::Result<OwnedFd> {
         expected_attach_type: BPF_CGROUP_DEVICE,
         rest: [0; 56],
     };
-    // SAFETY: bpf(2) reads `attr` and the program and license it points to, all of
-    // which outlive the call.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_LOAD,
-            &attr as *const ProgLoadAttr,
-            std::mem::size_of::<ProgLoadAttr>(),
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // The program and license `attr` points to outlive the call.
+    let fd = bpf(BPF_PROG_LOAD, &attr)?;
     // SAFETY: a new fd bpf(2) returned, owned from here.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// bpf(2) with `attr`, the head of a union bpf_attr whose tail is zero.
+fn bpf<T>(cmd: libc::c_long, attr: &T) -> io::Result<libc::c_long> {
+    // SAFETY: bpf(2) reads size_of::<T>() bytes of `attr`, which lives across the call;
+    // whatever it points to is the caller's to keep alive.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *const T,
+            std::mem::size_of::<T>(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(rc)
 }
 
 fn attach(prog: &OwnedFd, cgroup: &std::fs::File) -> io::Result<()> {
@@ -299,19 +306,7 @@ fn attach(prog: &OwnedFd, cgroup: &std::fs::File) -> io::Result<()> {
         attach_flags: BPF_F_ALLOW_MULTI,
         rest: [0; 112],
     };
-    // SAFETY: bpf(2) reads `attr`; both fds are open for the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_ATTACH,
-            &attr as *const ProgAttachAttr,
-            std::mem::size_of::<ProgAttachAttr>(),
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    bpf(BPF_PROG_ATTACH, &attr).map(drop)
 }
 
 #[cfg(test)]
