@@ -31,6 +31,10 @@ export SKIFF_MACHINE="cgroup v2 VM${CGV2_NAME:+ $CGV2_NAME}"
 # The image the tests import, built once on the host (30 s per test process in here).
 export SKIFF_BUSYBOX_ARCHIVE=$BIN/busybox-oci.tar
 GO_SHIM=/usr/bin/containerd-shim-runc-v2
+# libcontainer_parity runs both of our shims (and runc 1.5.1 beside the VM's runc 1.1.5
+# when the stage brought it).
+export SKIFF_RUNC_SHIM=$BIN/containerd-shim-skiff-v2 SKIFF_LIBCONTAINER_SHIM=$BIN/containerd-shim-skiff-youki-v2
+[ -x "$BIN/runc-1.5.1" ] && export SKIFF_RUNC_1_5=$BIN/runc-1.5.1 SKIFF_PARITY_WITHOUT_RUNC_1_1=1
 # shimtest's deadlines (10 s for 8 MiB of output, for instance) were met here with little
 # to spare by the Go shim, whose runtime is heavy under emulation: three times longer.
 export SHIMTEST_TIME_SCALE=3

@@ -23,13 +23,16 @@ OUT=$PWD/target/cgv2
 started=$(date +%s)
 
 # The three VMs, each about 400 s of work under emulation on a loaded two-core host
-# (measured: README). The scratch disk (--disk) puts the containers' root filesystems on
-# a block device, so that their io.stat has bytes to count. The systemd VM also runs
-# cgroupfs tests: a host that boots systemd and hands cgroupfs paths to runc is the
-# common case too.
+# (measured: README), and a fourth for the libcontainer shim's parity with runc (the
+# tables that depend on the cgroup version: seccomp and process settings, device rules
+# among them) and confinement with both shims, which takes longer. The scratch disk
+# (--disk) puts the containers' root filesystems on a block device, so that their
+# io.stat has bytes to count. The systemd VM also runs cgroupfs tests: a host that boots
+# systemd and hands cgroupfs paths to runc is the common case too.
 PLAN=${CGV2_PLAN:-"runc|--disk 4096|shimtest:runc runc:cgroup_v2 runc:checkpoint runc:crun runc:faults:checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on
 go|--disk 4096|shimtest:go youki:cgroup_v2 youki:cgroups youki:task_api:pause_freezes_and_resume_thaws,kill_all_ends_init_and_execs,runc_binary_option_through_ctr_as_a_drop_in,runc_binary_option_over_ttrpc,shim_cgroup_option_moves_the_shim
-systemd|--systemd --disk 4096|runc:systemd youki:systemd shimtest:youki youki:checkpoint runc:cgroups runc:task_api:pause_freezes_and_resume_thaws,kill_all_ends_init_and_execs,runc_binary_option_through_ctr_as_a_drop_in,runc_binary_option_over_ttrpc,shim_cgroup_option_moves_the_shim youki:crun youki:faults:checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on"}
+systemd|--systemd --disk 4096|runc:systemd youki:systemd shimtest:youki youki:checkpoint runc:cgroups runc:task_api:pause_freezes_and_resume_thaws,kill_all_ends_init_and_execs,runc_binary_option_through_ctr_as_a_drop_in,runc_binary_option_over_ttrpc,shim_cgroup_option_moves_the_shim youki:crun youki:faults:checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on
+libcontainer|--disk 4096 --timeout 1800|youki:libcontainer_parity:seccomp_filters_agree_with_runc_for_init_and_exec,process_settings_agree_with_runc_for_init_and_exec youki:confinement runc:confinement"}
 
 skip() {
   echo "SKIPPED cgroup v2 stage (scripts/cgv2-stage.sh): $*" | tee -a target/skipped-tests.txt
@@ -72,12 +75,16 @@ for b in containerd-shim-skiff-v2 containerd-shim-skiff-youki-v2 shimtest; do
   strip_into "target/debug/$b" "$OUT/bin/$b"
 done
 bash integration/images/build-busybox-image.sh "$OUT/bin/busybox-oci.tar" >/dev/null || exit 1
+# runc 1.5.1 for libcontainer_parity, where the host has it.
+RUNC_1_5=${SKIFF_RUNC_1_5:-/var/cache/runc/1.5.1/usr/sbin/runc}
+[ -x "$RUNC_1_5" ] && cp "$RUNC_1_5" "$OUT/bin/runc-1.5.1"
 
 # One VM: its jobs; its output in logs/vm-NAME.log, its exit status in rc-NAME.
 run_vm() {
   local name=$1 opts=$2; shift 2
+  # A VM's own options come last: they may set its own --timeout.
   # shellcheck disable=SC2086
-  CGV2_NAME=$name bash "$VM" $opts --cpus 1 --mem "$MEM" --timeout "$TIMEOUT" -- \
+  CGV2_NAME=$name bash "$VM" --cpus 1 --mem "$MEM" --timeout "$TIMEOUT" $opts -- \
     bash scripts/cgv2-guest.sh "$OUT" "$@" >"$OUT/logs/vm-$name.log" 2>&1
   echo $? >"$OUT/rc-$name"
 }

@@ -7,6 +7,7 @@ pub mod dropin;
 pub mod hung_fs;
 pub mod machine;
 pub mod oci;
+pub mod parity;
 pub mod proc;
 pub mod pty;
 pub mod registry;
@@ -14,6 +15,7 @@ pub mod shim_client;
 pub mod shimtest;
 pub mod skiffd;
 pub mod unified;
+pub mod volume;
 
 /// Busybox bundles and temporary directories, shared with the drivers' tests.
 pub use skiff_test_support::bundle;

@@ -117,4 +117,8 @@ fn the_libcontainer_shim_reports_libcontainers_features() {
     assert_eq!(doc["linux"]["cgroup"]["v2"], true);
     let options = doc["mountOptions"].as_array().expect("mount options");
     assert!(options.iter().any(|o| o == "rbind"), "{options:?}");
+    // Recursive read-only mounts are offered (containerd 2.x's CRI asks for them only
+    // then); idmapped mounts are not (the shim refuses them).
+    assert!(options.iter().any(|o| o == "rro"), "{options:?}");
+    assert_eq!(doc["linux"]["mountExtensions"]["idmap"]["enabled"], false);
 }

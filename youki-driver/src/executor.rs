@@ -1,13 +1,25 @@
 //! How the container's process is exec'd, as runc does it. libcontainer's default
-//! executor differs twice: it refuses a process without a PATH variable, even one named
-//! by an absolute path (runc runs it: `ctr run --rootfs DIR id /bin/true` sends no
-//! environment at all), and it calls execvp(3), which runs a file that is not an
-//! executable format through /bin/sh. runc looks the name up itself and calls execve(2),
-//! so such a file fails with "exec format error"; so does this executor.
+//! executor differs three times: it refuses a process without a PATH variable, even one
+//! named by an absolute path (runc runs it: `ctr run --rootfs DIR id /bin/true` sends no
+//! environment at all); it calls execvp(3), which runs a file that is not an executable
+//! format through /bin/sh (runc looks the name up itself and calls execve(2), so such a
+//! file fails with "exec format error"; so does this executor); and it writes the
+//! process's environment into this process's own with `std::env::set_var`.
+//!
+//! That last one could hang a Create or an Exec for good: the process running here is
+//! a fork of the threaded shim, and std's environment lock is copied into it in
+//! whatever state another thread of the shim held it at the fork (a spawn, or any
+//! `std::env::var`, holds it for reading). A writer then waits for readers that do not
+//! exist in this process. So this executor never touches the process environment: it
+//! keeps the container's variables itself and hands them to execve(2).
 
 use libcontainer::workload::default::DefaultExecutor;
-use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+use libcontainer::workload::{
+    Executor, ExecutorError, ExecutorSetEnvsError, ExecutorValidationError,
+};
 use oci_spec::runtime::Spec;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -17,6 +29,9 @@ pub(crate) struct ProcessExecutor {
     /// The kernel runs formats of its binfmt_misc table too: then only execve itself can
     /// tell whether a file runs.
     foreign_formats: bool,
+    /// The process's environment, as libcontainer completed it (HOME added, LISTEN_FDS):
+    /// set once in the container's process, just before it execs.
+    env: RefCell<HashMap<String, String>>,
 }
 
 impl ProcessExecutor {
@@ -26,8 +41,40 @@ impl ProcessExecutor {
             d.flatten()
                 .any(|e| !matches!(e.file_name().to_str(), Some("register" | "status")))
         });
-        ProcessExecutor { foreign_formats }
+        ProcessExecutor {
+            foreign_formats,
+            env: RefCell::default(),
+        }
     }
+
+    /// The environment execve gets: the spec's variables in the spec's order (the last
+    /// of a name wins, as with runc), then those libcontainer added.
+    fn environment(&self, spec: &Spec) -> Result<Vec<CString>, ExecutorError> {
+        let env = self.env.borrow();
+        let listed: Vec<&str> = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.env().as_ref())
+            .map(|e| e.iter().map(|v| v.split('=').next().unwrap_or(v)).collect())
+            .unwrap_or_default();
+        let mut names: Vec<&str> = Vec::new();
+        for name in listed.into_iter().chain(sorted_keys(&env)) {
+            if !names.contains(&name) && env.contains_key(name) {
+                names.push(name);
+            }
+        }
+        names
+            .into_iter()
+            .map(|name| CString::new(format!("{name}={}", env[name])))
+            .collect::<Result<_, _>>()
+            .map_err(|_| ExecutorError::InvalidArg)
+    }
+}
+
+fn sorted_keys(env: &HashMap<String, String>) -> Vec<&str> {
+    let mut keys: Vec<&str> = env.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys
 }
 
 impl Executor for ProcessExecutor {
@@ -38,8 +85,8 @@ impl Executor for ProcessExecutor {
             .and_then(|p| p.args().as_ref())
             .filter(|a| !a.is_empty())
             .ok_or(ExecutorError::InvalidArg)?;
-        // The environment is the container's by now: libcontainer set it.
-        let path = resolve(&args[0], std::env::var("PATH").ok().as_deref())
+        let path_var = self.env.borrow().get("PATH").cloned();
+        let path = resolve(&args[0], path_var.as_deref())
             .ok_or_else(|| ExecutorError::Other(format!("exec: {:?}: not found", args[0])))?;
         let argv: Vec<CString> = args
             .iter()
@@ -48,8 +95,9 @@ impl Executor for ProcessExecutor {
             .map_err(|_| ExecutorError::InvalidArg)?;
         let file = CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| ExecutorError::InvalidArg)?;
-        // execv(3) is execve(2) with this environment: no shell fallback on ENOEXEC.
-        let err = nix::unistd::execv(&file, &argv).unwrap_err();
+        let env = self.environment(spec)?;
+        // execve(2): no shell fallback on ENOEXEC, and no environment of this process.
+        let err = nix::unistd::execve(&file, &argv, &env).unwrap_err();
         let reason = std::io::Error::from_raw_os_error(err as i32).to_string();
         let reason = reason.split(" (os error").next().unwrap_or(&reason);
         Err(ExecutorError::Other(format!(
@@ -57,6 +105,12 @@ impl Executor for ProcessExecutor {
             path.display(),
             reason.to_lowercase()
         )))
+    }
+
+    /// Keeps the environment for execve instead of writing it into this process's.
+    fn setup_envs(&self, envs: HashMap<String, String>) -> Result<(), ExecutorSetEnvsError> {
+        *self.env.borrow_mut() = envs;
+        Ok(())
     }
 
     /// Runs in the container before Start: what fails here is the Create's or Exec's
@@ -131,6 +185,33 @@ fn check_without_search(name: &str) -> Result<(), ExecutorValidationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_environment_is_the_specs_in_its_order_then_what_libcontainer_added() {
+        let executor = ProcessExecutor::new();
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {"cwd": "/", "args": ["true"], "env": ["Z=1", "A=2", "Z=3"],
+                        "user": {"uid": 0, "gid": 0}},
+        }))
+        .unwrap();
+        let added = [("Z", "3"), ("A", "2"), ("HOME", "/"), ("LISTEN_FDS", "1")];
+        executor
+            .setup_envs(
+                added
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+            .unwrap();
+        let env: Vec<String> = executor
+            .environment(&spec)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.into_string().unwrap())
+            .collect();
+        assert_eq!(env, ["Z=3", "A=2", "HOME=/", "LISTEN_FDS=1"]);
+    }
 
     #[test]
     fn only_the_kernels_own_formats_pass() {

@@ -2,16 +2,40 @@
 //! features` prints for runc: containerd reads it through the shim's `-info` to learn, for
 //! example, whether idmapped mounts or recursive read-only mounts can be asked for.
 //!
-//! Every entry says what libcontainer 0.7, as this driver builds it, handles: the mount
-//! options its parser knows, every capability its caps crate names, cgroups v1 and v2
-//! through cgroupfs or systemd's system manager (SystemdCgroup; not a user manager), seccomp through libseccomp; not
-//! idmapped mounts, nor recursive read-only ones.
+//! Every entry says what libcontainer 0.7, as this driver builds it (the vendored copy
+//! with skiff's fixes), handles: the mount options its parser knows and applies (the
+//! propagation ones included) and the recursive ones it sets with mount_setattr(2)
+//! (`rro` ...), every capability its caps crate names, cgroups v1 and v2 through cgroupfs
+//! or systemd's system manager (SystemdCgroup; not a user manager), seccomp through
+//! libseccomp; not idmapped mounts (refused: refusals.rs).
 
 use libcontainer::syscall::linux::MountOption;
 use oci_spec::runtime::{
     Arch, Cgroup as CgroupFeature, Features, LinuxFeature, LinuxNamespaceType, LinuxSeccompAction,
     MountExtensions, Seccomp, VERSION,
 };
+
+/// The recursive mount options (mount_setattr(2) with AT_RECURSIVE) libcontainer takes.
+const RECURSIVE_OPTIONS: &[&str] = &[
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rnodiratime",
+    "rdiratime",
+    "rrelatime",
+    "rnorelatime",
+    "rnoatime",
+    "ratime",
+    "rstrictatime",
+    "rnostrictatime",
+    "rnosymfollow",
+    "rsymfollow",
+];
 
 /// The document, as JSON.
 pub(crate) fn document() -> Vec<u8> {
@@ -34,7 +58,9 @@ fn features() -> Features {
         .map(String::from)
         .to_vec(),
     ));
-    f.set_mount_options(Some(MountOption::known_options()));
+    let mut options = MountOption::known_options();
+    options.extend(RECURSIVE_OPTIONS.iter().map(|o| o.to_string()));
+    f.set_mount_options(Some(options));
     f.set_linux(Some(linux()));
     f
 }
@@ -102,11 +128,22 @@ fn seccomp() -> Seccomp {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn every_recursive_option_offered_is_one_libcontainer_parses() {
+        use libcontainer::syscall::linux::MountRecursive;
+        use std::str::FromStr;
+        for option in super::RECURSIVE_OPTIONS {
+            assert!(MountRecursive::from_str(option).is_ok(), "{option}");
+        }
+    }
+
+    #[test]
     fn the_document_names_what_containerd_looks_for() {
         let doc: serde_json::Value = serde_json::from_slice(&super::document()).unwrap();
         assert_eq!(doc["ociVersionMin"], "1.0.0");
         let options = doc["mountOptions"].as_array().unwrap();
-        assert!(options.iter().any(|o| o == "rbind"));
+        for wanted in ["rbind", "rro", "rshared", "rslave", "rprivate"] {
+            assert!(options.iter().any(|o| o == wanted), "{wanted}: {options:?}");
+        }
         assert_eq!(doc["linux"]["mountExtensions"]["idmap"]["enabled"], false);
         assert_eq!(doc["linux"]["cgroup"]["v2"], true);
         let caps = doc["linux"]["capabilities"].as_array().unwrap();

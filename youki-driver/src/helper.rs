@@ -1,11 +1,5 @@
 //! Running libcontainer's process-creating work in a forked copy of the shim.
 //!
-//! The fork is made through the caller's [`ProcessMonitor`], which holds its own lock
-//! around it (no other process of the shim is being spawned at that moment, so no lock
-//! of std's environment or of a spawn is copied held into the child), and the child
-//! turns the log off at once (the log's lock may be held by another thread of the
-//! parent): nothing the child does takes a lock a thread of the parent might hold.
-//!
 //! libcontainer builds a container from the calling process: it marks the caller
 //! non-dumpable, writes the container's oom_score_adj into the caller, binds sockets
 //! relative to a changed working directory, and clones its intermediate process with a
@@ -15,6 +9,22 @@
 //! copy of the small shim (no exec, no runtime start-up) whose side effects end with it;
 //! the container's processes it starts are re-parented to the shim, a subreaper, when it
 //! exits.
+//!
+//! The fork copies every lock of the shim in the state it has at that moment, held by
+//! threads that do not exist in the child; the child (and the container's processes it
+//! starts, until they exec) must never wait for one. What each lock comes to:
+//! - malloc's: glibc's fork(2) takes them all before forking and resets them in the
+//!   child (libc::fork, not a raw clone, for this reason).
+//! - std's environment lock: other threads of the shim hold it for reading at any
+//!   time (a spawn holds it across its fork, `std::env::var` while it reads). The child
+//!   only ever reads (libcontainer's LISTEN_FDS, a hook's PATH lookup and spawn), and a
+//!   read lock held by a vanished thread lets readers pass; only a writer would wait for
+//!   good. Nothing here writes the environment: the executor keeps the container's
+//!   variables for execve ([`crate::executor`]), and the shim writes its own only before
+//!   its first thread starts.
+//! - the log: the child turns it off at once, so the logger's lock is never taken.
+//! - the monitor's own lock is held by the forking thread itself, around the fork; the
+//!   child never touches the monitor, nor this driver's state-file turns.
 
 use runc_driver::{Error, ProcessMonitor, Result};
 use std::io::{Read, Write};

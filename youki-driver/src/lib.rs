@@ -8,10 +8,13 @@
 //! those that save the container's state one at a time ([`state_file`]).
 //! Checkpoint and restore are refused: libcontainer's CRIU support is not built in.
 
+mod devices_v2;
 mod executor;
 mod features;
 mod helper;
+mod hybrid;
 mod ops;
+mod refusals;
 mod state_file;
 
 pub use ops::Libcontainer;

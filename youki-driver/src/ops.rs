@@ -1,7 +1,7 @@
 //! Each OciRuntime operation as libcontainer calls.
 
 use crate::state_file::{self, KILL_PATIENCE};
-use crate::{describe, failed, helper, NAME};
+use crate::{describe, devices_v2, failed, helper, hybrid, refusals, NAME};
 use libcgroups::common::{CgroupConfig, CgroupManager, ControllerOpt};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::state::StateError;
@@ -123,6 +123,52 @@ impl Libcontainer {
         state_file::writer(&self.root.join(id), patience)
     }
 
+    /// Creates the container from this process (the forked helper), its device rules
+    /// attached on a cgroup v2 host ([`devices_v2`]).
+    fn create_here(
+        &self,
+        id: &str,
+        bundle: &Path,
+        opts: &CreateOptions,
+        stdio: Stdio3,
+        device_rules: &serde_json::Value,
+    ) -> std::result::Result<(), String> {
+        let mut container = self
+            .builder(
+                id,
+                "create",
+                opts.pid_file.as_ref(),
+                opts.console_socket.as_ref(),
+                stdio,
+            )?
+            .validate_id()
+            .map_err(|e| describe(&e))?
+            .as_init(bundle)
+            .with_systemd(self.systemd)
+            .with_detach(true)
+            .with_no_pivot(opts.no_pivot)
+            .build()
+            .map_err(|e| describe(&e))?;
+        let pid = container.pid().map_or(0, |p| p.as_raw());
+        if let Some(cgroup) = devices_v2::cgroup_of(pid) {
+            if let Err(e) = devices_v2::apply(&cgroup, device_rules) {
+                // Never a container without its device rules.
+                let _ = container.delete(true);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// The container's groups in the cgroup hierarchies libcgroups leaves alone
+    /// ([`hybrid`]): none with the systemd cgroup manager.
+    fn unmanaged_groups(&self, c: &Container) -> Vec<PathBuf> {
+        match c.spec() {
+            Ok(config) if !c.systemd() => hybrid::groups(&config.cgroup_path),
+            _ => Vec::new(),
+        }
+    }
+
     fn cgroup_manager(
         &self,
         c: &Container,
@@ -174,24 +220,23 @@ impl OciRuntime for Libcontainer {
         if let Some(reason) = &self.refused {
             return Err(unsupported("create", reason));
         }
-        helper::in_child("create", &*self.monitor, || {
-            self.builder(
-                id,
-                "create",
-                opts.pid_file.as_ref(),
-                opts.console_socket.as_ref(),
-                stdio,
-            )?
-            .validate_id()
-            .map_err(|e| describe(&e))?
-            .as_init(bundle)
-            .with_systemd(self.systemd)
-            .with_detach(true)
-            .with_no_pivot(opts.no_pivot)
-            .build()
-            .map(drop)
-            .map_err(|e| describe(&e))
-        })
+        // What cannot be read is left to libcontainer to report in its words.
+        let spec = read_json(&bundle.join("config.json")).unwrap_or_default();
+        refusals::check_container(&spec).map_err(|r| unsupported("create", &r))?;
+        let groups = match spec["linux"]["cgroupsPath"].as_str() {
+            Some(path) if !self.systemd => hybrid::groups(Path::new(path)),
+            _ => Vec::new(),
+        };
+        let device_rules = &spec["linux"]["resources"]["devices"];
+        devices_v2::check(device_rules).map_err(|r| unsupported("create", &r))?;
+        let created = helper::in_child("create", &*self.monitor, || {
+            hybrid::join(&groups).map_err(|e| e.to_string())?;
+            self.create_here(id, bundle, opts, stdio, device_rules)
+        });
+        if created.is_err() {
+            hybrid::remove(&groups);
+        }
+        created
     }
 
     fn start(&self, id: &str) -> Result<()> {
@@ -210,7 +255,11 @@ impl OciRuntime for Libcontainer {
                 LibcontainerError::IncorrectStatus(c.status()),
             ));
         }
+        let process = read_json(&opts.process_file).unwrap_or_default();
+        refusals::check_process(&process).map_err(|r| unsupported("exec", &r))?;
+        let groups = self.unmanaged_groups(&c);
         helper::in_child("exec", &*self.monitor, || {
+            hybrid::join(&groups).map_err(|e| e.to_string())?;
             self.builder(
                 id,
                 "exec",
@@ -238,7 +287,11 @@ impl OciRuntime for Libcontainer {
     fn delete(&self, id: &str, opts: &DeleteOptions) -> Result<()> {
         let _turn = self.writer(id, None);
         let mut c = self.load(id, "delete")?;
-        c.delete(opts.force).map_err(|e| lib_error("delete", id, e))
+        let groups = self.unmanaged_groups(&c);
+        c.delete(opts.force)
+            .map_err(|e| lib_error("delete", id, e))?;
+        hybrid::remove(&groups);
+        Ok(())
     }
 
     fn pause(&self, id: &str) -> Result<()> {
@@ -307,6 +360,11 @@ impl OciRuntime for Libcontainer {
     ) -> Result<()> {
         Err(unsupported("restore", NO_CRIU))
     }
+}
+
+/// A JSON document the caller wrote (config.json, process.json).
+fn read_json(path: &Path) -> Option<serde_json::Value> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
 const NO_CRIU: &str = "this build of the libcontainer driver has no CRIU support; use the \

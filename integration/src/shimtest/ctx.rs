@@ -566,8 +566,6 @@ impl<'r> Ctx<'r> {
 
     /// Exec (not yet started) of `setup` in `container`.
     pub fn exec(&mut self, container: &Process, setup: &Setup) -> Outcome<Process> {
-        let (stdin, stdout, stderr) = self.fifos(setup)?;
-        let (stdin_uri, stdout_uri, stderr_uri) = stdio_paths(&stdin, &stdout, &stderr);
         let spec = serde_json::json!({
             "args": setup.args,
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
@@ -575,6 +573,19 @@ impl<'r> Ctx<'r> {
             "terminal": setup.spec_terminal.unwrap_or(setup.terminal),
             "user": {"uid": 0, "gid": 0},
         });
+        self.exec_process(container, setup, spec)
+    }
+
+    /// Exec (not yet started) in `container` of the process `spec` (the JSON of an OCI
+    /// runtime-spec Process, sent as is), with the stdio of `setup`.
+    pub fn exec_process(
+        &mut self,
+        container: &Process,
+        setup: &Setup,
+        spec: serde_json::Value,
+    ) -> Outcome<Process> {
+        let (stdin, stdout, stderr) = self.fifos(setup)?;
+        let (stdin_uri, stdout_uri, stderr_uri) = stdio_paths(&stdin, &stdout, &stderr);
         container.api.exec(&ExecProcessRequest {
             id: container.container_id.clone(),
             exec_id: setup.id.clone(),
