@@ -1,6 +1,10 @@
-//! Argument lists for each runtime command, built from typed options. Pure functions,
-//! so the exact command lines are unit-tested without a runtime.
+//! Argument lists for each runtime command, built from the typed options of
+//! `skiff-oci-runtime`. Pure functions, so the exact command lines are unit-tested without
+//! a runtime.
 
+use skiff_oci_runtime::{
+    CheckpointOptions, CreateOptions, DeleteOptions, ExecOptions, KillOptions,
+};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -41,166 +45,110 @@ impl GlobalOptions {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CreateOptions {
-    pub pid_file: Option<PathBuf>,
-    pub console_socket: Option<PathBuf>,
-    pub no_pivot: bool,
-    pub no_new_keyring: bool,
+pub(crate) fn create(opts: &CreateOptions, id: &str, bundle: &std::path::Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["create".into(), "--bundle".into(), bundle.into()];
+    push_path(&mut args, "--pid-file", opts.pid_file.as_ref());
+    push_path(&mut args, "--console-socket", opts.console_socket.as_ref());
+    if opts.no_pivot {
+        args.push("--no-pivot".into());
+    }
+    if opts.no_new_keyring {
+        args.push("--no-new-keyring".into());
+    }
+    args.push(id.into());
+    args
 }
 
-impl CreateOptions {
-    pub(crate) fn args(&self, id: &str, bundle: &std::path::Path) -> Vec<OsString> {
-        let mut args: Vec<OsString> = vec!["create".into(), "--bundle".into(), bundle.into()];
-        push_path(&mut args, "--pid-file", self.pid_file.as_ref());
-        push_path(&mut args, "--console-socket", self.console_socket.as_ref());
-        if self.no_pivot {
-            args.push("--no-pivot".into());
+pub(crate) fn exec(opts: &ExecOptions, id: &str) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![
+        "exec".into(),
+        "--process".into(),
+        (&opts.process_file).into(),
+    ];
+    if opts.detach {
+        args.push("--detach".into());
+    }
+    push_path(&mut args, "--pid-file", opts.pid_file.as_ref());
+    push_path(&mut args, "--console-socket", opts.console_socket.as_ref());
+    args.push(id.into());
+    args
+}
+
+pub(crate) fn kill(opts: &KillOptions, id: &str, signal: u32) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["kill".into()];
+    if opts.all {
+        args.push("--all".into());
+    }
+    args.push(id.into());
+    args.push(signal.to_string().into());
+    args
+}
+
+pub(crate) fn delete(opts: &DeleteOptions, id: &str) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["delete".into()];
+    if opts.force {
+        args.push("--force".into());
+    }
+    args.push(id.into());
+    args
+}
+
+fn criu(opts: &CheckpointOptions, args: &mut Vec<OsString>) {
+    args.push("--image-path".into());
+    args.push((&opts.image_path).into());
+    push_path(args, "--work-path", opts.work_path.as_ref());
+    for (on, flag) in [
+        (opts.tcp_established, "--tcp-established"),
+        (opts.ext_unix_sk, "--ext-unix-sk"),
+        (opts.shell_job, "--shell-job"),
+        (opts.file_locks, "--file-locks"),
+    ] {
+        if on {
+            args.push(flag.into());
         }
-        if self.no_new_keyring {
-            args.push("--no-new-keyring".into());
-        }
-        args.push(id.into());
-        args
+    }
+    if let Some(m) = &opts.manage_cgroups_mode {
+        args.push("--manage-cgroups-mode".into());
+        args.push(m.into());
+    }
+    for ns in &opts.empty_namespaces {
+        args.push("--empty-ns".into());
+        args.push(ns.into());
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExecOptions {
-    /// The OCI process document to run (`--process`).
-    pub process_file: PathBuf,
-    pub pid_file: Option<PathBuf>,
-    pub console_socket: Option<PathBuf>,
-    /// Return once the process runs instead of waiting for it.
-    pub detach: bool,
-}
-
-impl ExecOptions {
-    pub(crate) fn args(&self, id: &str) -> Vec<OsString> {
-        let mut args: Vec<OsString> = vec![
-            "exec".into(),
-            "--process".into(),
-            (&self.process_file).into(),
-        ];
-        if self.detach {
-            args.push("--detach".into());
-        }
-        push_path(&mut args, "--pid-file", self.pid_file.as_ref());
-        push_path(&mut args, "--console-socket", self.console_socket.as_ref());
-        args.push(id.into());
-        args
+pub(crate) fn checkpoint(opts: &CheckpointOptions, id: &str) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["checkpoint".into()];
+    criu(opts, &mut args);
+    if opts.leave_running {
+        args.push("--leave-running".into());
     }
+    args.push(id.into());
+    args
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct KillOptions {
-    /// Signal every process of the container, not only its init.
-    pub all: bool,
-}
-
-impl KillOptions {
-    pub(crate) fn args(&self, id: &str, signal: u32) -> Vec<OsString> {
-        let mut args: Vec<OsString> = vec!["kill".into()];
-        if self.all {
-            args.push("--all".into());
-        }
-        args.push(id.into());
-        args.push(signal.to_string().into());
-        args
+/// `restore --detach`: the container is recreated from the images in `bundle`.
+pub(crate) fn restore(
+    opts: &CheckpointOptions,
+    id: &str,
+    bundle: &std::path::Path,
+    create: &CreateOptions,
+) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["restore".into(), "--detach".into()];
+    criu(opts, &mut args);
+    args.push("--bundle".into());
+    args.push(bundle.into());
+    push_path(&mut args, "--pid-file", create.pid_file.as_ref());
+    push_path(
+        &mut args,
+        "--console-socket",
+        create.console_socket.as_ref(),
+    );
+    if create.no_pivot {
+        args.push("--no-pivot".into());
     }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DeleteOptions {
-    /// Kill the container first if it still runs.
-    pub force: bool,
-}
-
-impl DeleteOptions {
-    pub(crate) fn args(&self, id: &str) -> Vec<OsString> {
-        let mut args: Vec<OsString> = vec!["delete".into()];
-        if self.force {
-            args.push("--force".into());
-        }
-        args.push(id.into());
-        args
-    }
-}
-
-/// `checkpoint`: CRIU dumps the container into `image_path`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CheckpointOptions {
-    pub image_path: PathBuf,
-    pub work_path: Option<PathBuf>,
-    /// Keep the container running after the dump.
-    pub leave_running: bool,
-    pub tcp_established: bool,
-    pub ext_unix_sk: bool,
-    pub shell_job: bool,
-    pub file_locks: bool,
-    /// "soft", "full" or "strict".
-    pub manage_cgroups_mode: Option<String>,
-    pub empty_namespaces: Vec<String>,
-}
-
-impl CheckpointOptions {
-    fn criu_args(&self, args: &mut Vec<OsString>) {
-        args.push("--image-path".into());
-        args.push((&self.image_path).into());
-        push_path(args, "--work-path", self.work_path.as_ref());
-        for (on, flag) in [
-            (self.tcp_established, "--tcp-established"),
-            (self.ext_unix_sk, "--ext-unix-sk"),
-            (self.shell_job, "--shell-job"),
-            (self.file_locks, "--file-locks"),
-        ] {
-            if on {
-                args.push(flag.into());
-            }
-        }
-        if let Some(m) = &self.manage_cgroups_mode {
-            args.push("--manage-cgroups-mode".into());
-            args.push(m.into());
-        }
-        for ns in &self.empty_namespaces {
-            args.push("--empty-ns".into());
-            args.push(ns.into());
-        }
-    }
-
-    pub(crate) fn args(&self, id: &str) -> Vec<OsString> {
-        let mut args: Vec<OsString> = vec!["checkpoint".into()];
-        self.criu_args(&mut args);
-        if self.leave_running {
-            args.push("--leave-running".into());
-        }
-        args.push(id.into());
-        args
-    }
-
-    /// `restore --detach`: the container is recreated from the images in `bundle`.
-    pub(crate) fn restore_args(
-        &self,
-        id: &str,
-        bundle: &std::path::Path,
-        create: &CreateOptions,
-    ) -> Vec<OsString> {
-        let mut args: Vec<OsString> = vec!["restore".into(), "--detach".into()];
-        self.criu_args(&mut args);
-        args.push("--bundle".into());
-        args.push(bundle.into());
-        push_path(&mut args, "--pid-file", create.pid_file.as_ref());
-        push_path(
-            &mut args,
-            "--console-socket",
-            create.console_socket.as_ref(),
-        );
-        if create.no_pivot {
-            args.push("--no-pivot".into());
-        }
-        args.push(id.into());
-        args
-    }
+    args.push(id.into());
+    args
 }
 
 #[cfg(test)]
@@ -244,7 +192,7 @@ mod tests {
             no_new_keyring: true,
         };
         assert_eq!(
-            strs(o.args("web", Path::new("/b"))),
+            strs(create(&o, "web", Path::new("/b"))),
             [
                 "create",
                 "--bundle",
@@ -259,7 +207,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            strs(CreateOptions::default().args("x", Path::new("/b"))),
+            strs(create(&CreateOptions::default(), "x", Path::new("/b"))),
             ["create", "--bundle", "/b", "x"]
         );
     }
@@ -273,7 +221,7 @@ mod tests {
             detach: true,
         };
         assert_eq!(
-            strs(o.args("web")),
+            strs(exec(&o, "web")),
             [
                 "exec",
                 "--process",
@@ -297,7 +245,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            strs(o.args("web")),
+            strs(checkpoint(&o, "web")),
             [
                 "checkpoint",
                 "--image-path",
@@ -316,7 +264,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            strs(o.restore_args("web", Path::new("/b"), &create)),
+            strs(restore(&o, "web", Path::new("/b"), &create)),
             [
                 "restore",
                 "--detach",
@@ -339,15 +287,15 @@ mod tests {
     #[test]
     fn kill_and_delete() {
         assert_eq!(
-            strs(KillOptions { all: true }.args("web", 9)),
+            strs(kill(&KillOptions { all: true }, "web", 9)),
             ["kill", "--all", "web", "9"]
         );
         assert_eq!(
-            strs(KillOptions::default().args("web", 15)),
+            strs(kill(&KillOptions::default(), "web", 15)),
             ["kill", "web", "15"]
         );
         assert_eq!(
-            strs(DeleteOptions { force: true }.args("web")),
+            strs(delete(&DeleteOptions { force: true }, "web")),
             ["delete", "--force", "web"]
         );
     }

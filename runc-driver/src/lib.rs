@@ -1,29 +1,12 @@
-//! A typed, synchronous wrapper of an OCI runtime's command line: `runc`, `crun` or
-//! `youki`. It knows nothing of containerd: it builds argument lists, runs the binary,
-//! and turns the runtime's JSON log into errors that carry the runtime's own words.
-//!
-//! Who waits for the runtime's child processes is pluggable ([`ProcessMonitor`]), because a
-//! shim that is a subreaper reaps every child itself and must route the runtime's exit
-//! back here.
+//! An OCI runtime's command line (`runc`, `crun`), driven as `skiff-oci-runtime`'s
+//! [`OciRuntime`](skiff_oci_runtime::OciRuntime): argument lists built from the typed
+//! options, the binary run for each operation, and its JSON log turned into errors that
+//! carry the runtime's own words. It knows nothing of containerd.
 
 mod args;
-mod console;
-mod error;
 mod log;
-mod monitor;
-mod oci;
 mod runtime;
-mod state;
 
-pub use args::{
-    CheckpointOptions, CreateOptions, DeleteOptions, ExecOptions, GlobalOptions, KillOptions,
-};
-pub use console::ConsoleSocket;
-pub use error::Error;
+pub use args::GlobalOptions;
 pub use log::last_error;
-pub use monitor::{DirectMonitor, ProcessMonitor};
-pub use oci::{OciRuntime, Stdio3};
 pub use runtime::Runtime;
-pub use state::{ContainerState, ProcessList};
-
-pub type Result<T> = std::result::Result<T, Error>;

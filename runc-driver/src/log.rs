@@ -33,9 +33,47 @@ pub fn last_error(log: &str) -> Option<String> {
     last
 }
 
+/// A runtime's message without the "runc create failed: " or "exec failed: " it may
+/// already start with: the error it goes into says which command of which runtime failed.
+pub fn without_command_prefix(binary: &str, command: &str, message: &str) -> String {
+    let message = message.trim();
+    let name = binary.rsplit('/').next().unwrap_or(binary);
+    let long = format!("{name} {command} failed: ");
+    let short = format!("{command} failed: ");
+    message
+        .strip_prefix(&long)
+        .or_else(|| message.strip_prefix(&short))
+        .unwrap_or(message)
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runcs_own_prefixes_are_not_repeated() {
+        assert_eq!(
+            without_command_prefix(
+                "/usr/sbin/runc",
+                "create",
+                "runc create failed: exec: \"nope\": executable file not found in $PATH"
+            ),
+            "exec: \"nope\": executable file not found in $PATH"
+        );
+        assert_eq!(
+            without_command_prefix(
+                "runc",
+                "exec",
+                "exec failed: unable to start container process"
+            ),
+            "unable to start container process"
+        );
+        assert_eq!(
+            without_command_prefix("crun", "kill", " no such process "),
+            "no such process"
+        );
+    }
 
     #[test]
     fn takes_the_last_error_line() {

@@ -1,10 +1,9 @@
-use crate::args::{
-    CheckpointOptions, CreateOptions, DeleteOptions, ExecOptions, GlobalOptions, KillOptions,
+use crate::args::{self, GlobalOptions};
+use crate::log;
+use skiff_oci_runtime::{
+    CheckpointOptions, ContainerState, CreateOptions, DeleteOptions, DirectMonitor, Error,
+    ExecOptions, KillOptions, OciRuntime, ProcessList, ProcessMonitor, Result, Stdio3,
 };
-use crate::monitor::{DirectMonitor, ProcessMonitor};
-use crate::oci::{OciRuntime, Stdio3};
-use crate::state::{ContainerState, ProcessList};
-use crate::{log, Error, Result};
 use std::ffi::OsString;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -171,9 +170,9 @@ impl Runtime {
             })
             .unwrap_or_default();
         Err(Error::Failed {
-            binary,
+            message: log::without_command_prefix(&binary, command, &message),
+            runtime: binary,
             command,
-            message,
             status: status.code(),
         })
     }
@@ -268,14 +267,15 @@ impl OciRuntime for Runtime {
         self.run(
             "create",
             id,
-            opts.args(id, bundle),
+            args::create(opts, id, bundle),
             Streams::Container(stdio),
         )
         .map(drop)
     }
 
     fn checkpoint(&self, id: &str, opts: &CheckpointOptions) -> Result<()> {
-        self.run_captured("checkpoint", id, opts.args(id)).map(drop)
+        self.run_captured("checkpoint", id, args::checkpoint(opts, id))
+            .map(drop)
     }
 
     fn restore(
@@ -289,7 +289,7 @@ impl OciRuntime for Runtime {
         self.run(
             "restore",
             id,
-            opts.restore_args(id, bundle, create),
+            args::restore(opts, id, bundle, create),
             Streams::Container(stdio),
         )
         .map(drop)
@@ -301,17 +301,18 @@ impl OciRuntime for Runtime {
     }
 
     fn exec(&self, id: &str, opts: &ExecOptions, stdio: Stdio3) -> Result<()> {
-        self.run("exec", id, opts.args(id), Streams::Container(stdio))
+        self.run("exec", id, args::exec(opts, id), Streams::Container(stdio))
             .map(drop)
     }
 
     fn kill(&self, id: &str, signal: u32, opts: &KillOptions) -> Result<()> {
-        self.run_captured("kill", id, opts.args(id, signal))
+        self.run_captured("kill", id, args::kill(opts, id, signal))
             .map(drop)
     }
 
     fn delete(&self, id: &str, opts: &DeleteOptions) -> Result<()> {
-        self.run_captured("delete", id, opts.args(id)).map(drop)
+        self.run_captured("delete", id, args::delete(opts, id))
+            .map(drop)
     }
 
     fn pause(&self, id: &str) -> Result<()> {

@@ -2,7 +2,8 @@
 //! stderr and stdout is read together, so a runtime that fills one pipe while the driver
 //! reads the other cannot block the command (and with it a container's queue). No root.
 
-use runc_driver::{GlobalOptions, OciRuntime, Runtime};
+use runc_driver::{GlobalOptions, Runtime};
+use skiff_oci_runtime::OciRuntime;
 use skiff_test_support::bundle::TempDir;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

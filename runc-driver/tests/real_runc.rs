@@ -1,8 +1,7 @@
 //! runc-driver against the machine's real runc, on busybox bundles. Needs root.
 
-use runc_driver::{
-    CreateOptions, DeleteOptions, Error, GlobalOptions, KillOptions, OciRuntime, Runtime, Stdio3,
-};
+use runc_driver::{GlobalOptions, Runtime};
+use skiff_oci_runtime::{CreateOptions, DeleteOptions, Error, KillOptions, OciRuntime, Stdio3};
 use skiff_test_support::bundle::{busybox_bundle, TempDir};
 use std::io::Read;
 use std::path::Path;
@@ -104,7 +103,7 @@ fn terminal_master_arrives_over_the_console_socket() {
     std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
 
     let rt = runtime(tmp.path());
-    let console = runc_driver::ConsoleSocket::new(Some(tmp.path())).unwrap();
+    let console = skiff_oci_runtime::ConsoleSocket::new(Some(tmp.path())).unwrap();
     rt.create(
         &id,
         &bundle,

@@ -26,7 +26,7 @@
 //! - the monitor's own lock is held by the forking thread itself, around the fork; the
 //!   child never touches the monitor, nor this driver's state-file turns.
 
-use runc_driver::{Error, ProcessMonitor, Result};
+use skiff_oci_runtime::{Error, ProcessMonitor, Result};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 

@@ -19,15 +19,15 @@ mod state_file;
 
 pub use ops::Libcontainer;
 
-use runc_driver::Error;
+use skiff_oci_runtime::Error;
 
 /// The name in every message of this driver.
 pub const NAME: &str = "libcontainer";
 
-/// An operation that failed, in the shape runc-driver gives a runtime's own message.
+/// An operation that failed, with libcontainer's own message.
 pub(crate) fn failed(command: &'static str, message: impl Into<String>) -> Error {
     Error::Failed {
-        binary: NAME.into(),
+        runtime: NAME.into(),
         command,
         message: message.into(),
         status: None,

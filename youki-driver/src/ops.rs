@@ -9,7 +9,7 @@ use libcontainer::container::{Container, ContainerStatus};
 use libcontainer::error::LibcontainerError;
 use libcontainer::signal::Signal;
 use libcontainer::syscall::syscall::SyscallType;
-use runc_driver::{
+use skiff_oci_runtime::{
     CheckpointOptions, ContainerState, CreateOptions, DeleteOptions, DirectMonitor, Error,
     ExecOptions, KillOptions, OciRuntime, ProcessList, ProcessMonitor, Result, Stdio3,
 };

@@ -11,7 +11,9 @@
 //! lock, by this test binary's allocator, which stops that thread at its next
 //! allocation (the copy of the environment it makes under the lock). Needs root.
 
-use runc_driver::{CreateOptions, DeleteOptions, ExecOptions, KillOptions, OciRuntime, Stdio3};
+use skiff_oci_runtime::{
+    CreateOptions, DeleteOptions, ExecOptions, KillOptions, OciRuntime, Stdio3,
+};
 use skiff_test_support::bundle::{busybox_bundle, TempDir};
 use skiff_test_support::cgroup::{kill_cgroup_tree, CgroupCleanup};
 use std::alloc::{GlobalAlloc, Layout, System};

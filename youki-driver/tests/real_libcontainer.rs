@@ -1,7 +1,7 @@
 //! youki-driver with the real libcontainer on busybox bundles, as runc-driver's tests
 //! drive runc: the same OciRuntime calls, the same observable results. Needs root.
 
-use runc_driver::{
+use skiff_oci_runtime::{
     CreateOptions, DeleteOptions, Error, ExecOptions, KillOptions, OciRuntime, Stdio3,
 };
 use skiff_test_support::bundle::{busybox_bundle, TempDir};

@@ -3,7 +3,7 @@
 //! command per operation. Everything else (the Task API, stdio, the reaper, events) is
 //! the same shim.
 
-use runc_driver::{OciRuntime, ProcessMonitor};
+use skiff_oci_runtime::{OciRuntime, ProcessMonitor};
 use skiff_shim::options::driver::Driver;
 use skiff_shim::options::RuntimeSettings;
 use std::path::Path;

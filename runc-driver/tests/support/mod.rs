@@ -2,7 +2,7 @@
 //! and youki-driver's real_libcontainer.rs (which includes this file by path) drive
 //! their runtime through the same trait and observe it the same way.
 
-use runc_driver::{CreateOptions, DeleteOptions, OciRuntime, Stdio3};
+use skiff_oci_runtime::{CreateOptions, DeleteOptions, OciRuntime, Stdio3};
 use skiff_test_support::bundle::busybox_bundle;
 use skiff_test_support::cgroup::CgroupCleanup;
 use std::io::Read;

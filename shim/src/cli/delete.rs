@@ -8,7 +8,7 @@ use crate::cli::flags::Flags;
 use crate::events::timestamp;
 use crate::options::driver::Driver;
 use protobuf::{Message, MessageField};
-use runc_driver::DeleteOptions;
+use skiff_oci_runtime::DeleteOptions;
 use skiff_protos::shim::DeleteResponse;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -25,14 +25,14 @@ pub fn run(flags: &Flags, driver: &Driver) -> Result<Vec<u8>, String> {
     let runtime = driver.runtime(
         &settings,
         &bundle,
-        std::sync::Arc::new(runc_driver::DirectMonitor),
+        std::sync::Arc::new(skiff_oci_runtime::DirectMonitor),
     );
     // A bundle without config.json (a sandbox's: containerd runs `delete` after every
     // sandbox shim's connection closes) never had a container made from it: no
     // runtime command to wait for.
     if bundle.join("config.json").exists() {
         match runtime.delete(&flags.id, &DeleteOptions { force: true }) {
-            Ok(()) | Err(runc_driver::Error::NotFound { .. }) => {}
+            Ok(()) | Err(skiff_oci_runtime::Error::NotFound { .. }) => {}
             Err(e) => eprintln!("warning: {e}"),
         }
     }

@@ -45,7 +45,7 @@ pub fn info(driver: &Driver, options: Option<Any>) -> Result<RuntimeInfo, String
     let runtime = driver.runtime(
         &settings,
         Path::new("/"),
-        Arc::new(runc_driver::DirectMonitor),
+        Arc::new(skiff_oci_runtime::DirectMonitor),
     );
     let features = match runtime.features() {
         Ok(doc) => Some(Any {
@@ -54,7 +54,7 @@ pub fn info(driver: &Driver, options: Option<Any>) -> Result<RuntimeInfo, String
             ..Default::default()
         }),
         // A runtime that cannot be run at all makes the answer wrong: say why.
-        Err(e @ runc_driver::Error::Spawn { .. }) => return Err(e.to_string()),
+        Err(e @ skiff_oci_runtime::Error::Spawn { .. }) => return Err(e.to_string()),
         // One without a `features` command (crun 1.8, youki before 0.3) has none to tell,
         // as containerd's Go shim answers then.
         Err(e) => {

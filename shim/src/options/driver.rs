@@ -5,7 +5,8 @@
 //! it to the command line, which hands it to the Task service.
 
 use super::RuntimeSettings;
-use runc_driver::{GlobalOptions, OciRuntime, ProcessMonitor, Runtime};
+use runc_driver::{GlobalOptions, Runtime};
+use skiff_oci_runtime::{OciRuntime, ProcessMonitor};
 use skiff_protos::options::Options;
 use std::path::Path;
 use std::sync::Arc;

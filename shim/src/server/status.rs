@@ -3,8 +3,8 @@
 //! (errdefs).
 
 use crate::task::error::ShimError;
-use runc_driver::Error as RuntimeError;
 use skiff_errdefs::{Kind, Kinded};
+use skiff_oci_runtime::Error as RuntimeError;
 
 impl Kinded for ShimError {
     fn kind(&self) -> Kind {

@@ -6,7 +6,7 @@ use super::pump::{Copy, Pumps};
 use super::transfer::Transfer;
 use super::uri::{self, Output};
 use super::{fifo, file_sink, logger};
-use runc_driver::Stdio3;
+use skiff_oci_runtime::Stdio3;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};

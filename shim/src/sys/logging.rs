@@ -21,6 +21,7 @@ const OURS: &[&str] = &[
     "containerd_shim_skiff_youki_v2",
     "skiff_shim",
     "runc_driver",
+    "skiff_oci_runtime",
     "youki_driver",
     "skiff_cgroups",
     "skiff_mount",

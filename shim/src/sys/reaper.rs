@@ -8,7 +8,7 @@
 //! goes to the task model, which matches it to the process that owns the pid.
 
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use runc_driver::ProcessMonitor;
+use skiff_oci_runtime::ProcessMonitor;
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};

@@ -3,7 +3,7 @@
 
 use crate::task::error::{Result, ShimError};
 use crate::task::process::Process;
-use runc_driver::OciRuntime;
+use skiff_oci_runtime::OciRuntime;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};

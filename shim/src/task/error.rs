@@ -19,7 +19,7 @@ pub enum ShimError {
     FailedPrecondition(String),
     /// The OCI runtime refused or failed.
     #[error(transparent)]
-    Runtime(#[from] runc_driver::Error),
+    Runtime(#[from] skiff_oci_runtime::Error),
     /// The RPC exists but this shim does not do it.
     #[error("{0}")]
     Unimplemented(String),

@@ -199,11 +199,11 @@ impl TaskService {
     /// A container without a PID namespace of its own keeps its other processes when its
     /// init exits (a worker that forked, an exec): they are killed now, as containerd's
     /// shims do, so that none outlives its container and holds its output open.
-    fn kill_remaining(&self, id: &str, runtime: std::sync::Arc<dyn runc_driver::OciRuntime>) {
+    fn kill_remaining(&self, id: &str, runtime: std::sync::Arc<dyn skiff_oci_runtime::OciRuntime>) {
         let id = id.to_string();
         let key = id.clone();
         let work = move || {
-            let all = runc_driver::KillOptions { all: true };
+            let all = skiff_oci_runtime::KillOptions { all: true };
             if let Err(e) = runtime.kill(&id, libc::SIGKILL as u32, &all) {
                 log::warn!("{id}: killing what its init left running: {e}");
             }

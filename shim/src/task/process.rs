@@ -39,7 +39,7 @@ pub enum StartWith {
 pub struct Restore {
     pub image_path: String,
     pub work_path: Option<String>,
-    pub stdio: runc_driver::Stdio3,
+    pub stdio: skiff_oci_runtime::Stdio3,
 }
 
 impl Process {

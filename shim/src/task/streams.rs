@@ -4,7 +4,7 @@
 
 use crate::stdio::{Owner, ProcessIo, Pumps, StreamPaths};
 use crate::task::error::{Result, ShimError};
-use runc_driver::{ConsoleSocket, Stdio3};
+use skiff_oci_runtime::{ConsoleSocket, Stdio3};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,7 +7,7 @@ use crate::task::state::Status;
 use crate::task::{validate, TaskService};
 use protobuf::well_known_types::empty::Empty;
 use protobuf::Message;
-use runc_driver::CheckpointOptions;
+use skiff_oci_runtime::CheckpointOptions;
 use skiff_protos::options::CheckpointOptions as CheckpointOptionsMsg;
 use skiff_protos::shim::CheckpointTaskRequest;
 

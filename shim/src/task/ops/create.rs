@@ -15,7 +15,7 @@ use crate::task::job::{planned, Order, Plan, Reply};
 use crate::task::process::{Process, Restore};
 use crate::task::streams::{read_pid, start_with_streams};
 use crate::task::{bundle, validate, TaskService};
-use runc_driver::{CreateOptions, DeleteOptions, OciRuntime};
+use skiff_oci_runtime::{CreateOptions, DeleteOptions, OciRuntime};
 use skiff_protos::options::Options;
 use skiff_protos::shim::{CreateTaskRequest, CreateTaskResponse};
 use std::path::PathBuf;

@@ -9,7 +9,7 @@ use crate::task::job::{later, Order, Reply};
 use crate::task::state::Event;
 use crate::task::TaskService;
 use protobuf::MessageField;
-use runc_driver::{DeleteOptions, Error as RuntimeError};
+use skiff_oci_runtime::{DeleteOptions, Error as RuntimeError};
 use skiff_protos::shim::{DeleteRequest, DeleteResponse};
 use std::sync::Arc;
 

@@ -10,7 +10,7 @@ use crate::task::error::{Result, ShimError};
 use crate::task::job::{later, Order, Reply};
 use crate::task::TaskService;
 use protobuf::well_known_types::empty::Empty;
-use runc_driver::{Error as RuntimeError, KillOptions};
+use skiff_oci_runtime::{Error as RuntimeError, KillOptions};
 use skiff_protos::shim::KillRequest;
 
 impl TaskService {

@@ -12,7 +12,7 @@ use crate::task::process::{Restore, StartWith};
 use crate::task::state::Status;
 use crate::task::streams::{read_pid, start_with_streams};
 use crate::task::TaskService;
-use runc_driver::{CheckpointOptions, CreateOptions, ExecOptions};
+use skiff_oci_runtime::{CheckpointOptions, CreateOptions, ExecOptions};
 use skiff_protos::shim::{StartRequest, StartResponse};
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
-//! What can go wrong when driving an OCI runtime, by kind: a caller decides what a
-//! failure means from its variant, never from its text. The runtime's own words are
-//! kept in every failure it explains.
+//! What can go wrong when an OCI runtime does a shim's work, by kind: a caller decides
+//! what a failure means from its variant, never from its text. The runtime's own words
+//! are kept in every failure it explains, under the runtime's own name (`runc`, `crun`,
+//! `libcontainer`).
 
 use std::io;
 
@@ -21,11 +22,7 @@ pub enum Error {
     },
     /// The container's process has ended: it can no longer be signalled, paused or
     /// entered.
-    #[error(
-        "{} {command} failed: {}",
-        base_name(runtime),
-        or_default(runtime, command, message, id)
-    )]
+    #[error("{} {command} failed: {}", base_name(runtime), or_default(message, id))]
     NotRunning {
         runtime: String,
         command: &'static str,
@@ -33,10 +30,10 @@ pub enum Error {
         message: String,
     },
     /// The runtime ran and failed otherwise; `message` is its own explanation when it
-    /// gave one.
-    #[error("{}", failed(binary, command, message, *status))]
+    /// gave one, `status` the exit status of a runtime binary.
+    #[error("{}", failed(runtime, command, message, *status))]
     Failed {
-        binary: String,
+        runtime: String,
         command: &'static str,
         message: String,
         status: Option<i32>,
@@ -72,8 +69,7 @@ fn base_name(binary: &str) -> &str {
     binary.rsplit('/').next().unwrap_or(binary)
 }
 
-fn or_default(runtime: &str, command: &str, message: &str, id: &str) -> String {
-    let message = strip_prefixes(runtime, command, message);
+fn or_default(message: &str, id: &str) -> String {
     if message.is_empty() {
         format!("container {id:?} is not running")
     } else {
@@ -81,21 +77,8 @@ fn or_default(runtime: &str, command: &str, message: &str, id: &str) -> String {
     }
 }
 
-/// runc already prefixes some messages with "runc create failed: " and others with
-/// "exec failed: "; they are not repeated.
-fn strip_prefixes<'m>(binary: &str, command: &str, message: &'m str) -> &'m str {
-    let message = message.trim();
-    let long = format!("{} {command} failed: ", base_name(binary));
-    let short = format!("{command} failed: ");
-    message
-        .strip_prefix(&long)
-        .or_else(|| message.strip_prefix(&short))
-        .unwrap_or(message)
-}
-
-fn failed(binary: &str, command: &str, message: &str, status: Option<i32>) -> String {
-    let prefix = format!("{} {command} failed: ", base_name(binary));
-    let message = strip_prefixes(binary, command, message);
+fn failed(runtime: &str, command: &str, message: &str, status: Option<i32>) -> String {
+    let prefix = format!("{} {command} failed: ", base_name(runtime));
     match (message.is_empty(), status) {
         (false, _) => format!("{prefix}{message}"),
         (true, Some(code)) => format!("{prefix}exit status {code}"),
@@ -108,38 +91,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn failed_message_is_not_prefixed_twice() {
-        let e = Error::Failed {
-            binary: "/usr/sbin/runc".into(),
-            command: "create",
-            message: "runc create failed: exec: \"nope\": executable file not found in $PATH"
-                .into(),
-            status: Some(1),
-        };
-        assert_eq!(
-            e.to_string(),
-            "runc create failed: exec: \"nope\": executable file not found in $PATH"
-        );
-    }
-
-    #[test]
-    fn runcs_short_prefix_is_not_repeated() {
-        let e = Error::Failed {
-            binary: "runc".into(),
-            command: "exec",
-            message: "exec failed: unable to start container process".into(),
-            status: Some(1),
-        };
-        assert_eq!(
-            e.to_string(),
-            "runc exec failed: unable to start container process"
-        );
-    }
-
-    #[test]
     fn failed_without_message_names_the_status() {
         let e = Error::Failed {
-            binary: "crun".into(),
+            runtime: "crun".into(),
             command: "kill",
             message: String::new(),
             status: Some(2),

@@ -1,7 +1,7 @@
-//! The operations a shim asks of an OCI runtime, whoever performs them: [`crate::Runtime`]
-//! runs a runtime binary for each; another driver may do the same work in-process.
+//! The operations a shim asks of an OCI runtime, whoever performs them: runc-driver
+//! runs a runtime binary for each; youki-driver does the same work in-process.
 
-use crate::args::{CheckpointOptions, CreateOptions, DeleteOptions, ExecOptions, KillOptions};
+use crate::options::{CheckpointOptions, CreateOptions, DeleteOptions, ExecOptions, KillOptions};
 use crate::state::{ContainerState, ProcessList};
 use crate::Result;
 use std::os::fd::OwnedFd;
