@@ -34,7 +34,7 @@ RELEASES_SCRIPT ?= ../shared/tools/containerd-releases.sh
 # Docker's daemon and client for integration/tests/docker.rs (unpacked, not installed).
 DOCKER_RELEASE ?= /var/cache/docker-release
 # The integration tests that run under containerd, once per generation.
-CONTAINERD_TESTS := --test containerd_task --test task_api --test cgroups --test faults --test install --test cri --test cri_sandbox --test go_client --test confinement
+CONTAINERD_TESTS := --test containerd_task --test task_api --test cgroups --test faults --test install --test cri --test cri_sandbox --test go_client --test confinement --test many_layers
 
 # Unit tests, then end-to-end tests with real runc and a private containerd per test:
 # the whole workspace under the system's containerd (1.6), then the containerd tests

@@ -22,7 +22,6 @@ pub mod events;
 pub mod limits;
 pub mod log;
 pub mod metrics;
-pub mod mount;
 pub mod progress;
 pub mod registry;
 pub mod secure_dir;

@@ -3,6 +3,7 @@
 //! mount(2) (a bind is remounted for its flags), and unmounting everything stacked on a
 //! target.
 
+mod long_overlay;
 pub mod options;
 
 pub use options::MountOptions;
@@ -12,10 +13,33 @@ use skiff_protos::mount::Mount;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// Mounts one `Mount` on `target`.
+/// mount(2) takes at most one page of options.
+pub const MAX_DATA: usize = 4095;
+
+/// Whether every mount's options fit one mount(2) call: what a shim that mounts them as
+/// they are (one without [`mount`]'s long overlays) can take.
+pub fn fits_mount_data(mounts: &[Mount]) -> bool {
+    mounts.iter().all(|m| m.options.join(",").len() <= MAX_DATA)
+}
+
+/// Mounts one `Mount` on `target`; an overlay of more layers than one page of options
+/// names is mounted as containerd mounts it ([`long_overlay`]).
 pub fn mount(m: &Mount, target: &Path) -> io::Result<()> {
     let opts = MountOptions::parse(&m.options);
     let data = opts.data.join(",");
+    if m.type_ == "overlay" && data.len() > MAX_DATA {
+        let options: Vec<&str> = opts.data.iter().map(String::as_str).collect();
+        return long_overlay::mount(&options, opts.flags, target).map_err(|e| {
+            context(
+                e,
+                format!(
+                    "mount overlay of {} layers on {}",
+                    layers(&options),
+                    target.display()
+                ),
+            )
+        });
+    }
     let bind = opts.flags.contains(MsFlags::MS_BIND);
     let fstype = (!bind).then_some(m.type_.as_str());
     // A bind mount takes most flags only when it is remounted with them.
@@ -42,6 +66,14 @@ pub fn mount(m: &Mount, target: &Path) -> io::Result<()> {
         undo_on(opts.propagation, "set the propagation of")?;
     }
     Ok(())
+}
+
+/// How many lower directories overlay options name.
+fn layers(options: &[&str]) -> usize {
+    options
+        .iter()
+        .find_map(|o| o.strip_prefix("lowerdir="))
+        .map_or(0, |l| l.split(':').count())
 }
 
 /// Mounts every mount on `target` in order; on failure, undoes what it mounted.

@@ -49,9 +49,10 @@ impl Store {
             std::fs::create_dir_all(&target)
                 .map_err(|e| crate::error::io("creating a mount point", e))?;
             let mounts = self.db.tx(|tx| self.snapshots.mounts(tx, ns, &active))?;
-            crate::mount::mount_all(&mounts, &target)?;
+            skiff_mount::mount_all(&mounts, &target)
+                .map_err(|e| crate::error::io(format!("mounting {}", target.display()), e))?;
             let result = self.apply_layer(&target, digest, diff_id, budget);
-            let _ = crate::mount::unmount(&target);
+            let _ = skiff_mount::unmount_all(&target);
             result
         })();
         let _ = std::fs::remove_dir(&target);

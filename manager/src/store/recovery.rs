@@ -10,8 +10,8 @@ impl Store {
     /// snapshots, collects, and removes files and directories without rows.
     pub fn recover(&self) -> Result<Vec<String>> {
         let mut done = Vec::new();
-        for m in crate::mount::mounts_under(&self.mnt) {
-            let _ = crate::mount::unmount(&m);
+        for m in skiff_mount::mounts_under(&self.mnt) {
+            let _ = skiff_mount::unmount_all(&m);
             done.push(format!("unmounted {}", m.display()));
         }
         if let Ok(d) = std::fs::read_dir(&self.mnt) {

@@ -302,8 +302,8 @@ impl Snapshotter {
 
     pub fn remove_dir(&self, dir: &str) {
         let path = self.root.join(dir);
-        for m in crate::mount::mounts_under(&path) {
-            let _ = crate::mount::unmount(&m);
+        for m in skiff_mount::mounts_under(&path) {
+            let _ = skiff_mount::unmount_all(&m);
         }
         let _ = fs::remove_dir_all(path);
     }
@@ -395,8 +395,8 @@ fn overlay_works(root: &Path) -> bool {
             ],
             ..Default::default()
         };
-        crate::mount::mount_all(&[m], &probe.join("merged")).ok()?;
-        let _ = crate::mount::unmount(&probe.join("merged"));
+        skiff_mount::mount(&m, &probe.join("merged")).ok()?;
+        let _ = skiff_mount::unmount_all(&probe.join("merged"));
         Some(())
     })()
     .is_some();

@@ -3,7 +3,7 @@
 //! a removal never descends into a container's mounted root filesystem.
 
 use crate::error::{io, Error, Result};
-use crate::mount::{mounts_under, unmount};
+use skiff_mount::{mounts_under, unmount_all as unmount};
 use std::path::Path;
 
 /// A fresh bundle with `spec` as its config.json (one a crash left is removed first).

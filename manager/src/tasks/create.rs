@@ -91,10 +91,14 @@ impl Tasks {
     ) -> Result<Vec<Mount>> {
         let mounts = self.store.mounts(ns, &container.snapshot_key)?;
         bundle::prepare(bundle, &container.spec)?;
-        if crate::mount::fits_mount_data(&mounts) {
+        // A shim may mount only what one mount(2) takes (containerd's and skiff's own take
+        // long overlays too, but skiffd drives any shim): a longer one skiffd mounts itself.
+        if skiff_mount::fits_mount_data(&mounts) {
             return Ok(mounts);
         }
-        crate::mount::mount_all(&mounts, &bundle.join("rootfs"))?;
+        let rootfs = bundle.join("rootfs");
+        skiff_mount::mount_all(&mounts, &rootfs)
+            .map_err(|e| crate::error::io(format!("mounting {}", rootfs.display()), e))?;
         Ok(Vec::new())
     }
 

@@ -1,8 +1,9 @@
-//! Overlay mounts whose options do not fit mount(2)'s one page: images of many layers.
-//! First the same options with every directory relative to their common parent, mounted
-//! from a thread that has a working directory of its own there (`unshare(CLONE_FS)`),
-//! as containerd does from a helper; where even that is too long, the new mount API with
-//! one `lowerdir+` per layer (Linux 6.8), which has no length limit at all.
+//! Overlay mounts whose options do not fit mount(2)'s one page: images of many layers,
+//! whether a shim mounts a Create's rootfs or skiffd a snapshot. First the same options
+//! with every directory relative to their common parent, mounted from a thread that has
+//! a working directory of its own there (`unshare(CLONE_FS)`), as containerd does from a
+//! helper; where even that is too long, the new mount API with one `lowerdir+` per layer
+//! (Linux 6.8), which has no length limit at all.
 
 use super::MAX_DATA;
 use nix::mount::MsFlags;
@@ -18,18 +19,21 @@ const FSCONFIG_SET_FLAG: libc::c_uint = 0;
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
 const FSMOUNT_CLOEXEC: libc::c_uint = 1;
-const MOUNT_ATTR_RDONLY: libc::c_uint = 1;
+const MOUNT_ATTR_RDONLY: libc::c_uint = 0x1;
+const MOUNT_ATTR_NOSUID: libc::c_uint = 0x2;
+const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
+const MOUNT_ATTR_NOEXEC: libc::c_uint = 0x8;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
 
-/// `options` are overlay's (`lowerdir=A:B`, `upperdir=U`, `workdir=W`, flags), without
-/// `ro`, which `ro` says.
-pub fn mount(options: &[&str], ro: bool, target: &Path) -> io::Result<()> {
+/// `options` are overlay's (`lowerdir=A:B`, `upperdir=U`, `workdir=W`, flags for the
+/// filesystem); `flags` the mount's own (`ro`, `nosuid`, `nodev`, `noexec`).
+pub fn mount(options: &[&str], flags: MsFlags, target: &Path) -> io::Result<()> {
     if let Some((base, data)) = relative(options) {
         if data.len() <= MAX_DATA {
-            return mount_in(&base, &data, ro, target);
+            return mount_in(&base, &data, flags, target);
         }
     }
-    new_api(options, ro, target)
+    new_api(options, flags, target)
 }
 
 /// The options with their directories relative to the deepest directory they share.
@@ -69,16 +73,11 @@ fn relative(options: &[&str]) -> Option<(PathBuf, String)> {
 
 /// mount(2) from a thread whose working directory is `base` (its own: the process's
 /// stays where it is).
-fn mount_in(base: &Path, data: &str, ro: bool, target: &Path) -> io::Result<()> {
+fn mount_in(base: &Path, data: &str, flags: MsFlags, target: &Path) -> io::Result<()> {
     let (base, data, target) = (base.to_path_buf(), data.to_string(), target.to_path_buf());
     std::thread::spawn(move || -> io::Result<()> {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS)?;
         nix::unistd::chdir(&base)?;
-        let flags = if ro {
-            MsFlags::MS_RDONLY
-        } else {
-            MsFlags::empty()
-        };
         nix::mount::mount(
             Some("overlay"),
             &target,
@@ -130,7 +129,7 @@ fn fsconfig(
 }
 
 /// fsopen, one fsconfig per option (`lowerdir+` per layer), fsmount, move_mount.
-fn new_api(options: &[&str], ro: bool, target: &Path) -> io::Result<()> {
+fn new_api(options: &[&str], flags: MsFlags, target: &Path) -> io::Result<()> {
     let name = cstring(b"overlay")?;
     // SAFETY: fsopen(2) with a NUL-terminated name; the new descriptor is owned below.
     let fd = check(unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), FSOPEN_CLOEXEC) })?;
@@ -148,7 +147,15 @@ fn new_api(options: &[&str], ro: bool, target: &Path) -> io::Result<()> {
         }
     }
     fsconfig(&fs, FSCONFIG_CMD_CREATE, None, None)?;
-    let attrs = if ro { MOUNT_ATTR_RDONLY } else { 0 };
+    let attrs = [
+        (MsFlags::MS_RDONLY, MOUNT_ATTR_RDONLY),
+        (MsFlags::MS_NOSUID, MOUNT_ATTR_NOSUID),
+        (MsFlags::MS_NODEV, MOUNT_ATTR_NODEV),
+        (MsFlags::MS_NOEXEC, MOUNT_ATTR_NOEXEC),
+    ]
+    .into_iter()
+    .filter(|(flag, _)| flags.contains(*flag))
+    .fold(0, |attrs, (_, attr)| attrs | attr);
     // SAFETY: fsmount(2) of the context just created; the new descriptor is owned below.
     let m =
         check(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) })?;
@@ -205,18 +212,18 @@ mod tests {
             relative(&options).unwrap().1.len() > MAX_DATA,
             "the test needs longer names"
         );
-        mount(&options, false, &merged).unwrap();
+        mount(&options, MsFlags::empty(), &merged).unwrap();
         let seen = std::fs::read_to_string(merged.join("bottom"));
-        let _ = crate::mount::unmount(&merged);
+        let _ = crate::unmount_all(&merged);
         assert_eq!(seen.unwrap(), "b");
         // Fewer layers: relative paths fit, from the helper thread.
         let few = format!("lowerdir={}", lowers[..60].join(":"));
         let options = [u.as_str(), w.as_str(), few.as_str()];
         assert!(options.join(",").len() > MAX_DATA);
         assert!(relative(&options).unwrap().1.len() <= MAX_DATA);
-        mount(&options, true, &merged).unwrap();
+        mount(&options, MsFlags::MS_RDONLY, &merged).unwrap();
         let listed = std::fs::read_dir(&merged).map(|d| d.count());
-        let _ = crate::mount::unmount(&merged);
+        let _ = crate::unmount_all(&merged);
         assert!(listed.is_ok());
         let _ = std::fs::remove_dir_all(&dir);
     }
