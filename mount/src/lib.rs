@@ -1,10 +1,15 @@
 //! Mounting what containerd's `Mount` messages describe, as a shim mounts a Create's
 //! rootfs and skiffd mounts a snapshot: the options parsed once ([`options`]), then one
-//! mount(2) (a bind is remounted for its flags), and unmounting everything stacked on a
-//! target.
+//! mount(2) (a bind is remounted for its flags), or, for a mount with an id mapping, the
+//! kernel's mount API ([`idmapped`]); and unmounting everything stacked on a target.
 
+pub mod idmap;
+pub mod idmapped;
 pub mod options;
+mod tree;
+mod userns;
 
+pub use idmap::{IdMapping, IdRange};
 pub use options::MountOptions;
 
 use nix::mount::{MntFlags, MsFlags};
@@ -15,6 +20,38 @@ use std::path::{Path, PathBuf};
 /// Mounts one `Mount` on `target`.
 pub fn mount(m: &Mount, target: &Path) -> io::Result<()> {
     let opts = MountOptions::parse(&m.options);
+    match opts.id_mapping() {
+        Some(Ok(mapping)) => idmapped::mount(m, &opts, &mapping, target).map_err(|e| {
+            context(
+                e,
+                format!(
+                    "id-mapped mount {} {:?} on {}",
+                    m.type_,
+                    m.source,
+                    target.display()
+                ),
+            )
+        })?,
+        Some(Err(e)) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("mount {} {:?}: {e}", m.type_, m.source),
+            ))
+        }
+        None => plain_mount(m, &opts, target)?,
+    }
+    if !opts.propagation.is_empty() {
+        sys_mount(None, target, None, opts.propagation, "").map_err(|e| {
+            let _ = unmount_all(target);
+            context(e, format!("set the propagation of {}", target.display()))
+        })?;
+    }
+    Ok(())
+}
+
+/// One mount(2) of `m` with `opts`' flags and data; a bind mount is remounted
+/// read-only if asked.
+fn plain_mount(m: &Mount, opts: &MountOptions, target: &Path) -> io::Result<()> {
     let data = opts.data.join(",");
     let bind = opts.flags.contains(MsFlags::MS_BIND);
     let fstype = (!bind).then_some(m.type_.as_str());
@@ -29,17 +66,22 @@ pub fn mount(m: &Mount, target: &Path) -> io::Result<()> {
             format!("mount {} {:?} on {}", m.type_, m.source, target.display()),
         )
     })?;
-    let undo_on = |flags: MsFlags, what: &str| -> io::Result<()> {
-        sys_mount(None, target, None, flags, "").map_err(|e| {
-            let _ = unmount_all(target);
-            context(e, format!("{what} {}", target.display()))
-        })
-    };
     if bind && opts.flags.contains(MsFlags::MS_RDONLY) {
-        undo_on(opts.flags | MsFlags::MS_REMOUNT, "remount read-only")?;
+        sys_mount(None, target, None, opts.flags | MsFlags::MS_REMOUNT, "").map_err(|e| {
+            let _ = nix::mount::umount2(target, MntFlags::MNT_DETACH);
+            context(e, format!("remount read-only {}", target.display()))
+        })?;
     }
-    if !opts.propagation.is_empty() {
-        undo_on(opts.propagation, "set the propagation of")?;
+    Ok(())
+}
+
+/// What can be told wrong in `mounts` without mounting: an id mapping that is malformed
+/// or half given.
+pub fn check_all(mounts: &[Mount]) -> Result<(), String> {
+    for m in mounts {
+        if let Some(Err(e)) = MountOptions::parse(&m.options).id_mapping() {
+            return Err(format!("mount {} {:?}: {e}", m.type_, m.source));
+        }
     }
     Ok(())
 }
