@@ -196,6 +196,11 @@ impl Containerd {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir = TempDir::new(&format!("skiff-ctd{n}")).expect("temp dir");
         let root = dir.path();
+        // Searchable by all, as containerd makes its own root and state (0711): a
+        // container whose root is another host uid (a user-namespaced pod) reaches its
+        // bundle's rootfs through them.
+        fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o711))
+            .expect("chmod of the temp dir");
         let socket = root.join("containerd.sock");
         // containerd 2.x reads configuration version 3, and its CRI is three plugins.
         let v3 = version().0 >= 2;
@@ -519,7 +524,7 @@ impl Drop for Containerd {
         let asks_runc = !shim_uses_libcontainer();
         if let Some(entries) = fs::read_dir(&bundles).ok().filter(|_| asks_runc) {
             for e in entries.flatten() {
-                let _ = Command::new("runc")
+                let _ = crate::runc::command()
                     .arg("--root")
                     .arg(&root)
                     .args(["delete", "--force"])
@@ -542,7 +547,14 @@ impl Drop for Containerd {
     }
 }
 
-/// The CRI plugin's settings: runtime handler `skiff` beside the default `runc`, the
+/// The CRI runtime handler that starts the shim under test by path as runtime type
+/// `io.containerd.runc.v2`, with the runc options inline (containerd 1.7 and later honour
+/// `runtime_path`). containerd 2.x's CRI adds the IO owner of a user-namespaced pod to
+/// the runc options, which it can do only to these, not to handler `skiff`'s
+/// `ConfigPath` (README).
+pub const INLINE_HANDLER: &str = "skiff-inline";
+
+/// The CRI plugin's settings: runtime handlers `skiff` and [`INLINE_HANDLER`] beside the default `runc`, the
 /// given sandbox image (imported beforehand, never pulled), no AppArmor profile (none
 /// is loaded on test machines), and CNI directories that stay empty: only pods on the
 /// node's network can run, which is what the tests use. The streaming server listens
@@ -552,8 +564,9 @@ impl Drop for Containerd {
 /// pause container's -998), as a node whose containerd runs in a container would.
 ///
 /// The skiff runtime reads its runc options from a file (CRI sends a non-runc runtime
-/// type `runtimeoptions.v1.Options` naming it): runc keeps its state under this
-/// containerd's directory, not in the machine's shared k8s.io root.
+/// type `runtimeoptions.v1.Options` naming it), the inline handler has them in the
+/// config: either way runc keeps its state under this containerd's directory, not in
+/// the machine's shared k8s.io root.
 fn cri_config(root: &Path, sandbox_image: &str, v3: bool) -> String {
     let options = root.join("skiff-runtime.toml");
     fs::write(
@@ -570,6 +583,8 @@ fn cri_config(root: &Path, sandbox_image: &str, v3: bool) -> String {
         root = root.display()
     );
     let runtime_type = shim_runtime_type();
+    let shim = shim_binary();
+    let runc_root = root.join("runc");
     let runtimes = |prefix: &str| {
         format!(
             r#"  [plugins."{prefix}".containerd]
@@ -580,9 +595,16 @@ fn cri_config(root: &Path, sandbox_image: &str, v3: bool) -> String {
       runtime_type = "{runtime_type}"
       [plugins."{prefix}".containerd.runtimes.skiff.options]
         ConfigPath = "{options}"
+    [plugins."{prefix}".containerd.runtimes.{INLINE_HANDLER}]
+      runtime_type = "io.containerd.runc.v2"
+      runtime_path = "{shim}"
+      [plugins."{prefix}".containerd.runtimes.{INLINE_HANDLER}.options]
+        Root = "{runc_root}"
   [plugins."{prefix}".cni]
     {cni}
-"#
+"#,
+            shim = shim.display(),
+            runc_root = runc_root.display(),
         )
     };
     if v3 {
@@ -623,10 +645,9 @@ fn spawn_containerd(root: &Path, opts: &Options) -> Child {
         .open(root.join("containerd.log"))
         .expect("log");
     let mut cmd = Command::new(containerd_bin("containerd"));
-    if let Some(prefix) = &opts.path_prefix {
-        let path = std::env::var("PATH").unwrap_or_default();
-        cmd.env("PATH", format!("{}:{path}", prefix.display()));
-    }
+    // The shims containerd starts look runc up on its PATH: the tests' runc first.
+    let prefixes: Vec<PathBuf> = opts.path_prefix.iter().cloned().collect();
+    cmd.env("PATH", crate::runc::path_with(&prefixes));
     cmd.arg("--config")
         .arg(root.join("config.toml"))
         .stdin(Stdio::null())
