@@ -169,6 +169,20 @@ fn pod_of_two_containers_runs_in_one_skiff_shim() {
         working_set > 0 || usage > 0,
         "ContainerStats memory: {memory:?}"
     );
+    // containerd 2.3's CRI passes the pressure stall information of v2 metrics on.
+    let on_v2 = skiff_integration::machine::cgroup_v2();
+    if on_v2 && skiff_integration::containerd::version() >= (2, 3) {
+        let psi_of = |what: &str, psi: Option<&PsiStats>| {
+            let psi = psi.unwrap_or_else(|| panic!("ContainerStats has no {what} PSI"));
+            assert!(
+                psi.some.is_some() && psi.full.is_some(),
+                "{what} PSI: {psi:?}"
+            );
+        };
+        psi_of("cpu", stats.cpu.as_ref().and_then(|c| c.psi.as_ref()));
+        psi_of("memory", memory.psi.as_ref());
+        psi_of("io", stats.io.as_ref().and_then(|i| i.psi.as_ref()));
+    }
 
     // UpdateContainerResources reaches the container's cgroup, as seen from inside.
     let limit: i64 = 48 << 20;
