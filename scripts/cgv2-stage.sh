@@ -22,14 +22,18 @@ TIMEOUT=${CGV2_TIMEOUT:-900}
 OUT=$PWD/target/cgv2
 started=$(date +%s)
 
-# The three VMs, each about 400 s of work under emulation on a loaded two-core host
+# The three VMs, each about 400-500 s of work under emulation on a loaded two-core host
 # (measured: README). The scratch disk (--disk) puts the containers' root filesystems on
 # a block device, so that their io.stat has bytes to count. The systemd VM also runs
 # cgroupfs tests: a host that boots systemd and hands cgroupfs paths to runc is the
-# common case too.
-PLAN=${CGV2_PLAN:-"runc|--disk 4096|shimtest:runc runc:cgroup_v2 runc:checkpoint runc:crun runc:faults:checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on
-go|--disk 4096|shimtest:go youki:cgroup_v2 youki:cgroups youki:task_api:pause_freezes_and_resume_thaws,kill_all_ends_init_and_execs,runc_binary_option_through_ctr_as_a_drop_in,runc_binary_option_over_ttrpc,shim_cgroup_option_moves_the_shim
-systemd|--systemd --disk 4096|runc:systemd youki:systemd shimtest:youki youki:checkpoint runc:cgroups runc:task_api:pause_freezes_and_resume_thaws,kill_all_ends_init_and_execs,runc_binary_option_through_ctr_as_a_drop_in,runc_binary_option_over_ttrpc,shim_cgroup_option_moves_the_shim youki:crun youki:faults:checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on"}
+# common case too. runc151 is the runc shim with runc 1.5.1, what a cgroup v2 node runs
+# now: shimtest's cgroup families, cgroup_v2 and systemd run with it; runc 1.1.5 (Debian
+# 12's) keeps checkpoint, crun and the cgroup tests of cgroups and task_api, and runs
+# everything on the hosts. runc151@2.3 runs under containerd 2.3: its CRI with a
+# user-namespaced pod, and the pressure figures of ContainerStats.
+PLAN=${CGV2_PLAN:-"runc|--disk 4096|shimtest:runc151 runc151:cgroup_v2 runc:checkpoint runc:crun runc:faults:checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on
+go|--disk 4096|shimtest:go youki:cgroup_v2 youki:cgroups youki:task_api:pause_freezes_and_resume_thaws,kill_all_ends_init_and_execs,runc_binary_option_through_ctr_as_a_drop_in,runc_binary_option_over_ttrpc,shim_cgroup_option_moves_the_shim runc151@2.3:cri_userns runc151@2.3:cri
+systemd|--systemd --disk 4096|runc151:systemd youki:systemd shimtest:youki youki:checkpoint runc:cgroups runc:task_api:pause_freezes_and_resume_thaws,kill_all_ends_init_and_execs,runc_binary_option_through_ctr_as_a_drop_in,runc_binary_option_over_ttrpc,shim_cgroup_option_moves_the_shim youki:crun youki:faults:checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on"}
 
 skip() {
   echo "SKIPPED cgroup v2 stage (scripts/cgv2-stage.sh): $*" | tee -a target/skipped-tests.txt
@@ -53,7 +57,7 @@ fi
 echo "== cgroup v2 stage: building what the VMs run"
 rm -rf "$OUT"
 mkdir -p "$OUT/bin/tests" "$OUT/logs"
-execs=$(grep -oE '(runc|youki|go):[a-z_0-9]+' <<<"$PLAN" | cut -d: -f2 | sort -u)
+execs=$(grep -oE '(runc|runc151|youki|go|go23)(@[0-9.]+)?:[a-z_0-9]+' <<<"$PLAN" | cut -d: -f2 | sort -u)
 args=()
 for t in $execs; do args+=(--test "$t"); done
 # Test executables by name, as cargo reports them.
@@ -72,6 +76,9 @@ for b in containerd-shim-skiff-v2 containerd-shim-skiff-youki-v2 shimtest; do
   strip_into "target/debug/$b" "$OUT/bin/$b"
 done
 bash integration/images/build-busybox-image.sh "$OUT/bin/busybox-oci.tar" >/dev/null || exit 1
+if grep -q ':cri' <<<"$PLAN"; then
+  bash integration/images/build-pause-image.sh "$OUT/bin/pause-oci.tar" registry.k8s.io/pause:3.9 >/dev/null || exit 1
+fi
 
 # One VM: its jobs; its output in logs/vm-NAME.log, its exit status in rc-NAME.
 run_vm() {

@@ -145,7 +145,11 @@ pub const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.9";
 /// A pause image (a static /pause built with gcc), built once per test process.
 pub fn pause_archive() -> &'static Path {
     static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
-    ARCHIVE.get_or_init(|| build_archive("build-pause-image.sh", "pause-oci.tar", &[PAUSE_IMAGE]))
+    ARCHIVE.get_or_init(|| match std::env::var_os("SKIFF_PAUSE_ARCHIVE") {
+        // Built once beforehand, as the busybox archive (the VM stage's CRI jobs).
+        Some(prebuilt) => PathBuf::from(prebuilt),
+        None => build_archive("build-pause-image.sh", "pause-oci.tar", &[PAUSE_IMAGE]),
+    })
 }
 
 /// Runs an image script of integration/images/ into target/NAME: into a temporary name,

@@ -168,6 +168,21 @@ fn unescape(field: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn a_bad_mapping_is_told_before_mounting() {
+        let m = |options: &[&str]| skiff_protos::mount::Mount {
+            type_: "overlay".into(),
+            source: "overlay".into(),
+            options: options.iter().map(|o| o.to_string()).collect(),
+            ..Default::default()
+        };
+        assert!(super::check_all(&[m(&["lowerdir=/a"])]).is_ok());
+        assert!(super::check_all(&[m(&["uidmap=0:1:1", "gidmap=0:1:1"])]).is_ok());
+        let err = super::check_all(&[m(&["uidmap=0:1:1"])]).unwrap_err();
+        assert!(err.contains("without gidmap"), "{err}");
+        assert!(err.starts_with("mount overlay \"overlay\""), "{err}");
+    }
+
+    #[test]
     fn mountinfo_escapes_are_undone() {
         assert_eq!(
             super::unescape(r"/a\040b/c\134d"),
