@@ -13,9 +13,9 @@
 //! - any other filesystem is mounted, then replaced by an id-mapped copy of itself.
 
 use crate::idmap::IdMapping;
+use crate::options::MountOptions;
 use crate::tree::{Attributes, DetachedTree};
 use crate::userns::user_namespace;
-use crate::MountOptions;
 use nix::mount::{MntFlags, MsFlags};
 use skiff_protos::mount::Mount;
 use std::io;
@@ -41,7 +41,7 @@ pub fn mount(m: &Mount, opts: &MountOptions, mapping: &IdMapping, target: &Path)
     if m.type_ == "overlay" {
         return overlay(m, opts, userns, target);
     }
-    crate::plain_mount(m, opts, target)?;
+    crate::plain::plain_mount(m, opts, target)?;
     let mapped = DetachedTree::copy_of(target, true).and_then(|tree| {
         tree.set(Attributes::default(), Some(userns))?;
         Ok(tree)
@@ -91,7 +91,7 @@ fn overlay(m: &Mount, opts: &MountOptions, userns: BorrowedFd, target: &Path) ->
         flags: opts.flags,
         ..MountOptions::default()
     };
-    crate::plain_mount(m, &data, target)
+    crate::plain::plain_mount(m, &data, target)
     // The scratch copies are detached as `scratch` drops.
 }
 

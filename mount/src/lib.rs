@@ -6,13 +6,15 @@
 pub mod idmap;
 pub mod idmapped;
 pub mod options;
+mod plain;
 mod tree;
 mod userns;
 
 pub use idmap::{IdMapping, IdRange};
 pub use options::MountOptions;
 
-use nix::mount::{MntFlags, MsFlags};
+use nix::mount::MntFlags;
+use plain::{context, plain_mount, sys_mount};
 use skiff_protos::mount::Mount;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -44,32 +46,6 @@ pub fn mount(m: &Mount, target: &Path) -> io::Result<()> {
         sys_mount(None, target, None, opts.propagation, "").map_err(|e| {
             let _ = unmount_all(target);
             context(e, format!("set the propagation of {}", target.display()))
-        })?;
-    }
-    Ok(())
-}
-
-/// One mount(2) of `m` with `opts`' flags and data; a bind mount is remounted
-/// read-only if asked.
-fn plain_mount(m: &Mount, opts: &MountOptions, target: &Path) -> io::Result<()> {
-    let data = opts.data.join(",");
-    let bind = opts.flags.contains(MsFlags::MS_BIND);
-    let fstype = (!bind).then_some(m.type_.as_str());
-    // A bind mount takes most flags only when it is remounted with them.
-    let first = match bind {
-        true => opts.flags - MsFlags::MS_RDONLY,
-        false => opts.flags,
-    };
-    sys_mount(Some(&m.source), target, fstype, first, &data).map_err(|e| {
-        context(
-            e,
-            format!("mount {} {:?} on {}", m.type_, m.source, target.display()),
-        )
-    })?;
-    if bind && opts.flags.contains(MsFlags::MS_RDONLY) {
-        sys_mount(None, target, None, opts.flags | MsFlags::MS_REMOUNT, "").map_err(|e| {
-            let _ = nix::mount::umount2(target, MntFlags::MNT_DETACH);
-            context(e, format!("remount read-only {}", target.display()))
         })?;
     }
     Ok(())
@@ -124,21 +100,6 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     out.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
     out.dedup();
     out
-}
-
-fn sys_mount(
-    source: Option<&str>,
-    target: &Path,
-    fstype: Option<&str>,
-    flags: MsFlags,
-    data: &str,
-) -> io::Result<()> {
-    let data = (!data.is_empty()).then_some(data);
-    Ok(nix::mount::mount(source, target, fstype, flags, data)?)
-}
-
-fn context(e: io::Error, what: String) -> io::Error {
-    io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
 /// mountinfo escapes space, tab, newline and backslash as \ooo.
