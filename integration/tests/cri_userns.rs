@@ -167,9 +167,27 @@ fn owned_by_the_pod(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Entries of the shim's scratch directory for id-mapped layers.
-fn scratch_entries() -> usize {
-    std::fs::read_dir(skiff_mount::idmapped::SCRATCH_ROOT).map_or(0, |d| d.count())
+/// Entries of the shims' scratch directory for id-mapped layers.
+fn scratch_entries() -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(skiff_mount::idmapped::SCRATCH_ROOT)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default()
+}
+
+/// Scratch entries not among `before`, once the mounts of other pods (the other test
+/// runs beside this one) have had a moment to finish.
+fn scratch_left(before: &[std::ffi::OsString]) -> Vec<std::ffi::OsString> {
+    let new = || -> Vec<_> {
+        scratch_entries()
+            .into_iter()
+            .filter(|e| !before.contains(e))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !new().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    new()
 }
 
 #[test]
@@ -290,10 +308,10 @@ fn a_pod_with_its_own_user_namespace_runs_mapped() {
     }
     assert!(!proc::alive(shim), "the pod's shim exited");
     assert_pod_left_nothing(&[&pod, &id], &parent);
-    assert_eq!(
-        scratch_entries(),
-        scratch_before,
-        "the shim's scratch directory for id-mapped layers is as it was"
+    let left = scratch_left(&scratch_before);
+    assert!(
+        left.is_empty(),
+        "the shim's scratch directory for id-mapped layers holds {left:?}"
     );
     for dir in [cd.dir().join("state"), cd.state_root(), logs.path().into()] {
         let left = owned_by_the_pod(&dir);
