@@ -10,9 +10,9 @@
 #   shimtest:runc151 shimtest's cgroup and CRIU families against the runc shim with
 #                    runc 1.5.1 (/var/cache/runc)
 #   SHIM[@CTD]:EXE[:TEST,...]  a test executable (all its tests, or those named) with
-#                    SHIM runc, runc151 (the runc shim with runc 1.5.1), youki, go or
-#                    go23 (the Go shim of 1.6 or 2.3: to check a test's expectations
-#                    against the reference); @CTD runs it under containerd CTD of
+#                    SHIM runc, runc151 (the runc shim with runc 1.5.1), youki, or go
+#                    (the Go shim: to check a test's expectations against the
+#                    reference); @CTD runs it under containerd CTD of
 #                    /var/cache/containerd-releases (2.3) instead of the system's 1.6
 # Each of our shims must pass every scenario it supports, so it passes whatever the Go
 # shim passes; the runs are separate so that VMs can take them side by side.
@@ -48,7 +48,6 @@ shim_path() {
     runc|runc151) echo "$BIN/containerd-shim-skiff-v2";;
     youki) echo "$BIN/containerd-shim-skiff-youki-v2";;
     go) echo "$GO_SHIM";;
-    go23) echo "$RELEASES/2.3/usr/bin/containerd-shim-runc-v2";;
     *) return 1;;
   esac
 }

@@ -58,7 +58,7 @@ fi
 echo "== cgroup v2 stage: building what the VMs run"
 rm -rf "$OUT"
 mkdir -p "$OUT/bin/tests" "$OUT/logs"
-execs=$(grep -oE '(runc|runc151|youki|go|go23)(@[0-9.]+)?:[a-z_0-9]+' <<<"$PLAN" | cut -d: -f2 | sort -u)
+execs=$(grep -oE '(runc|runc151|youki|go)(@[0-9.]+)?:[a-z_0-9]+' <<<"$PLAN" | cut -d: -f2 | sort -u)
 args=()
 for t in $execs; do args+=(--test "$t"); done
 # Test executables by name, as cargo reports them.
