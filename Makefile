@@ -33,12 +33,18 @@ RELEASES ?= /var/cache/containerd-releases
 RELEASES_SCRIPT ?= ../shared/tools/containerd-releases.sh
 # Docker's daemon and client for integration/tests/docker.rs (unpacked, not installed).
 DOCKER_RELEASE ?= /var/cache/docker-release
+# runc 1.3.6 and 1.5.1 (static builds of ../shared/tools/runc/), unpacked beside the
+# system's 1.1.5 by scripts/runc-releases.sh; 1.5.1 is the current runc of the matrix.
+RUNC_RELEASES ?= /var/cache/runc
+RUNC_NEW := $(RUNC_RELEASES)/1.5.1/usr/sbin
+RUNC_MID := $(RUNC_RELEASES)/1.3.6/usr/sbin
 # The integration tests that run under containerd, once per generation.
-CONTAINERD_TESTS := --test containerd_task --test task_api --test cgroups --test faults --test install --test cri --test cri_sandbox --test go_client --test confinement --test many_layers
+CONTAINERD_TESTS := --test containerd_task --test task_api --test cgroups --test faults --test install --test cri --test cri_sandbox --test cri_userns --test go_client --test confinement --test many_layers
 
 # Unit tests, then end-to-end tests with real runc and a private containerd per test:
 # the whole workspace under the system's containerd (1.6), then the containerd tests
-# again under 1.7, 2.1, 2.2 and 2.3 (and with the libcontainer shim under 1.6 and 2.3),
+# again under 1.7, 2.1, 2.2 and 2.3 (under 2.3 also with runc 1.5.1; and with the
+# libcontainer shim under 1.6 and 2.3), runc-driver and shimtest with runc 1.3.6 and 1.5.1,
 # then what needs a cgroup v2 machine in VMs (scripts/cgv2-stage.sh; skipped, saying
 # why, where the VM cannot boot). Needs root and the packages .ci/run installs.
 test: build-debug
@@ -46,12 +52,19 @@ test: build-debug
 	@rm -f target/skipped-tests.txt target/test-report.txt
 	@if { [ ! -x $(RELEASES)/sid/usr/bin/containerd ] || [ ! -x $(RELEASES)/2.3/usr/bin/containerd ]; } && [ -f $(RELEASES_SCRIPT) ]; then bash $(RELEASES_SCRIPT) $(RELEASES); fi
 	@if [ ! -x $(DOCKER_RELEASE)/current/usr/sbin/dockerd ]; then bash scripts/docker-release.sh $(DOCKER_RELEASE); fi
+	@if [ ! -x $(RUNC_NEW)/runc ] || [ ! -x $(RUNC_MID)/runc ]; then bash scripts/runc-releases.sh $(RUNC_RELEASES); fi
 	@echo "== the workspace, under $$(containerd --version)"
 	$(CARGO) test --workspace
 	@echo "== shimtest: every scenario against our shim, started as containerd 1.6-2.2 start it"
 	target/debug/shimtest --shim target/debug/$(SHIM)
 	@echo "== shimtest: every scenario against our shim, started with containerd 2.3's bootstrap protocol"
 	target/debug/shimtest --shim target/debug/$(SHIM) --bootstrap
+	@echo "== runc-driver and shimtest (2.3's bootstrap) with runc 1.3.6 and 1.5.1"
+	@for dir in $(RUNC_MID) $(RUNC_NEW); do \
+	  echo "-- $$($$dir/runc --version | head -n 1)"; \
+	  SKIFF_RUNC_BIN=$$dir $(CARGO) test -q -p runc-driver --test real_runc || exit 1; \
+	  PATH=$$dir:$$PATH target/debug/shimtest --shim target/debug/$(SHIM) --bootstrap || exit 1; \
+	done
 	@echo "== shimtest: the libcontainer shim (BinaryName is unsupported there: README)"
 	target/debug/shimtest --shim target/debug/$(YOUKI_SHIM) --state-root /run/containerd/youki --skip options/runtime-binary
 	@echo "== the containerd tests with the libcontainer shim, under $$(containerd --version)"
@@ -65,6 +78,12 @@ test: build-debug
 	    echo "SKIPPED containerd from $$gen: not unpacked in $(RELEASES) (run $(RELEASES_SCRIPT))" >> target/skipped-tests.txt; \
 	  fi; \
 	done
+	@if [ -x $(RELEASES)/2.3/usr/bin/containerd ]; then \
+	  echo "== the containerd tests with runc 1.5.1, under $$($(RELEASES)/2.3/usr/bin/containerd --version)"; \
+	  SKIFF_RUNC_BIN=$(RUNC_NEW) SKIFF_CONTAINERD_BIN=$(RELEASES)/2.3/usr/bin $(CARGO) test -p skiff-integration $(CONTAINERD_TESTS) || exit 1; \
+	else \
+	  echo "SKIPPED runc 1.5.1 under containerd 2.3: not unpacked in $(RELEASES) (run $(RELEASES_SCRIPT))" >> target/skipped-tests.txt; \
+	fi
 	@if [ -x $(RELEASES)/2.3/usr/bin/containerd ]; then \
 	  echo "== the containerd tests with the libcontainer shim, under $$($(RELEASES)/2.3/usr/bin/containerd --version)"; \
 	  SKIFF_SHIM=$(CURDIR)/target/debug/$(YOUKI_SHIM) SKIFF_CONTAINERD_BIN=$(RELEASES)/2.3/usr/bin $(CARGO) test -p skiff-integration $(CONTAINERD_TESTS) || exit 1; \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: our shim against containerd's Go shim, side by side, under each containerd
-# generation present (1.6, 2.1, 2.2, 2.3: ../shared/bench/shimbench.py), written to
-# BENCHMARKS.md.
+# generation present (1.6, 2.1, 2.2, 2.3: ../shared/bench/shimbench.py), shimtest's
+# lifecycle and Stats load, written to BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench=../shared/bench/shimbench.py
@@ -63,6 +63,17 @@ jsons=(1.6="$raw/1.6.json")
   target/release/shimtest "${shims[@]}" --filter lifecycle/ --filter exec/ \
     | sed -n '/^median latency/,/^$/p' | sed 's/^/    /'
   echo
+  # containerd 2.3's CRI asks every container's Stats once a second: what that costs a
+  # pod's shim of 30 containers, beside 2.3's Go shim (issue 26).
+  go23=$releases/2.3/usr/bin/containerd-shim-runc-v2
+  if [ -x "$go23" ]; then
+    echo "## Stats as containerd 2.3's CRI asks them: 30 containers in one pod shim"
+    echo
+    echo "    target/release/shimtest --shim $ours --shim $go23 --bootstrap --stats-load 30:30"
+    echo
+    target/release/shimtest --shim "$ours" --shim "$go23" --bootstrap --stats-load 30:30 | sed 's/^/    /'
+    echo
+  fi
   echo "## Targets (issues 10 and 13), judged from the figures above"
   echo
   echo "Ratios are skiff / Go shim of the same containerd (scripts/bench_targets.py)."

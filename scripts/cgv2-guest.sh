@@ -7,9 +7,13 @@
 #   shimtest:youki   the same against the libcontainer shim, but for what it refuses
 #   shimtest:go      the same against containerd's Go shim, the reference, which must pass
 #                    every scenario but the one it fails everywhere
-#   SHIM:EXE[:TEST,...]  a test executable (all its tests, or those named) with SHIM
-#                    runc, youki, or go (the Go shim: to check a test's expectations
-#                    against the reference)
+#   shimtest:runc151 shimtest's cgroup and CRIU families against the runc shim with
+#                    runc 1.5.1 (/var/cache/runc)
+#   SHIM[@CTD]:EXE[:TEST,...]  a test executable (all its tests, or those named) with
+#                    SHIM runc, runc151 (the runc shim with runc 1.5.1), youki, or go
+#                    (the Go shim: to check a test's expectations against the
+#                    reference); @CTD runs it under containerd CTD of
+#                    /var/cache/containerd-releases (2.3) instead of the system's 1.6
 # Each of our shims must pass every scenario it supports, so it passes whatever the Go
 # shim passes; the runs are separate so that VMs can take them side by side.
 set -uo pipefail
@@ -30,6 +34,10 @@ export SKIFF_REQUIRE=cgroup-v2,criu,crun
 export SKIFF_MACHINE="cgroup v2 VM${CGV2_NAME:+ $CGV2_NAME}"
 # The image the tests import, built once on the host (30 s per test process in here).
 export SKIFF_BUSYBOX_ARCHIVE=$BIN/busybox-oci.tar
+[ -f "$BIN/pause-oci.tar" ] && export SKIFF_PAUSE_ARCHIVE=$BIN/pause-oci.tar
+# The host's / is the guest's: the current runc and the newer containerds are there.
+RUNC_151=/var/cache/runc/1.5.1/usr/sbin
+RELEASES=/var/cache/containerd-releases
 GO_SHIM=/usr/bin/containerd-shim-runc-v2
 # libcontainer_parity runs both of our shims (and runc 1.5.1 beside the VM's runc 1.1.5
 # when the stage brought it).
@@ -41,7 +49,7 @@ export SHIMTEST_TIME_SCALE=3
 
 shim_path() {
   case $1 in
-    runc) echo "$BIN/containerd-shim-skiff-v2";;
+    runc|runc151) echo "$BIN/containerd-shim-skiff-v2";;
     youki) echo "$BIN/containerd-shim-skiff-youki-v2";;
     go) echo "$GO_SHIM";;
     *) return 1;;
@@ -69,6 +77,18 @@ job() {
   case $1 in
     shimtest:runc)
       "$BIN/shimtest" --shim "$(shim_path runc)" --json "$OUT/shimtest-runc.json";;
+    shimtest:runc151)
+      # The families whose path through runc touches the cgroup (or CRIU): the rest
+      # (stdio, terminals, most of exec, bad requests) run with runc 1.5.1 on the host,
+      # and every family with runc 1.1.5 here would double the slowest job (runc 1.5.1
+      # starts several times slower under emulation).
+      [ -x "$RUNC_151/runc" ] || { echo "no runc 1.5.1 at $RUNC_151"; return 1; }
+      local families=()
+      for f in lifecycle/ kill/ pids/ pause/ metrics/ pod/ shim/ checkpoint/ exec/kill exec/output-and-exit; do
+        families+=(--filter "$f")
+      done
+      PATH=$RUNC_151:$PATH "$BIN/shimtest" --shim "$(shim_path runc)" "${families[@]}" \
+        --json "$OUT/shimtest-runc151.json";;
     shimtest:youki)
       # What the libcontainer shim refuses by design (README): another runtime binary,
       # and CRIU, which this build does not include.
@@ -79,14 +99,16 @@ job() {
       cat "$OUT/shimtest-go.out"
       go_shim_passes "$OUT/shimtest-go.out";;
     *:*)
-      local shim spec exe
-      shim=$(shim_path "${1%%:*}") || { echo "unknown shim in $1"; return 2; }
+      local who=${1%%:*} shim spec exe env=()
+      shim=$(shim_path "${who%@*}") || { echo "unknown shim in $1"; return 2; }
+      [ "${who%@*}" = runc151 ] && env+=("SKIFF_RUNC_BIN=$RUNC_151")
+      [ "$who" != "${who#*@}" ] && env+=("SKIFF_CONTAINERD_BIN=$RELEASES/${who#*@}/usr/bin")
       spec=${1#*:}
       exe=$BIN/tests/${spec%%:*}
       local tests=()
       [ "$spec" != "${spec#*:}" ] && IFS=, read -r -a tests <<<"${spec#*:}"
       # One test at a time: the VM has one emulated CPU, side by side they only wait.
-      SKIFF_SHIM=$shim "$exe" --test-threads 1 ${tests[0]:+--exact} "${tests[@]}";;
+      env "${env[@]}" SKIFF_SHIM="$shim" "$exe" --test-threads 1 ${tests[0]:+--exact} "${tests[@]}";;
     *) echo "unknown job $1"; return 2;;
   esac
 }
@@ -94,7 +116,7 @@ job() {
 status=0
 for j in "$@"; do
   # The log's name: shimtest_SHIM, SHIM_EXE, or SHIM_EXE_some for a choice of its tests.
-  name=$(cut -d: -f1,2 <<<"$j" | tr : _)
+  name=$(cut -d: -f1,2 <<<"$j" | tr :@ __)
   [ "$(cut -d: -f3 <<<"$j")" ] && name=${name}_some
   start=$(date +%s)
   echo "== $j"

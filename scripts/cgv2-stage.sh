@@ -22,16 +22,22 @@ TIMEOUT=${CGV2_TIMEOUT:-900}
 OUT=$PWD/target/cgv2
 started=$(date +%s)
 
-# The three VMs, each about 400 s of work under emulation on a loaded two-core host
+# The three VMs, each about 400-500 s of work under emulation on a loaded two-core host
 # (measured: README), and a fourth for the libcontainer shim's parity with runc (the
 # tables that depend on the cgroup version: seccomp and process settings, device rules
 # among them) and confinement with both shims, which takes longer. The scratch disk
 # (--disk) puts the containers' root filesystems on a block device, so that their
 # io.stat has bytes to count. The systemd VM also runs cgroupfs tests: a host that boots
-# systemd and hands cgroupfs paths to runc is the common case too.
-PLAN=${CGV2_PLAN:-"runc|--disk 4096|shimtest:runc runc:cgroup_v2 runc:checkpoint runc:crun runc:faults:checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on
+# systemd and hands cgroupfs paths to runc is the common case too. runc151 is the runc
+# shim with runc 1.5.1, what a cgroup v2 node runs now: shimtest's cgroup families,
+# cgroup_v2 and systemd run with it; runc 1.1.5 (Debian 12's) keeps checkpoint, crun and
+# the cgroup tests of cgroups and task_api, and runs everything on the hosts.
+# runc151@2.3 runs under containerd 2.3: its CRI with a user-namespaced pod, and the
+# pressure figures of ContainerStats (the pod test only: the others time a pod's stop
+# against the hosts' 5 s, which emulation overruns).
+PLAN=${CGV2_PLAN:-"runc|--disk 4096|shimtest:runc151 runc151:cgroup_v2 runc151@2.3:cri_userns runc151@2.3:cri:pod_of_two_containers_runs_in_one_skiff_shim runc:checkpoint runc:crun runc:faults:checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on
 go|--disk 4096|shimtest:go youki:cgroup_v2 youki:cgroups youki:task_api:pause_freezes_and_resume_thaws,kill_all_ends_init_and_execs,runc_binary_option_through_ctr_as_a_drop_in,runc_binary_option_over_ttrpc,shim_cgroup_option_moves_the_shim
-systemd|--systemd --disk 4096|runc:systemd youki:systemd shimtest:youki youki:checkpoint runc:cgroups runc:task_api:pause_freezes_and_resume_thaws,kill_all_ends_init_and_execs,runc_binary_option_through_ctr_as_a_drop_in,runc_binary_option_over_ttrpc,shim_cgroup_option_moves_the_shim youki:crun youki:faults:checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on
+systemd|--systemd --disk 4096|runc151:systemd youki:systemd shimtest:youki youki:checkpoint runc:cgroups runc:task_api:pause_freezes_and_resume_thaws,kill_all_ends_init_and_execs,runc_binary_option_through_ctr_as_a_drop_in,runc_binary_option_over_ttrpc,shim_cgroup_option_moves_the_shim youki:crun youki:faults:checkpoint_without_a_working_criu_fails_clearly_and_the_task_runs_on
 libcontainer|--disk 4096 --timeout 1800|youki:libcontainer_parity:seccomp_filters_agree_with_runc_for_init_and_exec,process_settings_agree_with_runc_for_init_and_exec youki:confinement runc:confinement"}
 
 skip() {
@@ -56,7 +62,7 @@ fi
 echo "== cgroup v2 stage: building what the VMs run"
 rm -rf "$OUT"
 mkdir -p "$OUT/bin/tests" "$OUT/logs"
-execs=$(grep -oE '(runc|youki|go):[a-z_0-9]+' <<<"$PLAN" | cut -d: -f2 | sort -u)
+execs=$(grep -oE '(runc|runc151|youki|go)(@[0-9.]+)?:[a-z_0-9]+' <<<"$PLAN" | cut -d: -f2 | sort -u)
 args=()
 for t in $execs; do args+=(--test "$t"); done
 # Test executables by name, as cargo reports them.
@@ -78,6 +84,9 @@ bash integration/images/build-busybox-image.sh "$OUT/bin/busybox-oci.tar" >/dev/
 # runc 1.5.1 for libcontainer_parity, where the host has it.
 RUNC_1_5=${SKIFF_RUNC_1_5:-/var/cache/runc/1.5.1/usr/sbin/runc}
 [ -x "$RUNC_1_5" ] && cp "$RUNC_1_5" "$OUT/bin/runc-1.5.1"
+if grep -q ':cri' <<<"$PLAN"; then
+  bash integration/images/build-pause-image.sh "$OUT/bin/pause-oci.tar" registry.k8s.io/pause:3.9 >/dev/null || exit 1
+fi
 
 # One VM: its jobs; its output in logs/vm-NAME.log, its exit status in rc-NAME.
 run_vm() {

@@ -6,6 +6,7 @@
 
 mod discover;
 mod oom;
+mod psi;
 mod read;
 mod v1;
 mod v2;

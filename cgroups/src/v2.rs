@@ -1,5 +1,7 @@
-//! Statistics of a cgroup v2 container: one directory holds every controller's files.
+//! Statistics of a cgroup v2 container: one directory holds every controller's files,
+//! its pressure (PSI) among them.
 
+use crate::psi;
 use crate::read::{number, table};
 use protobuf::MessageField;
 use skiff_protos::metrics_v2::*;
@@ -25,6 +27,9 @@ pub fn metrics(dir: &Path) -> Metrics {
         nr_periods: c("nr_periods"),
         nr_throttled: c("nr_throttled"),
         throttled_usec: c("throttled_usec"),
+        nr_bursts: c("nr_bursts"),
+        burst_usec: c("burst_usec"),
+        psi: psi::read(dir, "cpu.pressure"),
         ..Default::default()
     });
     if dir.join("memory.current").exists() {
@@ -37,12 +42,17 @@ pub fn metrics(dir: &Path) -> Metrics {
             max: e("max"),
             oom: e("oom"),
             oom_kill: e("oom_kill"),
+            oom_group_kill: e("oom_group_kill"),
             ..Default::default()
         });
     }
-    if dir.join("io.stat").exists() {
+    // io.pressure is there whether or not the io controller is enabled; io.stat is not.
+    let io_psi = psi::read(dir, "io.pressure");
+    let io_stat = fs::read_to_string(dir.join("io.stat")).ok();
+    if io_stat.is_some() || io_psi.is_some() {
         m.io = MessageField::some(IOStat {
-            usage: parse_io_stat(&fs::read_to_string(dir.join("io.stat")).unwrap_or_default()),
+            usage: parse_io_stat(&io_stat.unwrap_or_default()),
+            psi: io_psi,
             ..Default::default()
         });
     }
@@ -90,6 +100,7 @@ fn memory(dir: &Path) -> MemoryStat {
         swap_limit: number(dir, "memory.swap.max"),
         max_usage: number(dir, "memory.peak"),
         swap_max_usage: number(dir, "memory.swap.peak"),
+        psi: psi::read(dir, "memory.pressure"),
         ..Default::default()
     }
 }

@@ -145,7 +145,11 @@ pub const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.9";
 /// A pause image (a static /pause built with gcc), built once per test process.
 pub fn pause_archive() -> &'static Path {
     static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
-    ARCHIVE.get_or_init(|| build_archive("build-pause-image.sh", "pause-oci.tar", &[PAUSE_IMAGE]))
+    ARCHIVE.get_or_init(|| match std::env::var_os("SKIFF_PAUSE_ARCHIVE") {
+        // Built once beforehand, as the busybox archive (the VM stage's CRI jobs).
+        Some(prebuilt) => PathBuf::from(prebuilt),
+        None => build_archive("build-pause-image.sh", "pause-oci.tar", &[PAUSE_IMAGE]),
+    })
 }
 
 /// Runs an image script of integration/images/ into target/NAME: into a temporary name,
@@ -202,6 +206,11 @@ impl Containerd {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir = TempDir::new(&format!("skiff-ctd{n}")).expect("temp dir");
         let root = dir.path();
+        // Searchable by all, as containerd makes its own root and state (0711): a
+        // container whose root is another host uid (a user-namespaced pod) reaches its
+        // bundle's rootfs through them.
+        fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o711))
+            .expect("chmod of the temp dir");
         let socket = root.join("containerd.sock");
         // containerd 2.x reads configuration version 3, and its CRI is three plugins.
         let v3 = version().0 >= 2;
@@ -529,7 +538,7 @@ impl Drop for Containerd {
         if let Some(entries) = fs::read_dir(&bundles).ok().filter(|_| asks_runc) {
             for e in entries.flatten() {
                 for root in [&root, &default_root] {
-                    let _ = Command::new("runc")
+                    let _ = crate::runc::command()
                         .arg("--root")
                         .arg(root)
                         .args(["delete", "--force"])
@@ -553,7 +562,14 @@ impl Drop for Containerd {
     }
 }
 
-/// The CRI plugin's settings: runtime handler `skiff` beside the default `runc`, the
+/// The CRI runtime handler that starts the shim under test by path as runtime type
+/// `io.containerd.runc.v2`, with the runc options inline (containerd 1.7 and later honour
+/// `runtime_path`). containerd 2.x's CRI adds the IO owner of a user-namespaced pod to
+/// the runc options, which it can do only to these, not to handler `skiff`'s
+/// `ConfigPath` (README).
+pub const INLINE_HANDLER: &str = "skiff-inline";
+
+/// The CRI plugin's settings: runtime handlers `skiff` and [`INLINE_HANDLER`] beside the default `runc`, the
 /// given sandbox image (imported beforehand, never pulled), no AppArmor profile (none
 /// is loaded on test machines), and CNI directories that stay empty: only pods on the
 /// node's network can run, which is what the tests use. The streaming server listens
@@ -563,8 +579,9 @@ impl Drop for Containerd {
 /// pause container's -998), as a node whose containerd runs in a container would.
 ///
 /// The skiff runtime reads its runc options from a file (CRI sends a non-runc runtime
-/// type `runtimeoptions.v1.Options` naming it): runc keeps its state under this
-/// containerd's directory, not in the machine's shared k8s.io root.
+/// type `runtimeoptions.v1.Options` naming it), the inline handler has them in the
+/// config: either way runc keeps its state under this containerd's directory, not in
+/// the machine's shared k8s.io root.
 fn cri_config(root: &Path, sandbox_image: &str, v3: bool, opts: &Options) -> String {
     let options = root.join("skiff-runtime.toml");
     fs::write(
@@ -611,6 +628,8 @@ fn cri_config(root: &Path, sandbox_image: &str, v3: bool, opts: &Options) -> Str
 {options}"#
         )
     };
+    let shim = shim_binary();
+    let runc_root = root.join("runc");
     let runtimes = |prefix: &str| {
         let sandboxer = if v3 {
             shim_sandboxer(prefix)
@@ -626,9 +645,16 @@ fn cri_config(root: &Path, sandbox_image: &str, v3: bool, opts: &Options) -> Str
       runtime_type = "{runtime_type}"
       [plugins."{prefix}".containerd.runtimes.skiff.options]
         ConfigPath = "{options}"
+    [plugins."{prefix}".containerd.runtimes.{INLINE_HANDLER}]
+      runtime_type = "io.containerd.runc.v2"
+      runtime_path = "{shim}"
+      [plugins."{prefix}".containerd.runtimes.{INLINE_HANDLER}.options]
+        Root = "{runc_root}"
   [plugins."{prefix}".cni]
     {cni}
-"#
+"#,
+            shim = shim.display(),
+            runc_root = runc_root.display(),
         )
     };
     if v3 {
@@ -669,10 +695,9 @@ fn spawn_containerd(root: &Path, opts: &Options) -> Child {
         .open(root.join("containerd.log"))
         .expect("log");
     let mut cmd = Command::new(containerd_bin("containerd"));
-    if let Some(prefix) = &opts.path_prefix {
-        let path = std::env::var("PATH").unwrap_or_default();
-        cmd.env("PATH", format!("{}:{path}", prefix.display()));
-    }
+    // The shims containerd starts look runc up on its PATH: the tests' runc first.
+    let prefixes: Vec<PathBuf> = opts.path_prefix.iter().cloned().collect();
+    cmd.env("PATH", crate::runc::path_with(&prefixes));
     cmd.arg("--config")
         .arg(root.join("config.toml"))
         .stdin(Stdio::null())

@@ -11,6 +11,7 @@ pub mod parity;
 pub mod proc;
 pub mod pty;
 pub mod registry;
+pub mod runc;
 pub mod shim_client;
 pub mod shimtest;
 pub mod skiffd;
@@ -59,10 +60,15 @@ pub fn report(line: &str) {
 }
 
 /// ", NAME" for the machine a run is on when it is not the host (`SKIFF_MACHINE`, set by
-/// the cgroup v2 VM stage), so its skips and figures say where they come from.
+/// the cgroup v2 VM stage), and ", runc VERSION" when the run is given another runc than
+/// the system's (`SKIFF_RUNC_BIN`), so its skips and figures say where they come from.
 fn machine_label() -> String {
-    match std::env::var("SKIFF_MACHINE") {
+    let mut label = match std::env::var("SKIFF_MACHINE") {
         Ok(m) if !m.is_empty() => format!(", {m}"),
         _ => String::new(),
+    };
+    if runc::dir().is_some() {
+        label.push_str(&format!(", runc {}", runc::version()));
     }
+    label
 }

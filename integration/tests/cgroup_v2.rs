@@ -1,5 +1,6 @@
 //! What the shim does on a pure cgroup v2 machine, through containerd as a user drives
-//! it: Stats in containerd's v2 metrics, OOM kills from `memory.events`, Update through
+//! it: Stats in containerd's v2 metrics (with pressure stall information, which
+//! containerd 2.3's CRI reports), OOM kills from `memory.events`, Update through
 //! `memory.max` / `cpu.max` / `pids.max`, Pause through `cgroup.freeze`, and kill --all
 //! of a container that shares another's PID namespace. On a v1 or hybrid machine each
 //! test records itself as skipped; make test runs them in its cgroup v2 VM stage.
@@ -93,6 +94,75 @@ fn stats_answer_v2_metrics_with_memory_cpu_pids_and_io() {
         .unwrap_or(0);
     assert!(!on_disk || ctr_written >= 4 << 20, "{json}");
     cd.remove("measured");
+}
+
+/// Pressure stall information as the CRI of containerd 2.3 reads it from v2 metrics: cpu,
+/// memory and io, each "some" and "full", the kernel's figures. A container with more busy
+/// loops than CPUs waits for CPU: its cpu "some" figures grow.
+#[test]
+fn stats_carry_pressure_stall_information() {
+    if !has("stats_carry_pressure_stall_information", Need::CgroupV2) {
+        return;
+    }
+    let cd = Containerd::start();
+    let pid = cd.run_detached(
+        "pressed",
+        &[],
+        &[
+            "sh",
+            "-c",
+            "busy() { while :; do :; done; }; i=0; \
+             while [ $i -le $(nproc) ]; do busy & i=$((i+1)); done; exec sleep 300",
+        ],
+    );
+    let dir = cgroup_of(pid);
+    assert!(
+        dir.join("cpu.pressure").exists(),
+        "no cpu.pressure in {}: the kernel has no PSI (psi=1 on its command line?)",
+        dir.display()
+    );
+    let shim = shim_of(&cd, "pressed");
+    let pressed = || {
+        let (_, m) = unified::stats(&shim, "pressed");
+        let m = m.expect("v2 metrics");
+        // The averages are updated every two seconds, the total at once.
+        m.cpu.psi.some.total > 0 && m.cpu.psi.some.avg10 > 0.0
+    };
+    assert!(
+        eventually(LONG, pressed),
+        "cpu pressure never grew: cpu.pressure says {:?}",
+        read(&dir, "cpu.pressure")
+    );
+    let (_, m) = unified::stats(&shim, "pressed");
+    let m = m.expect("v2 metrics");
+    for (what, psi, file) in [
+        ("cpu", &m.cpu.psi, "cpu.pressure"),
+        ("memory", &m.memory.psi, "memory.pressure"),
+        ("io", &m.io.psi, "io.pressure"),
+    ] {
+        let kernel = read(&dir, file);
+        assert!(
+            psi.some.is_some() && psi.full.is_some(),
+            "{what} PSI {psi:?}; {file} says {kernel:?}"
+        );
+        // Totals only grow: what the shim read lies between two readings of the file.
+        let total_in = |text: &str| -> u64 {
+            text.lines()
+                .find(|l| l.starts_with("some"))
+                .and_then(|l| l.split_whitespace().find_map(|f| f.strip_prefix("total=")))
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0)
+        };
+        assert!(
+            psi.some.total <= total_in(&read(&dir, file)),
+            "{what}: {} read, {file} says {:?}",
+            psi.some.total,
+            read(&dir, file)
+        );
+        let avg = psi.some.avg10;
+        assert!((0.0..=100.0).contains(&avg), "{what} some avg10 {avg}");
+    }
+    cd.remove("pressed");
 }
 
 #[test]

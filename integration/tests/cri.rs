@@ -5,88 +5,14 @@
 //! busybox images are built here and imported with `ctr -n k8s.io images import`.
 
 use skiff_integration::bundle::TempDir;
-use skiff_integration::containerd::{
-    cgroup_bases, shim_binary, shim_file_name, CgroupCleanup, Containerd, Options, BUSYBOX_IMAGE,
-    PAUSE_IMAGE,
-};
+use skiff_integration::containerd::{shim_file_name, CgroupCleanup};
 use skiff_integration::cri::api::*;
-use skiff_integration::cri::CriClient;
+use skiff_integration::cri::pod::{
+    assert_pod_left_nothing, container, log_lines, parse_cri_line, start_cri,
+};
 use skiff_integration::proc;
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn start_cri() -> (Containerd, CriClient) {
-    let shim_dir = shim_binary().parent().unwrap().to_path_buf();
-    let cd = Containerd::start_with(Options {
-        // containerd finds io.containerd.NAME.v2 as containerd-shim-NAME-v2 on PATH.
-        path_prefix: Some(shim_dir),
-        cri_sandbox_image: Some(PAUSE_IMAGE.into()),
-        ..Default::default()
-    });
-    let cri = CriClient::connect(&cd.socket).expect("connecting to the CRI socket");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match cri.version() {
-            Ok(v) if v.runtime_name == "containerd" => break,
-            other => assert!(
-                Instant::now() < deadline,
-                "the CRI plugin did not answer Version: {other:?}\n{}",
-                cd.log()
-            ),
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (cd, cri)
-}
-
-fn container(name: &str, script: &str, log: &str) -> ContainerConfig {
-    ContainerConfig {
-        metadata: Some(ContainerMetadata {
-            name: name.into(),
-            attempt: 0,
-        }),
-        image: Some(ImageSpec {
-            image: BUSYBOX_IMAGE.into(),
-        }),
-        command: vec!["/bin/sh".into(), "-c".into(), script.into()],
-        log_path: log.into(),
-        ..Default::default()
-    }
-}
-
-/// Waits for `path` to hold at least `n` lines; returns them.
-fn log_lines(path: &Path, n: usize) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let lines: Vec<String> = text.lines().map(str::to_string).collect();
-        if lines.len() >= n {
-            return lines;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} holds {lines:?}, expected {n} lines",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A CRI log line: `<RFC 3339 time> <stream> <F|P> <text>`; returns (stream, text).
-fn parse_cri_line(line: &str) -> (String, String) {
-    let mut parts = line.splitn(4, ' ');
-    let time = parts.next().unwrap_or_default();
-    let stream = parts.next().unwrap_or_default();
-    let tag = parts.next().unwrap_or_default();
-    let text = parts.next().unwrap_or_default();
-    assert!(
-        time.len() >= 20 && time.as_bytes()[4] == b'-' && time.contains('T'),
-        "not a CRI log time in {line:?}"
-    );
-    assert_eq!(tag, "F", "a full line in {line:?}");
-    (stream.to_string(), text.to_string())
-}
 
 /// Processes whose parent is `pid`, with their command lines.
 fn children_cmdlines(pid: u32) -> Vec<String> {
@@ -116,6 +42,7 @@ fn pod_of_two_containers_runs_in_one_skiff_shim() {
                     network: NAMESPACE_NODE,
                     pid: NAMESPACE_CONTAINER,
                     ipc: NAMESPACE_POD,
+                    ..Default::default()
                 }),
             }),
             ..Default::default()
@@ -243,6 +170,20 @@ fn pod_of_two_containers_runs_in_one_skiff_shim() {
         working_set > 0 || usage > 0,
         "ContainerStats memory: {memory:?}"
     );
+    // containerd 2.3's CRI passes the pressure stall information of v2 metrics on.
+    let on_v2 = skiff_integration::machine::cgroup_v2();
+    if on_v2 && skiff_integration::containerd::version() >= (2, 3) {
+        let psi_of = |what: &str, psi: Option<&PsiStats>| {
+            let psi = psi.unwrap_or_else(|| panic!("ContainerStats has no {what} PSI"));
+            assert!(
+                psi.some.is_some() && psi.full.is_some(),
+                "{what} PSI: {psi:?}"
+            );
+        };
+        psi_of("cpu", stats.cpu.as_ref().and_then(|c| c.psi.as_ref()));
+        psi_of("memory", memory.psi.as_ref());
+        psi_of("io", stats.io.as_ref().and_then(|i| i.psi.as_ref()));
+    }
 
     // UpdateContainerResources reaches the container's cgroup, as seen from inside.
     let limit: i64 = 48 << 20;
@@ -319,6 +260,7 @@ fn pod_stops_although_a_child_holds_stdout(pid_mode: i32, name: &str) {
                     network: NAMESPACE_NODE,
                     pid: pid_mode,
                     ipc: NAMESPACE_POD,
+                    ..Default::default()
                 }),
             }),
             ..Default::default()
@@ -340,6 +282,7 @@ fn pod_stops_although_a_child_holds_stdout(pid_mode: i32, name: &str) {
                 network: NAMESPACE_NODE,
                 pid: pid_mode,
                 ipc: NAMESPACE_POD,
+                ..Default::default()
             }),
         }),
         ..Default::default()
@@ -392,28 +335,4 @@ fn a_pod_sharing_its_pid_namespace_stops_although_a_child_holds_stdout() {
 #[test]
 fn a_pod_in_the_hosts_pid_namespace_stops_although_a_child_holds_stdout() {
     pod_stops_although_a_child_holds_stdout(NAMESPACE_NODE, "host-pid");
-}
-
-/// After a pod is removed: no mount names any of `ids`, and no cgroup is left under the
-/// pod's cgroup parent in any hierarchy.
-fn assert_pod_left_nothing(ids: &[&String], parent: &str) {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    for id in ids {
-        assert!(
-            !mountinfo.contains(id.as_str()),
-            "a mount of {id} is left:\n{mountinfo}"
-        );
-    }
-    for base in cgroup_bases() {
-        let dir = base.join(parent.trim_start_matches('/'));
-        let left: Vec<_> = std::fs::read_dir(&dir)
-            .map(|e| {
-                e.flatten()
-                    .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
-                    .map(|e| e.path())
-                    .collect()
-            })
-            .unwrap_or_default();
-        assert!(left.is_empty(), "cgroups of the pod are left: {left:?}");
-    }
 }

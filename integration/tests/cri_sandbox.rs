@@ -346,6 +346,7 @@ fn a_host_network_pod_is_held_by_the_shim_alone() {
         network: NAMESPACE_NODE,
         pid: NAMESPACE_CONTAINER,
         ipc: NAMESPACE_POD,
+        ..Default::default()
     };
     let mut sandbox = pod_config("host", parent, f.logs.path(), ns.clone());
     sandbox.dns_config = Some(DnsConfig {
@@ -483,6 +484,7 @@ fn a_pod_network_pod_sharing_its_pid_namespace_has_one_holder() {
         network: NAMESPACE_POD,
         pid: NAMESPACE_POD,
         ipc: NAMESPACE_POD,
+        ..Default::default()
     };
     let mut sandbox = pod_config("net", &parent, f.logs.path(), ns.clone());
     sandbox.hostname = "skiff-pod".into();
@@ -621,6 +623,7 @@ fn a_sandbox_that_cannot_be_made_leaves_nothing() {
         network: NAMESPACE_POD,
         pid: NAMESPACE_POD,
         ipc: NAMESPACE_POD,
+        ..Default::default()
     };
     // A sysctl of the whole node is never a pod's: refused before anything is made.
     let mut sandbox = pod_config("global-sysctl", parent, f.logs.path(), ns.clone());
@@ -679,6 +682,7 @@ fn a_killed_shim_leaves_nothing_of_its_pod() {
         network: NAMESPACE_POD,
         pid: NAMESPACE_POD,
         ipc: NAMESPACE_POD,
+        ..Default::default()
     };
     let sandbox = pod_config("killed", parent, f.logs.path(), ns.clone());
     let pod = cri

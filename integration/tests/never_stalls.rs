@@ -121,14 +121,35 @@ fn ticks_on(c: &Process) -> Outcome {
     Ok(())
 }
 
-/// What the rest of a pod observes while a runtime command of another request hangs.
-fn the_pod_is_served(a: &Process) -> Outcome {
-    let s = promptly("State", PROMPT, || a.state())??;
+/// Stats of a container: what containerd 2.3's CRI asks of every container every second.
+fn stats(c: &Process) -> Outcome {
+    let r = c.api.stats(&StatsRequest {
+        id: c.container_id.clone(),
+        ..Default::default()
+    })?;
+    ensure!(
+        r.stats.is_some(),
+        "Stats of {} carries no metrics",
+        c.container_id
+    );
+    Ok(())
+}
+
+/// State and Stats of `c` answer at once (containerd 2.3 tears a new container down when
+/// State takes over 2 s), and say it runs.
+fn state_and_stats_answer(c: &Process) -> Outcome {
+    let s = promptly("State", PROMPT, || c.state())??;
     ensure!(
         s.status.enum_value() == Ok(RUNNING),
         "State says {:?}",
         s.status
     );
+    promptly("Stats", PROMPT, || stats(c))?
+}
+
+/// What the rest of a pod observes while a runtime command of another request hangs.
+fn the_pod_is_served(a: &Process) -> Outcome {
+    state_and_stats_answer(a)?;
     promptly("Kill", PROMPT, || a.kill(SIGWINCH))??;
     ticks_on(a)
 }
@@ -161,6 +182,50 @@ fn a_hung_create_stalls_nothing_else_of_the_pod() {
         let created = create.join().expect("the Create thread");
         ensure!(created.is_err(), "B's Create succeeded: {created:?}");
         Ok(())
+    });
+}
+
+/// An Update whose runtime command hangs (a cgroup write stuck in the kernel) holds up
+/// later in-turn commands of its container, but never a State or Stats: of that
+/// container, or of another of the pod.
+#[test]
+fn a_hung_update_delays_neither_state_nor_stats() {
+    if !runs_a_runtime_binary("a_hung_update_delays_neither_state_nor_stats") {
+        return;
+    }
+    let h = harness();
+    run(&h, "hung-update", |ctx| {
+        let pid_file = ctx.dir.path().join("hung.pid");
+        let runtime = hanging_runtime(ctx.dir.path(), "update", &pid_file);
+        let options = Options {
+            binary_name: runtime.display().to_string(),
+            ..Default::default()
+        };
+        let a = ticker(ctx, "a", "a", Some(options))?;
+        let b = ticker(ctx, "b", "a", None)?;
+        let api = a.api.clone();
+        let req = UpdateTaskRequest {
+            id: a.container_id.clone(),
+            resources: protobuf::MessageField::some(protobuf::well_known_types::any::Any {
+                type_url: "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into(),
+                value: br#"{"pids":{"limit":100}}"#.to_vec(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let update = std::thread::spawn(move || api.update(&req));
+        let hung = hung_pid(&pid_file)?;
+        // As the CRI's stats collector asks, a few rounds of both containers.
+        for _ in 0..3 {
+            state_and_stats_answer(&a)?;
+            state_and_stats_answer(&b)?;
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        ticks_on(&a)?;
+        kill_pid(hung);
+        let updated = update.join().expect("the Update thread");
+        ensure!(updated.is_err(), "the hung Update succeeded: {updated:?}");
+        state_and_stats_answer(&a)
     });
 }
 

@@ -26,6 +26,7 @@ fn binary(name: &str) -> PathBuf {
 /// Runs `-info` with `stdin`; returns the process output.
 fn run_info(shim: &str, stdin: &[u8]) -> Output {
     let mut child = Command::new(binary(shim))
+        .env("PATH", skiff_integration::runc::path_with(&[]))
         .arg("-info")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -72,7 +73,10 @@ fn the_runc_shim_reports_what_runc_features_says() {
         info.version.as_ref().map(|v| v.version.as_str()),
         Some(env!("CARGO_PKG_VERSION"))
     );
-    let runc = Command::new("runc").arg("features").output().unwrap();
+    let runc = skiff_integration::runc::command()
+        .arg("features")
+        .output()
+        .unwrap();
     let expected: serde_json::Value = serde_json::from_slice(&runc.stdout).unwrap();
     assert_eq!(features_json(&info), expected);
 }

@@ -1,14 +1,23 @@
 //! Mounting what containerd's `Mount` messages describe, as a shim mounts a Create's
 //! rootfs and skiffd mounts a snapshot: the options parsed once ([`options`]), then one
-//! mount(2) (a bind is remounted for its flags), and unmounting everything stacked on a
+//! mount(2) (a bind is remounted for its flags; an overlay of more layers than one page
+//! of options names as containerd mounts it, `long_overlay`), or, for a mount with an id
+//! mapping, the kernel's mount API ([`idmapped`]); and unmounting everything stacked on a
 //! target.
 
+pub mod idmap;
+pub mod idmapped;
 mod long_overlay;
 pub mod options;
+mod plain;
+mod tree;
+mod userns;
 
+pub use idmap::{IdMapping, IdRange};
 pub use options::MountOptions;
 
-use nix::mount::{MntFlags, MsFlags};
+use nix::mount::MntFlags;
+use plain::{context, plain_mount, sys_mount};
 use skiff_protos::mount::Mount;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -17,63 +26,52 @@ use std::path::{Path, PathBuf};
 pub const MAX_DATA: usize = 4095;
 
 /// Whether every mount's options fit one mount(2) call: what a shim that mounts them as
-/// they are (one without [`mount`]'s long overlays) can take.
+/// they are (one without long overlays) can take.
 pub fn fits_mount_data(mounts: &[Mount]) -> bool {
     mounts.iter().all(|m| m.options.join(",").len() <= MAX_DATA)
 }
 
-/// Mounts one `Mount` on `target`; an overlay of more layers than one page of options
-/// names is mounted as containerd mounts it ([`long_overlay`]).
+/// Mounts one `Mount` on `target`.
 pub fn mount(m: &Mount, target: &Path) -> io::Result<()> {
     let opts = MountOptions::parse(&m.options);
-    let data = opts.data.join(",");
-    if m.type_ == "overlay" && data.len() > MAX_DATA {
-        let options: Vec<&str> = opts.data.iter().map(String::as_str).collect();
-        return long_overlay::mount(&options, opts.flags, target).map_err(|e| {
+    match opts.id_mapping() {
+        Some(Ok(mapping)) => idmapped::mount(m, &opts, &mapping, target).map_err(|e| {
             context(
                 e,
                 format!(
-                    "mount overlay of {} layers on {}",
-                    layers(&options),
+                    "id-mapped mount {} {:?} on {}",
+                    m.type_,
+                    m.source,
                     target.display()
                 ),
             )
-        });
-    }
-    let bind = opts.flags.contains(MsFlags::MS_BIND);
-    let fstype = (!bind).then_some(m.type_.as_str());
-    // A bind mount takes most flags only when it is remounted with them.
-    let first = match bind {
-        true => opts.flags - MsFlags::MS_RDONLY,
-        false => opts.flags,
-    };
-    sys_mount(Some(&m.source), target, fstype, first, &data).map_err(|e| {
-        context(
-            e,
-            format!("mount {} {:?} on {}", m.type_, m.source, target.display()),
-        )
-    })?;
-    let undo_on = |flags: MsFlags, what: &str| -> io::Result<()> {
-        sys_mount(None, target, None, flags, "").map_err(|e| {
-            let _ = unmount_all(target);
-            context(e, format!("{what} {}", target.display()))
-        })
-    };
-    if bind && opts.flags.contains(MsFlags::MS_RDONLY) {
-        undo_on(opts.flags | MsFlags::MS_REMOUNT, "remount read-only")?;
+        })?,
+        Some(Err(e)) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("mount {} {:?}: {e}", m.type_, m.source),
+            ))
+        }
+        None => plain_mount(m, &opts, target)?,
     }
     if !opts.propagation.is_empty() {
-        undo_on(opts.propagation, "set the propagation of")?;
+        sys_mount(None, target, None, opts.propagation, "").map_err(|e| {
+            let _ = unmount_all(target);
+            context(e, format!("set the propagation of {}", target.display()))
+        })?;
     }
     Ok(())
 }
 
-/// How many lower directories overlay options name.
-fn layers(options: &[&str]) -> usize {
-    options
-        .iter()
-        .find_map(|o| o.strip_prefix("lowerdir="))
-        .map_or(0, |l| l.split(':').count())
+/// What can be told wrong in `mounts` without mounting: an id mapping that is malformed
+/// or half given.
+pub fn check_all(mounts: &[Mount]) -> Result<(), String> {
+    for m in mounts {
+        if let Some(Err(e)) = MountOptions::parse(&m.options).id_mapping() {
+            return Err(format!("mount {} {:?}: {e}", m.type_, m.source));
+        }
+    }
+    Ok(())
 }
 
 /// Mounts every mount on `target` in order; on failure, undoes what it mounted.
@@ -116,21 +114,6 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn sys_mount(
-    source: Option<&str>,
-    target: &Path,
-    fstype: Option<&str>,
-    flags: MsFlags,
-    data: &str,
-) -> io::Result<()> {
-    let data = (!data.is_empty()).then_some(data);
-    Ok(nix::mount::mount(source, target, fstype, flags, data)?)
-}
-
-fn context(e: io::Error, what: String) -> io::Error {
-    io::Error::new(e.kind(), format!("{what}: {e}"))
-}
-
 /// mountinfo escapes space, tab, newline and backslash as \ooo.
 fn unescape(field: &str) -> PathBuf {
     use std::os::unix::ffi::OsStringExt;
@@ -157,6 +140,21 @@ fn unescape(field: &str) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_bad_mapping_is_told_before_mounting() {
+        let m = |options: &[&str]| skiff_protos::mount::Mount {
+            type_: "overlay".into(),
+            source: "overlay".into(),
+            options: options.iter().map(|o| o.to_string()).collect(),
+            ..Default::default()
+        };
+        assert!(super::check_all(&[m(&["lowerdir=/a"])]).is_ok());
+        assert!(super::check_all(&[m(&["uidmap=0:1:1", "gidmap=0:1:1"])]).is_ok());
+        let err = super::check_all(&[m(&["uidmap=0:1:1"])]).unwrap_err();
+        assert!(err.contains("without gidmap"), "{err}");
+        assert!(err.starts_with("mount overlay \"overlay\""), "{err}");
+    }
+
     #[test]
     fn mountinfo_escapes_are_undone() {
         assert_eq!(

@@ -1,6 +1,9 @@
 //! fstab-style mount options (`ro`, `rbind`, `nosuid`, `rprivate`, `lowerdir=...`) as
-//! mount(2) takes them: flags to set, a propagation change, and the data string.
+//! mount(2) takes them: flags to set, a propagation change, and the data string; and the
+//! id mapping containerd 2.x asks for with `uidmap=` and `gidmap=`, which is no option of
+//! any filesystem (see [`crate::idmapped`]).
 
+use crate::idmap::IdMapping;
 use nix::mount::MsFlags;
 
 /// What a list of options asks of mount(2).
@@ -11,6 +14,21 @@ pub struct MountOptions {
     pub propagation: MsFlags,
     /// Everything else, for the filesystem (joined with commas).
     pub data: Vec<String>,
+    /// The values of `uidmap=` and `gidmap=`, if given.
+    pub uidmap: Option<String>,
+    pub gidmap: Option<String>,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            flags: MsFlags::empty(),
+            propagation: MsFlags::empty(),
+            data: Vec::new(),
+            uidmap: None,
+            gidmap: None,
+        }
+    }
 }
 
 impl MountOptions {
@@ -19,17 +37,29 @@ impl MountOptions {
         self.flags.contains(MsFlags::MS_RDONLY)
     }
 
+    /// The id mapping asked for, if `uidmap=` or `gidmap=` is given (an error unless
+    /// both are, and well formed).
+    pub fn id_mapping(&self) -> Option<Result<IdMapping, String>> {
+        if self.uidmap.is_none() && self.gidmap.is_none() {
+            return None;
+        }
+        Some(IdMapping::parse(
+            self.uidmap.as_deref(),
+            self.gidmap.as_deref(),
+        ))
+    }
+
     pub fn parse(options: &[String]) -> MountOptions {
-        let mut out = MountOptions {
-            flags: MsFlags::empty(),
-            propagation: MsFlags::empty(),
-            data: Vec::new(),
-        };
+        let mut out = MountOptions::default();
         for opt in options {
             if let Some((flag, clear)) = flag(opt) {
                 out.flags.set(flag, !clear);
             } else if let Some(propagation) = propagation(opt) {
                 out.propagation |= propagation;
+            } else if let Some(map) = opt.strip_prefix("uidmap=") {
+                out.uidmap = Some(map.to_string());
+            } else if let Some(map) = opt.strip_prefix("gidmap=") {
+                out.gidmap = Some(map.to_string());
             } else if opt != "defaults" {
                 out.data.push(opt.clone());
             }
@@ -107,6 +137,16 @@ mod tests {
             o.data.join(","),
             "index=off,workdir=/w,upperdir=/u,lowerdir=/l1:/l2"
         );
+    }
+
+    #[test]
+    fn id_mappings_are_no_filesystem_data() {
+        let o = parse(&["uidmap=0:1000:10", "gidmap=0:2000:10", "lowerdir=/l", "ro"]);
+        assert_eq!(o.data, vec!["lowerdir=/l".to_string()]);
+        let m = o.id_mapping().unwrap().unwrap();
+        assert_eq!((m.uids[0].host, m.gids[0].host), (1000, 2000));
+        assert!(parse(&["lowerdir=/l"]).id_mapping().is_none());
+        assert!(parse(&["uidmap=0:1000:10"]).id_mapping().unwrap().is_err());
     }
 
     #[test]

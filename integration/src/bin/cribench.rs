@@ -79,6 +79,7 @@ fn pod_with_pid(name: &str, parent: &str, pid: i32) -> PodSandboxConfig {
                     network: NAMESPACE_NODE,
                     pid,
                     ipc: NAMESPACE_POD,
+                    ..Default::default()
                 }),
             }),
             ..Default::default()

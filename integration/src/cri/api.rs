@@ -32,6 +32,9 @@ pub struct VersionResponse {
     pub runtime_api_version: String,
 }
 
+/// NamespaceMode TARGET: another container's namespace (target_id).
+pub const NAMESPACE_TARGET: i32 = 3;
+
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct NamespaceOption {
     #[prost(int32, tag = "1")]
@@ -40,6 +43,31 @@ pub struct NamespaceOption {
     pub pid: i32,
     #[prost(int32, tag = "3")]
     pub ipc: i32,
+    /// A user namespace: the node's (absent, or mode NODE) or the pod's own (mode POD,
+    /// with one uid and one gid mapping).
+    #[prost(message, optional, tag = "5")]
+    pub userns_options: Option<UserNamespace>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct UserNamespace {
+    #[prost(int32, tag = "1")]
+    pub mode: i32,
+    #[prost(message, repeated, tag = "2")]
+    pub uids: Vec<IdMapping>,
+    #[prost(message, repeated, tag = "3")]
+    pub gids: Vec<IdMapping>,
+}
+
+/// `length` ids from `container_id` inside are `host_id` on the host.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct IdMapping {
+    #[prost(uint32, tag = "1")]
+    pub host_id: u32,
+    #[prost(uint32, tag = "2")]
+    pub container_id: u32,
+    #[prost(uint32, tag = "3")]
+    pub length: u32,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -259,6 +287,8 @@ pub struct CpuUsage {
     pub timestamp: i64,
     #[prost(message, optional, tag = "2")]
     pub usage_core_nano_seconds: Option<UInt64Value>,
+    #[prost(message, optional, tag = "4")]
+    pub psi: Option<PsiStats>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -269,6 +299,38 @@ pub struct MemoryUsage {
     pub working_set_bytes: Option<UInt64Value>,
     #[prost(message, optional, tag = "4")]
     pub usage_bytes: Option<UInt64Value>,
+    #[prost(message, optional, tag = "8")]
+    pub psi: Option<PsiStats>,
+}
+
+/// Pressure stall information (cgroup v2): the share of time some (or all) tasks
+/// waited, over 10, 60 and 300 s, and the total wait in nanoseconds.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PsiStats {
+    #[prost(message, optional, tag = "1")]
+    pub full: Option<PsiData>,
+    #[prost(message, optional, tag = "2")]
+    pub some: Option<PsiData>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PsiData {
+    #[prost(uint64, tag = "1")]
+    pub total: u64,
+    #[prost(double, tag = "2")]
+    pub avg10: f64,
+    #[prost(double, tag = "3")]
+    pub avg60: f64,
+    #[prost(double, tag = "4")]
+    pub avg300: f64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct IoUsage {
+    #[prost(int64, tag = "1")]
+    pub timestamp: i64,
+    #[prost(message, optional, tag = "2")]
+    pub psi: Option<PsiStats>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -279,6 +341,8 @@ pub struct ContainerStats {
     pub cpu: Option<CpuUsage>,
     #[prost(message, optional, tag = "3")]
     pub memory: Option<MemoryUsage>,
+    #[prost(message, optional, tag = "6")]
+    pub io: Option<IoUsage>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -358,4 +422,34 @@ pub struct PodSandboxStatusResponse {
     pub status: Option<PodSandboxStatus>,
     #[prost(map = "string, string", tag = "2")]
     pub info: HashMap<String, String>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StatusRequest {
+    #[prost(bool, tag = "1")]
+    pub verbose: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StatusResponse {
+    #[prost(message, repeated, tag = "3")]
+    pub runtime_handlers: Vec<RuntimeHandler>,
+}
+
+/// A runtime handler the CRI plugin knows, and what its runtime can do (as the
+/// runtime's features, read through the shim's `-info`, told the plugin).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RuntimeHandler {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(message, optional, tag = "2")]
+    pub features: Option<RuntimeHandlerFeatures>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RuntimeHandlerFeatures {
+    #[prost(bool, tag = "1")]
+    pub recursive_read_only_mounts: bool,
+    #[prost(bool, tag = "2")]
+    pub user_namespaces: bool,
 }

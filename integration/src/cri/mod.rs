@@ -3,6 +3,7 @@
 //! inside), one method per RPC the tests make.
 
 pub mod api;
+pub mod pod;
 
 use api::*;
 use std::path::{Path, PathBuf};
@@ -92,6 +93,11 @@ impl CriClient {
                 version: "v1".into(),
             },
         )
+    }
+
+    /// Status: the runtime handlers and their features.
+    pub fn status(&self) -> CriResult<StatusResponse> {
+        self.call("Status", StatusRequest { verbose: false })
     }
 
     pub fn run_pod_sandbox(&self, config: &PodSandboxConfig, handler: &str) -> CriResult<String> {

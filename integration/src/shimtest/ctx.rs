@@ -780,7 +780,7 @@ impl<'r> Ctx<'r> {
                     "runtime state {}",
                     state_root.join(&b.id).display()
                 ));
-                let _ = std::process::Command::new("runc")
+                let _ = crate::runc::command()
                     .arg("--root")
                     .arg(&state_root)
                     .args(["delete", "--force", &b.id])

@@ -13,6 +13,7 @@ pub mod harness;
 pub mod launch;
 pub mod report;
 pub mod scenarios;
+pub mod statsload;
 pub mod stdio;
 
 use ctx::{Ctx, Target, Verdict};
@@ -39,7 +40,7 @@ pub fn patience(d: Duration) -> Duration {
 const USAGE: &str =
     "usage: shimtest --shim [NAME=]PATH [--state-root DIR] [--bootstrap] [--shim ...]
                 [--filter PATTERN]... [--skip PATTERN]... [--json OUT] [--markdown OUT]
-                [--list] [--lifecycle N]
+                [--list] [--lifecycle N] [--stats-load CONTAINERS:SECONDS]
 
 Runs every scenario against each shim binary, as containerd would drive it, and prints
 a matrix of verdicts, a summary line per shim and the median latency of each RPC.
@@ -47,6 +48,9 @@ The first --shim is the one under test: shimtest exits 1 if it fails a scenario,
 it fails one that another (reference) shim passes. Needs root, runc and busybox-static.
 --lifecycle N instead times N whole container lives per shim (start, Create, Start,
 exit, Delete, Shutdown, shim exit), interleaved, and prints the medians.
+--stats-load N:S instead runs N containers in one pod shim and asks each one's Stats
+once a second for S seconds, as containerd 2.3's CRI does, and prints the shim's CPU
+(idle, and under the load), memory, threads and Stats latency.
 --filter keeps the scenarios whose name contains PATTERN; --skip leaves them out (for
 what a shim documents as unsupported).
 --state-root DIR names where the --shim before it keeps container state when no Root
@@ -77,6 +81,7 @@ struct Args {
     markdown: Option<PathBuf>,
     list: bool,
     lifecycle: usize,
+    stats_load: Option<(usize, u64)>,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
@@ -88,6 +93,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         markdown: None,
         list: false,
         lifecycle: 0,
+        stats_load: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -136,6 +142,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                     .parse()
                     .map_err(|_| "--lifecycle takes a count".to_string())?
             }
+            "--stats-load" => out.stats_load = Some(statsload::parse(&value("--stats-load")?)?),
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
         }
@@ -245,6 +252,9 @@ fn run(args: &Args, selected: &[&scenarios::Scenario]) -> Result<i32, String> {
     };
     if args.lifecycle > 0 {
         return lifecycles(&targets, &manager, &server, args.lifecycle);
+    }
+    if let Some(load) = args.stats_load {
+        return statsload::run(&targets, &manager, &server, load);
     }
     let mut report = Report::new(&targets, selected);
     let mut seq = 0;

@@ -54,6 +54,8 @@ impl TaskService {
                 "a rootfs mount has no type".into(),
             ));
         }
+        mount::check_all(&req.rootfs)
+            .map_err(|e| ShimError::InvalidArgument(format!("rootfs: {e}")))?;
         Ok(options::decode(req.options.as_ref())?)
     }
 
