@@ -12,7 +12,7 @@ use crate::sys::poller::Poller;
 use crate::sys::reaper::Reaper;
 use crate::task::{Parts, TaskService};
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,7 +72,7 @@ fn inherited_listener() -> Result<UnixListener, String> {
     // SAFETY: the fd `start` bound and passed on exec for this process alone; owned from
     // here on.
     let listener = unsafe { UnixListener::from_raw_fd(fd) };
-    fcntl(listener.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
+    fcntl(&listener, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
         .map_err(|e| format!("the inherited socket (fd {fd}): {e}"))?;
     Ok(listener)
 }

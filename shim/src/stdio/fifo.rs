@@ -10,7 +10,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 /// Opens an output FIFO for the shim to write to. A FIFO is opened read-write, which
@@ -81,14 +81,13 @@ fn create(parent: &Parent) -> io::Result<File> {
         | OFlag::O_NOFOLLOW
         | OFlag::O_CLOEXEC;
     let fd = nix::fcntl::openat(
-        Some(parent.dir.as_raw_fd()),
+        &parent.dir,
         parent.name.as_bytes(),
         flags,
         Mode::from_bits_truncate(0o640),
     )
     .map_err(io::Error::from)?;
-    // SAFETY: openat returned a new descriptor that nothing else owns.
-    Ok(unsafe { File::from_raw_fd(fd) })
+    Ok(File::from(fd))
 }
 
 /// The FIFO at `path`, checked: it exists, is a FIFO, is not a link, and is root's or

@@ -7,7 +7,7 @@
 use super::pump::Pumps;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -56,7 +56,7 @@ fn append(from: OwnedFd, mut file: File, name: &str) {
     let mut buf = vec![0u8; CHUNK];
     let mut failed = false;
     loop {
-        let n = match nix::unistd::read(from.as_raw_fd(), &mut buf) {
+        let n = match nix::unistd::read(&from, &mut buf) {
             Ok(0) => return,
             Ok(n) => n,
             Err(nix::errno::Errno::EINTR) => continue,

@@ -271,7 +271,7 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 fn chown(fd: &OwnedFd, owner: Option<(u32, u32)>) -> io::Result<()> {
     if let Some((uid, gid)) = owner {
         nix::unistd::fchown(
-            fd.as_raw_fd(),
+            fd,
             Some(nix::unistd::Uid::from_raw(uid)),
             Some(nix::unistd::Gid::from_raw(gid)),
         )

@@ -29,7 +29,7 @@ use crate::sys::poller::{Poller, EDGE, READABLE, WRITABLE};
 use crate::sys::token::Token;
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -96,8 +96,8 @@ impl Pumps {
 
     /// Starts a copy; returns its id.
     pub fn add(&self, copy: Copy) -> io::Result<u64> {
-        set_nonblocking(copy.source.as_raw_fd())?;
-        set_nonblocking(copy.target.as_raw_fd())?;
+        set_nonblocking(&copy.source)?;
+        set_nonblocking(&copy.target)?;
         let mut table = self.table.lock().unwrap();
         table.next += 1;
         let id = table.next;
@@ -344,15 +344,15 @@ impl Pumps {
 }
 
 fn is_fifo(fd: &OwnedFd) -> bool {
-    nix::sys::stat::fstat(fd.as_raw_fd())
+    nix::sys::stat::fstat(fd)
         .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFIFO)
         .unwrap_or(false)
 }
 
-fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+fn set_nonblocking(fd: impl std::os::fd::AsFd) -> io::Result<()> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
-    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    let flags = OFlag::from_bits_retain(fcntl(&fd, FcntlArg::F_GETFL)?);
+    fcntl(&fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
     Ok(())
 }
 
@@ -500,8 +500,7 @@ mod tests {
 
     /// Sets a pipe's capacity (1 MiB is the most an unprivileged pipe may hold).
     fn grow(fd: &std::fs::File) {
-        use std::os::fd::AsRawFd;
-        nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20)).unwrap();
+        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20)).unwrap();
     }
 
     #[test]
@@ -516,7 +515,7 @@ mod tests {
         pumps.add(buffered(src_r, dst_w)).unwrap();
         // add() ran one step: at most the budget (and one buffer) crossed.
         let mut moved = vec![0u8; 2 << 20];
-        set_nonblocking(dst_r.as_raw_fd()).unwrap();
+        set_nonblocking(&dst_r).unwrap();
         let n = dst_r.read(&mut moved).unwrap_or(0);
         assert!(
             n > 0 && n <= super::super::transfer::BUDGET + 32 * 1024,

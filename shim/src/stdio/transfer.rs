@@ -238,7 +238,7 @@ pub fn unread(fd: &OwnedFd) -> usize {
 /// Reads what is there: Ok(0) at the end, Err(Idle) when empty for now.
 fn read(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize, Step> {
     loop {
-        match nix::unistd::read(fd.as_raw_fd(), buf) {
+        match nix::unistd::read(fd, buf) {
             Ok(n) => return Ok(n),
             Err(Errno::EINTR) => continue,
             Err(Errno::EAGAIN) => return Err(Step::Idle),

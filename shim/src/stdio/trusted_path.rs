@@ -16,7 +16,7 @@ use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::sys::stat::{fstat, FileStat, Mode};
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -64,7 +64,7 @@ pub fn parent(path: &Path) -> io::Result<Parent> {
     let mut links = 0;
     while let Some(next) = todo.pop() {
         let fd = open_path(&dir, &next)?;
-        let stat = fstat(fd.as_raw_fd())?;
+        let stat = fstat(&fd)?;
         let shown = at.join(&next);
         match stat.st_mode & libc::S_IFMT {
             libc::S_IFDIR => {
@@ -84,7 +84,7 @@ pub fn parent(path: &Path) -> io::Result<Parent> {
                         stat.st_uid
                     )));
                 }
-                let target = readlinkat(Some(fd.as_raw_fd()), "")?;
+                let target = readlinkat(&fd, "")?;
                 let target = Path::new(&target);
                 let mut more = names(target);
                 more.reverse();
@@ -109,7 +109,7 @@ impl Parent {
     pub fn leaf(&self) -> io::Result<Option<Leaf>> {
         match open_path(&self.dir, &self.name) {
             Ok(fd) => {
-                let stat = fstat(fd.as_raw_fd())?;
+                let stat = fstat(&fd)?;
                 Ok(Some(Leaf { fd, stat }))
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
@@ -126,13 +126,11 @@ impl Leaf {
     /// Opens the inode this leaf names, with `flags`.
     pub fn reopen(&self, flags: OFlag) -> io::Result<OwnedFd> {
         let proc_path = format!("/proc/self/fd/{}", self.fd.as_raw_fd());
-        let fd = nix::fcntl::open(
+        Ok(nix::fcntl::open(
             proc_path.as_str(),
             flags | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
             Mode::empty(),
-        )?;
-        // SAFETY: open returned a new descriptor that nothing else owns.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        )?)
     }
 }
 
@@ -143,7 +141,7 @@ pub fn trusted_owner(uid: u32) -> bool {
 
 /// A directory others can add names to or take them from is no place for a stream.
 fn check_dir(dir: &OwnedFd, shown: &Path) -> Result<(), String> {
-    let stat = fstat(dir.as_raw_fd()).map_err(|e| format!("{}: {e}", shown.display()))?;
+    let stat = fstat(dir).map_err(|e| format!("{}: {e}", shown.display()))?;
     if !trusted_owner(stat.st_uid) {
         return Err(format!(
             "directory {} is owned by uid {}",
@@ -174,25 +172,21 @@ fn names(path: &Path) -> Vec<OsString> {
 }
 
 fn open_root() -> io::Result<OwnedFd> {
-    let fd = nix::fcntl::open(
+    Ok(nix::fcntl::open(
         "/",
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
-    )?;
-    // SAFETY: open returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    )?)
 }
 
 /// `name` in `dir`, opened `O_PATH | O_NOFOLLOW`: a link is opened as itself.
 fn open_path(dir: &OwnedFd, name: &OsStr) -> io::Result<OwnedFd> {
-    let fd = openat(
-        Some(dir.as_raw_fd()),
+    Ok(openat(
+        dir,
         name.as_bytes(),
         OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
-    )?;
-    // SAFETY: openat returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    )?)
 }
 
 #[cfg(test)]
