@@ -7,36 +7,6 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// How the machine mounts cgroups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Controllers on cgroup v1 hierarchies only.
-    V1,
-    /// Controllers on v1, with an (empty) v2 hierarchy mounted beside them.
-    Hybrid,
-    /// The unified v2 hierarchy only.
-    V2,
-}
-
-impl Mode {
-    pub fn detect() -> Mode {
-        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let (mut v1, mut v2) = (false, false);
-        for m in parse_mountinfo(&mounts) {
-            match m.fstype.as_str() {
-                "cgroup" => v1 = true,
-                "cgroup2" => v2 = true,
-                _ => {}
-            }
-        }
-        match (v1, v2) {
-            (true, true) => Mode::Hybrid,
-            (false, true) => Mode::V2,
-            _ => Mode::V1,
-        }
-    }
-}
-
 /// A cgroup: on v1, one directory per controller; on v2, one directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cgroup {

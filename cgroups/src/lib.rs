@@ -11,7 +11,7 @@ mod read;
 mod v1;
 mod v2;
 
-pub use discover::{Cgroup, Mode};
+pub use discover::Cgroup;
 pub use oom::OomWatch;
 
 /// Statistics of one cgroup, in the form of its hierarchy.
