@@ -1,7 +1,7 @@
 //! Where a process's cgroup is: /proc/PID/cgroup names its path in each hierarchy, and
 //! the mount table says where each hierarchy is mounted.
 
-use crate::Metrics;
+use crate::metrics::Metrics;
 use std::collections::HashMap;
 use std::fs;
 use std::io;

@@ -5,6 +5,7 @@
 //! (`io.containerd.cgroups.v1/v2.Metrics`), the format every consumer of shim stats reads.
 
 mod discover;
+mod metrics;
 mod oom;
 mod psi;
 mod read;
@@ -12,11 +13,5 @@ mod v1;
 mod v2;
 
 pub use discover::Cgroup;
+pub use metrics::Metrics;
 pub use oom::OomWatch;
-
-/// Statistics of one cgroup, in the form of its hierarchy.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Metrics {
-    V1(skiff_protos::metrics_v1::Metrics),
-    V2(skiff_protos::metrics_v2::Metrics),
-}

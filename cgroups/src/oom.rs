@@ -2,7 +2,7 @@
 //! an OOM: on v1 an eventfd registered through `cgroup.event_control`, on v2 an inotify
 //! watch on `memory.events`. Callers put it in their own poll loop: no thread here.
 
-use crate::Cgroup;
+use crate::discover::Cgroup;
 use std::ffi::CString;
 use std::fs::OpenOptions;
 use std::io;

@@ -2,8 +2,8 @@
 //! off, the busybox image imported. Dropping it stops that containerd and removes
 //! whatever a failed test left: shims it started, runc containers, mounts, cgroups.
 
-use crate::bundle::TempDir;
 use crate::proc;
+use skiff_test_support::bundle::TempDir;
 pub use skiff_test_support::cgroup::{
     cgroup_bases, kill_cgroup_tree, remove_cgroup_tree, CgroupCleanup,
 };

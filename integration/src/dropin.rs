@@ -4,8 +4,8 @@
 //! checkpoint options (`--exit`, `--image-path`) only to that runtime name, so this is
 //! how a test gives our shim the inputs the Go shim gets.
 
-use crate::bundle::TempDir;
 use crate::containerd::{shim_binary, stderr, Containerd, Options, BUSYBOX_IMAGE};
+use skiff_test_support::bundle::TempDir;
 
 pub const RUNTIME: &str = "io.containerd.runc.v2";
 

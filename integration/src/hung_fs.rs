@@ -286,7 +286,7 @@ mod tests {
         if unsafe { libc::geteuid() } != 0 || !Path::new("/dev/fuse").exists() {
             return;
         }
-        let dir = crate::bundle::TempDir::new("skiff-hungfs").unwrap();
+        let dir = skiff_test_support::bundle::TempDir::new("skiff-hungfs").unwrap();
         let fs = HungFs::mount(&dir.path().join("m")).unwrap();
         let path = fs.file();
         let writer = std::thread::spawn(move || {

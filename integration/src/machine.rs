@@ -79,12 +79,15 @@ pub fn lacks(test: &str, name: &str, why: &str) {
 /// crun 1.8 refuses hybrid machines; asking `crun features` does not tell, so it runs a
 /// container of `true` from a busybox bundle.
 fn crun_problem() -> Option<String> {
-    let tmp = crate::bundle::TempDir::new("skiff-crun-probe").ok()?;
+    let tmp = skiff_test_support::bundle::TempDir::new("skiff-crun-probe").ok()?;
     let cgroup = format!("skiff-crun-probe-{}", std::process::id());
     let _cleanup = crate::containerd::CgroupCleanup(cgroup.clone());
-    let bundle =
-        crate::bundle::busybox_bundle(&tmp.path().join("b"), &["true"], &format!("/{cgroup}"))
-            .ok()?;
+    let bundle = skiff_test_support::bundle::busybox_bundle(
+        &tmp.path().join("b"),
+        &["true"],
+        &format!("/{cgroup}"),
+    )
+    .ok()?;
     let out = Command::new("crun")
         .arg("--root")
         .arg(tmp.path().join("root"))

@@ -5,8 +5,8 @@
 //! pushed to it over the distribution API (`push`); and a TCP proxy in front of it that
 //! counts requests and can cut a blob's response short (`Proxy`).
 
-use crate::bundle::TempDir;
 use crate::oci::{digest, Parts};
+use skiff_test_support::bundle::TempDir;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! A private skiffd per test: temporary root, state and socket, started and killed by
 //! its pid; `skiff` pointed at it.
 
-use crate::bundle::TempDir;
+use skiff_test_support::bundle::TempDir;
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};

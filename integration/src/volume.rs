@@ -2,7 +2,7 @@
 //! directory that is a shared mount of its own, with mounts below it made before and
 //! after a container starts.
 
-use crate::bundle::TempDir;
+use skiff_test_support::bundle::TempDir;
 use std::path::Path;
 
 /// A host directory for a bind mount, a shared mount of its own (a peer group no other

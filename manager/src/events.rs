@@ -1,7 +1,7 @@
 //! The `Events/Forward` endpoint shims publish to (their TTRPC_ADDRESS): exits are
 //! recorded for their tasks, and every event goes into the [`crate::event_log::EventLog`].
 
-use crate::store::db::now;
+use crate::storage::db::now;
 use crate::tasks::Tasks;
 use skiff_protos::events::ForwardRequest;
 use skiff_protos::events_ttrpc::{create_events, Events};
@@ -41,7 +41,7 @@ impl Events for Forwarded {
                 exec_id: decoded.exec_id,
                 pid: decoded.pid,
                 exit_status: decoded.exit_status,
-                at: Some(crate::store::db::timestamp_nanos(env.timestamp.as_ref()))
+                at: Some(crate::storage::db::timestamp_nanos(env.timestamp.as_ref()))
                     .filter(|t| *t > 0)
                     .unwrap_or_else(now),
                 ..Default::default()

@@ -2,9 +2,10 @@
 //! digest, and unpacked images as snapshots (overlayfs, or copies where overlayfs is
 //! not available), and serves them over ttrpc as skiff.v1; `skiff` is its CLI.
 //!
-//! One module per concern: `store` (everything kept on disk: `store/db` the schema and
-//! migrations, `store/blobs` content by digest, `store/trees` snapshot directories and
-//! their mounts, and the rules tying them together), `unpack` (applying a layer), `archive`
+//! One module per concern: `storage` (what is kept on disk: `storage/db` the schema and
+//! migrations, `storage/blobs` content by digest, `storage/trees` snapshot directories
+//! and their mounts), `store` (the rules tying them together: references, imports and
+//! pulls, collection, recovery), `unpack` (applying a layer), `archive`
 //! (reading archives), `registry` (pulling from registries), `limits` (what one import or
 //! pull may use), `progress` (long requests' progress and cancelling), `metrics`
 //! (Prometheus text), `secure_dir` (directories only root can change), `spec` (a
@@ -28,6 +29,7 @@ pub mod secure_dir;
 pub mod service;
 pub mod shim;
 pub mod spec;
+pub mod storage;
 pub mod store;
 pub mod tasks;
 pub mod units;

@@ -1,7 +1,7 @@
 //! skiff.v1 over ttrpc: each RPC is a thin call into [`Store`], logged when it fails.
 
 use crate::spec::ProcessRequest;
-use crate::store::trees::Kind;
+use crate::storage::trees::Kind;
 use crate::store::{ContainerRecord, ImageRecord, NewContainer, Store};
 use crate::tasks::{NewExec, NewTask, TaskInfo, Tasks};
 use skiff_protos::manager::*;

@@ -22,8 +22,7 @@ use skiff_protos::mount::Mount;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// mount(2) takes at most one page of options.
-pub const MAX_DATA: usize = 4095;
+pub use long_overlay::MAX_DATA;
 
 /// Whether every mount's options fit one mount(2) call: what a shim that mounts them as
 /// they are (one without long overlays) can take.

@@ -5,13 +5,15 @@
 //! helper; where even that is too long, the new mount API with one `lowerdir+` per layer
 //! (Linux 6.8), which has no length limit at all.
 
-use super::MAX_DATA;
 use nix::mount::MsFlags;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+/// mount(2) takes at most one page of options.
+pub const MAX_DATA: usize = 4095;
 
 // From linux/mount.h; the libc crate has the syscall numbers but not these.
 const FSOPEN_CLOEXEC: libc::c_uint = 1;
@@ -214,7 +216,7 @@ mod tests {
         );
         mount(&options, MsFlags::empty(), &merged).unwrap();
         let seen = std::fs::read_to_string(merged.join("bottom"));
-        let _ = crate::unmount_all(&merged);
+        let _ = nix::mount::umount2(&merged, nix::mount::MntFlags::MNT_DETACH);
         assert_eq!(seen.unwrap(), "b");
         // Fewer layers: relative paths fit, from the helper thread.
         let few = format!("lowerdir={}", lowers[..60].join(":"));
@@ -223,7 +225,7 @@ mod tests {
         assert!(relative(&options).unwrap().1.len() <= MAX_DATA);
         mount(&options, MsFlags::MS_RDONLY, &merged).unwrap();
         let listed = std::fs::read_dir(&merged).map(|d| d.count());
-        let _ = crate::unmount_all(&merged);
+        let _ = nix::mount::umount2(&merged, nix::mount::MntFlags::MNT_DETACH);
         assert!(listed.is_ok());
         let _ = std::fs::remove_dir_all(&dir);
     }

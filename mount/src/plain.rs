@@ -1,6 +1,7 @@
 //! One mount(2) of a `Mount` as its options say (a bind mount is remounted for its
 //! read-only flag), and the error context every mount error carries.
 
+use crate::long_overlay::{self, MAX_DATA};
 use crate::options::MountOptions;
 use nix::mount::{MntFlags, MsFlags};
 use skiff_protos::mount::Mount;
@@ -9,12 +10,12 @@ use std::path::Path;
 
 /// One mount(2) of `m` with `opts`' flags and data; a bind mount is remounted
 /// read-only if asked; an overlay whose options do not fit one mount(2) is mounted by
-/// [`crate::long_overlay`].
+/// [`long_overlay`].
 pub(crate) fn plain_mount(m: &Mount, opts: &MountOptions, target: &Path) -> io::Result<()> {
     let data = opts.data.join(",");
-    if m.type_ == "overlay" && data.len() > crate::MAX_DATA {
+    if m.type_ == "overlay" && data.len() > MAX_DATA {
         let options: Vec<&str> = opts.data.iter().map(String::as_str).collect();
-        return crate::long_overlay::mount(&options, opts.flags, target).map_err(|e| {
+        return long_overlay::mount(&options, opts.flags, target).map_err(|e| {
             let layers = options
                 .iter()
                 .find_map(|o| o.strip_prefix("lowerdir="))

@@ -56,6 +56,8 @@ pub enum Error {
     },
 }
 
+pub type Result<T> = std::result::Result<T, Error>;
+
 impl Error {
     pub fn io(context: impl Into<String>, source: io::Error) -> Self {
         Error::Io {

@@ -13,10 +13,8 @@ mod runtime;
 mod state;
 
 pub use console::ConsoleSocket;
-pub use error::Error;
+pub use error::{Error, Result};
 pub use monitor::{DirectMonitor, ProcessMonitor};
 pub use options::{CheckpointOptions, CreateOptions, DeleteOptions, ExecOptions, KillOptions};
 pub use runtime::{OciRuntime, Stdio3};
 pub use state::{ContainerState, ProcessList};
-
-pub type Result<T> = std::result::Result<T, Error>;

@@ -1,9 +1,9 @@
 //! The operations a shim asks of an OCI runtime, whoever performs them: runc-driver
 //! runs a runtime binary for each; youki-driver does the same work in-process.
 
+use crate::error::Result;
 use crate::options::{CheckpointOptions, CreateOptions, DeleteOptions, ExecOptions, KillOptions};
 use crate::state::{ContainerState, ProcessList};
-use crate::Result;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 

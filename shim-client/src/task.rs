@@ -1,7 +1,7 @@
 //! Task API calls to a shim, under the service name its bootstrap chose (task v2, or v3
 //! when a shim announces it).
 
-use crate::Bootstrap;
+use crate::bootstrap::Bootstrap;
 use protobuf::Message;
 use std::time::Duration;
 

@@ -77,7 +77,7 @@ pub(crate) fn in_child(
             (None, code) => format!("helper exited with status {}", code.unwrap_or(-1)),
         };
     }
-    Err(crate::failed(command, message))
+    Err(crate::report::failed(command, message))
 }
 
 /// The shim blocks SIGCHLD (it reads it from a signalfd) and ignores SIGPIPE; a signal
@@ -102,7 +102,7 @@ fn child(
 ) -> ! {
     log::set_max_level(log::LevelFilter::Off);
     reset_signals();
-    crate::ensure_cwd();
+    ensure_cwd();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
         .unwrap_or_else(|_| Err(format!("libcontainer {command} panicked")));
     let code = match outcome {
@@ -120,5 +120,14 @@ fn io_error(command: &'static str, what: &str, source: std::io::Error) -> Error 
     Error::Io {
         context: format!("libcontainer {command}: {what}"),
         source,
+    }
+}
+
+/// libcontainer reads the working directory to return to it after binding its sockets.
+/// A pod's shim works in its first container's bundle, which is gone once that container
+/// is deleted: then "/" stands in, as nothing relative can resolve there any more.
+pub(crate) fn ensure_cwd() {
+    if std::env::current_dir().is_err() {
+        let _ = std::env::set_current_dir("/");
     }
 }

@@ -1,5 +1,5 @@
 //! The OCI runtime's work done with youki's libcontainer instead of a runtime binary:
-//! [`Libcontainer`] implements runc-driver's [`OciRuntime`] over one state root, so a
+//! [`Libcontainer`] implements skiff-oci-runtime's `OciRuntime` over one state root, so a
 //! shim drives it exactly as it drives runc. Like runc-driver it knows nothing of
 //! containerd.
 //!
@@ -15,45 +15,8 @@ mod helper;
 mod hybrid;
 mod ops;
 mod refusals;
+mod report;
 mod state_file;
 
 pub use ops::Libcontainer;
-
-use skiff_oci_runtime::Error;
-
-/// The name in every message of this driver.
-pub const NAME: &str = "libcontainer";
-
-/// An operation that failed, with libcontainer's own message.
-pub(crate) fn failed(command: &'static str, message: impl Into<String>) -> Error {
-    Error::Failed {
-        runtime: NAME.into(),
-        command,
-        message: message.into(),
-        status: None,
-    }
-}
-
-/// libcontainer's error with its causes, outermost first.
-pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
-}
-
-/// libcontainer reads the working directory to return to it after binding its sockets.
-/// A pod's shim works in its first container's bundle, which is gone once that container
-/// is deleted: then "/" stands in, as nothing relative can resolve there any more.
-pub(crate) fn ensure_cwd() {
-    if std::env::current_dir().is_err() {
-        let _ = std::env::set_current_dir("/");
-    }
-}
+pub use report::NAME;

@@ -1,7 +1,8 @@
 //! Each OciRuntime operation as libcontainer calls.
 
+use crate::report::{describe, failed, NAME};
 use crate::state_file::{self, KILL_PATIENCE};
-use crate::{describe, devices_v2, failed, helper, hybrid, refusals, NAME};
+use crate::{devices_v2, helper, hybrid, refusals};
 use libcgroups::common::{CgroupConfig, CgroupManager, ControllerOpt};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::state::StateError;
@@ -102,7 +103,7 @@ impl Libcontainer {
 
     /// The container's saved state, refreshed from its init process.
     fn load(&self, id: &str, command: &'static str) -> Result<Container> {
-        crate::ensure_cwd();
+        helper::ensure_cwd();
         let dir = self.root.join(id);
         if !dir.join("state.json").exists() {
             return Err(Error::NotFound {

@@ -5,7 +5,7 @@
 use super::ctx::{Ctx, Target};
 use super::events::{EventLog, EventServer};
 use super::launch::{Manager, StartProtocol};
-use crate::bundle::TempDir;
+use skiff_test_support::bundle::TempDir;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

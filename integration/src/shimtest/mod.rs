@@ -241,8 +241,8 @@ fn run(args: &Args, selected: &[&scenarios::Scenario]) -> Result<i32, String> {
             timings: Default::default(),
         });
     }
-    let base =
-        crate::bundle::TempDir::new("shimtest").map_err(|e| format!("temporary directory: {e}"))?;
+    let base = skiff_test_support::bundle::TempDir::new("shimtest")
+        .map_err(|e| format!("temporary directory: {e}"))?;
     let server = events::EventServer::start(&base.path().join("containerd.sock.ttrpc"))?;
     let manager = launch::Manager {
         address: base.path().join("containerd.sock"),

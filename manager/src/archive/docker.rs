@@ -6,7 +6,7 @@ use super::{
     json, normalize_name, ArchiveImage, View, OCI_CONFIG, OCI_LAYER, OCI_LAYER_GZIP, OCI_MANIFEST,
 };
 use crate::error::{Error, Result};
-use crate::store::blobs::digest_of;
+use crate::storage::blobs::digest_of;
 use serde_json::Value;
 use std::io::Read;
 

@@ -15,7 +15,7 @@ mod oci;
 
 use crate::error::{Error, Result};
 use crate::limits::{Budget, ContentMeter};
-use crate::store::blobs::ContentStore;
+use crate::storage::blobs::ContentStore;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};

@@ -65,7 +65,7 @@ fn attached(
 
 /// A container id when `--name` gives none.
 fn generated_id() -> String {
-    let n = crate::store::db::now() as u64;
+    let n = crate::storage::db::now() as u64;
     format!(
         "skiff-{:012x}",
         (n ^ (std::process::id() as u64) << 40) & 0xffff_ffff_ffff

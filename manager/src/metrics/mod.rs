@@ -46,7 +46,7 @@ pub fn shim_call(method: &str, took: Duration) {
         .observe(took.as_secs_f64());
 }
 
-pub use crate::store::Gauges;
+pub use crate::store::stats::Gauges;
 
 /// The Prometheus text exposition of the counters and `gauges`.
 pub fn render(gauges: &Gauges) -> String {

@@ -25,7 +25,7 @@ impl Fetch<'_> {
         let mut to_fetch = 0;
         for d in wanted {
             let digest = d.digest().to_string();
-            crate::store::blobs::parse_digest(&digest)?;
+            crate::storage::blobs::parse_digest(&digest)?;
             self.budget.source(d.size());
             let name = short(&digest);
             if (self.known)(&digest) && self.store.exists(&digest) {
@@ -156,7 +156,7 @@ impl Fetch<'_> {
     fn stream(
         &self,
         resp: &mut Response,
-        w: &mut crate::store::blobs::Ingest,
+        w: &mut crate::storage::blobs::Ingest,
         size: u64,
         item: usize,
     ) -> Result<()> {

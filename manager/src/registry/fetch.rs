@@ -12,7 +12,7 @@ use crate::archive::{ArchiveImage, Layer};
 use crate::error::{Error, Result};
 use crate::limits::Budget;
 use crate::progress::Job;
-use crate::store::blobs::{digest_of, ContentStore};
+use crate::storage::blobs::{digest_of, ContentStore};
 use oci_spec::image::{Arch, Descriptor, ImageConfiguration, ImageIndex, ImageManifest, Os};
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};

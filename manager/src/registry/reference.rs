@@ -27,7 +27,7 @@ impl Reference {
         }
         let (rest, digest) = match s.split_once('@') {
             Some((r, d)) => {
-                crate::store::blobs::parse_digest(d)
+                crate::storage::blobs::parse_digest(d)
                     .map_err(|_| bad("the digest is not sha256:<64 hex>"))?;
                 (r, Some(d.to_string()))
             }

@@ -3,8 +3,8 @@
 
 use super::{labels_json, namespace, parse_labels, ContainerRecord, Labels, NewContainer, Store};
 use crate::error::{check_id, check_name, Error, Result};
-use crate::store::db::{ensure_namespace, now};
-use crate::store::trees::Kind;
+use crate::storage::db::{ensure_namespace, now};
+use crate::storage::trees::Kind;
 use rusqlite::{params, OptionalExtension};
 
 impl Store {
@@ -51,7 +51,7 @@ impl Store {
 
     fn check_no_container(&self, tx: &rusqlite::Transaction, ns: &str, id: &str) -> Result<()> {
         let sql = "SELECT 1 FROM containers WHERE namespace = ?1 AND id = ?2";
-        if crate::store::db::exists(tx, sql, params![ns, id])? {
+        if crate::storage::db::exists(tx, sql, params![ns, id])? {
             return Err(Error::AlreadyExists(format!(
                 "container {id:?} already exists"
             )));
@@ -158,7 +158,7 @@ impl Store {
                 .optional()?
                 .ok_or_else(|| Error::NotFound(format!("container {id:?} does not exist")))?;
             let has_task = "SELECT 1 FROM tasks WHERE namespace = ?1 AND container_id = ?2";
-            if crate::store::db::exists(tx, has_task, params![ns, id])? {
+            if crate::storage::db::exists(tx, has_task, params![ns, id])? {
                 return Err(Error::FailedPrecondition(format!(
                     "container {id:?} has a task: delete the task first"
                 )));

@@ -13,7 +13,7 @@ const IN_NAMESPACE: &str = "SELECT digest, size, media_type, created_at FROM con
 impl Store {
     pub fn content_info(&self, ns: &str, digest: &str) -> Result<ContentRow> {
         let ns = namespace(ns)?;
-        crate::store::blobs::parse_digest(digest)?;
+        crate::storage::blobs::parse_digest(digest)?;
         self.db
             .tx(|tx| {
                 Ok(tx
@@ -42,7 +42,7 @@ impl Store {
     pub(super) fn namespace_has(&self, ns: &str, digest: &str) -> Result<bool> {
         let sql = "SELECT 1 FROM content_refs WHERE namespace = ?1 AND digest = ?2";
         self.db
-            .tx(|tx| crate::store::db::exists(tx, sql, params![ns, digest]))
+            .tx(|tx| crate::storage::db::exists(tx, sql, params![ns, digest]))
     }
 
     /// Removes the blobs of `digests` that have no row (what an import brought and no

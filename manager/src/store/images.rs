@@ -4,7 +4,7 @@
 use super::{namespace, parse_labels, ImageRecord, Store};
 use crate::archive::{self, ArchiveImage};
 use crate::error::{Error, Result};
-use crate::store::db::{ensure_namespace, now};
+use crate::storage::db::{ensure_namespace, now};
 use rusqlite::{params, OptionalExtension};
 
 impl Store {

@@ -6,8 +6,8 @@ use super::Store;
 use crate::archive::{self, ArchiveImage};
 use crate::error::{Error, Result};
 use crate::limits::Budget;
-use crate::store::db::now;
-use crate::store::trees::Kind;
+use crate::storage::db::now;
+use crate::storage::trees::Kind;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 

@@ -3,16 +3,11 @@
 //! what nothing references is collected, rows first (one transaction), files after.
 //! A crash between the two leaves files without rows, which recovery removes.
 //!
-//! Where things are kept: `db` (the SQLite schema and its migrations), `blobs` (content
-//! files by digest), `trees` (snapshot directories, overlay or copied, and their mounts).
-//! Then one file per thing stored, each with its SQL: `images` (image rows), `import`
+//! What is kept where is `crate::storage`'s (the database, the blobs, the snapshot
+//! trees); here, one file per thing stored, each with its SQL: `images` (image rows), `import`
 //! (an archive into images), `pull` (a registry's image into images), `layers` (layers
 //! into committed snapshots), `containers`, `snapshots` (snapshots through the API),
 //! `content` (content rows through the API), `collection`, `recovery`, `stats`.
-
-pub mod blobs;
-pub mod db;
-pub mod trees;
 
 mod collection;
 mod containers;
@@ -23,21 +18,18 @@ mod layers;
 mod pull;
 mod recovery;
 mod snapshots;
-mod stats;
+pub mod stats;
 
 use crate::error::{check_id, Result};
 use crate::limits::Limits;
 use crate::spec::ProcessRequest;
-use crate::store::blobs::ContentStore;
-use crate::store::db::Db;
-use crate::store::trees::Snapshotter;
+use crate::storage::blobs::ContentStore;
+use crate::storage::db::Db;
+use crate::storage::trees::Snapshotter;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
-
-pub use pull::PullStats;
-pub use stats::Gauges;
 
 pub type Labels = BTreeMap<String, String>;
 

@@ -2,7 +2,7 @@
 
 use super::{namespace, Store};
 use crate::error::Result;
-use crate::store::trees::{Info, Kind};
+use crate::storage::trees::{Info, Kind};
 use rusqlite::Transaction;
 use skiff_protos::mount::Mount;
 

@@ -8,7 +8,7 @@ use super::{
     rows::{Row, CREATING},
     Tasks,
 };
-use crate::store::db::now;
+use crate::storage::db::now;
 use skiff_protos::shim as api;
 use skiff_shim_client::{Bootstrap, TaskClient};
 use std::path::Path;

@@ -6,7 +6,7 @@
 
 use super::Tasks;
 use crate::error::{Error, Result};
-use crate::store::db::now;
+use crate::storage::db::now;
 use rusqlite::{params, OptionalExtension};
 use skiff_shim_client::Bootstrap;
 use std::path::Path;
@@ -57,7 +57,7 @@ impl Tasks {
     /// The row of a task about to be created; refused if the container has one.
     pub(super) fn claim(&self, ns: &str, id: &str, runtime: &Path, bundle: &Path) -> Result<()> {
         self.store.db.tx(|tx| {
-            if crate::store::db::exists(tx, HAS_TASK, params![ns, id])? {
+            if crate::storage::db::exists(tx, HAS_TASK, params![ns, id])? {
                 return Err(Error::AlreadyExists(format!(
                     "container {id:?} already has a task"
                 )));

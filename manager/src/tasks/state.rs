@@ -4,7 +4,7 @@
 use super::TimedCall;
 use super::{shim_err, status_name, TaskInfo, Tasks, CALL, WAIT};
 use crate::error::{io, Error, Result};
-use crate::store::db::now;
+use crate::storage::db::now;
 use crate::store::namespace;
 use skiff_protos::shim as api;
 use skiff_protos::task::Status;
@@ -32,7 +32,7 @@ impl Tasks {
             return Ok(recorded);
         };
         let status = status_name(s.status.enum_value().unwrap_or(Status::UNKNOWN)).to_string();
-        let exited_at = crate::store::db::timestamp_nanos(s.exited_at.as_ref());
+        let exited_at = crate::storage::db::timestamp_nanos(s.exited_at.as_ref());
         if exec_id.is_empty() && status != row.status {
             let exit = (status == "stopped").then_some((s.exit_status, exited_at));
             self.set_status(ns, id, &status, exit)?;
@@ -94,7 +94,7 @@ impl Tasks {
                 WAIT,
             )
             .map_err(shim_err)?;
-        let at = Some(crate::store::db::timestamp_nanos(r.exited_at.as_ref()))
+        let at = Some(crate::storage::db::timestamp_nanos(r.exited_at.as_ref()))
             .filter(|t| *t > 0)
             .unwrap_or_else(now);
         if exec_id.is_empty() {

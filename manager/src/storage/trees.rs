@@ -7,7 +7,7 @@
 //! removes.
 
 use crate::error::{check_name, io, Error, Result};
-use crate::store::db::now;
+use crate::storage::db::now;
 use rusqlite::{params, OptionalExtension, Transaction};
 use skiff_protos::mount::Mount;
 use std::fs;
@@ -111,7 +111,7 @@ impl Snapshotter {
     }
 
     pub fn exists(&self, tx: &Transaction, ns: &str, key: &str) -> Result<bool> {
-        crate::store::db::exists(
+        crate::storage::db::exists(
             tx,
             "SELECT 1 FROM snapshots WHERE namespace = ?1 AND key = ?2",
             params![ns, key],
@@ -181,7 +181,7 @@ impl Snapshotter {
         kind: Kind,
         dir: &str,
     ) -> Result<()> {
-        crate::store::db::ensure_namespace(tx, ns)?;
+        crate::storage::db::ensure_namespace(tx, ns)?;
         tx.execute(
             "INSERT INTO snapshots (namespace, key, dir, parent, kind, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![ns, key, dir, parent, kind.as_str(), now()],
