@@ -21,6 +21,13 @@ fn shim_pid(cd: &Containerd, id: &str) -> u32 {
         .expect("a pid")
 }
 
+/// `ctr run --rm` of `true` with the shim under test, which must succeed.
+fn run_true(cd: &Containerd, id: &str) {
+    let shim = shim();
+    let out = cd.ctr(&["run", "--rm", "--runtime", &shim, BUSYBOX_IMAGE, id, "true"]);
+    assert!(out.status.success(), "ctr run: {}", stderr(&out));
+}
+
 fn oom_score_adj(pid: u32) -> i32 {
     std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
         .expect("oom_score_adj")
@@ -50,16 +57,7 @@ fn the_shims_oom_score_is_one_above_containerds() {
 #[test]
 fn containerd_reads_the_shims_runtime_info() {
     let cd = Containerd::start();
-    let out = cd.ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        &shim(),
-        BUSYBOX_IMAGE,
-        "info",
-        "true",
-    ]);
-    assert!(out.status.success(), "ctr run: {}", stderr(&out));
+    run_true(&cd, "info");
     let log = cd.log();
     let failures: Vec<&str> = log
         .lines()
@@ -73,16 +71,7 @@ fn containerd_reads_the_shims_runtime_info() {
 #[test]
 fn the_shims_debug_lines_reach_containerds_log() {
     let cd = Containerd::start();
-    let out = cd.ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        &shim(),
-        BUSYBOX_IMAGE,
-        "debugged",
-        "true",
-    ]);
-    assert!(out.status.success(), "ctr run: {}", stderr(&out));
+    run_true(&cd, "debugged");
     // containerd copies the shim's log in the background: give it a moment.
     let deadline = Instant::now() + Duration::from_secs(5);
     let seen = |log: &str, what: &str| log.lines().any(|l| l.contains(what));
