@@ -67,6 +67,8 @@ test: build-debug
 	done
 	@echo "== shimtest: the libcontainer shim (BinaryName is unsupported there: README)"
 	target/debug/shimtest --shim target/debug/$(YOUKI_SHIM) --state-root /run/containerd/youki --skip options/runtime-binary
+	@echo "== shimtest: the libcontainer shim's stdio, started with containerd 2.3's bootstrap protocol"
+	target/debug/shimtest --shim target/debug/$(YOUKI_SHIM) --state-root /run/containerd/youki --bootstrap --filter stdio/
 	@echo "== the containerd tests with the libcontainer shim, under $$(containerd --version)"
 	SKIFF_SHIM=$(CURDIR)/target/debug/$(YOUKI_SHIM) $(CARGO) test -p skiff-integration $(CONTAINERD_TESTS) --test docker
 	@for gen in trixie sid 2.2 2.3; do \
