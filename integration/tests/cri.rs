@@ -8,7 +8,7 @@ use skiff_integration::bundle::TempDir;
 use skiff_integration::containerd::{shim_file_name, CgroupCleanup};
 use skiff_integration::cri::api::*;
 use skiff_integration::cri::pod::{
-    assert_pod_left_nothing, container, log_lines, parse_cri_line, start_cri,
+    assert_pod_left_nothing, container, log_lines, parse_cri_line, pod_config, start_cri,
 };
 use skiff_integration::proc;
 use std::collections::HashMap;
@@ -245,28 +245,13 @@ fn pod_stops_although_a_child_holds_stdout(pid_mode: i32, name: &str) {
     let parent = format!("/skiff-cri-{name}-{}", std::process::id());
     let _cgroups = CgroupCleanup(parent.clone());
     let logs = TempDir::new("skiff-cri-logs").unwrap();
-    let sandbox = PodSandboxConfig {
-        metadata: Some(PodSandboxMetadata {
-            name: name.into(),
-            uid: format!("uid-{name}-{}", std::process::id()),
-            namespace: "skiff-test".into(),
-            attempt: 0,
-        }),
-        log_directory: logs.path().to_string_lossy().into_owned(),
-        linux: Some(LinuxPodSandboxConfig {
-            cgroup_parent: parent.clone(),
-            security_context: Some(LinuxSandboxSecurityContext {
-                namespace_options: Some(NamespaceOption {
-                    network: NAMESPACE_NODE,
-                    pid: pid_mode,
-                    ipc: NAMESPACE_POD,
-                    ..Default::default()
-                }),
-            }),
-            ..Default::default()
-        }),
+    let ns = NamespaceOption {
+        network: NAMESPACE_NODE,
+        pid: pid_mode,
+        ipc: NAMESPACE_POD,
         ..Default::default()
     };
+    let sandbox = pod_config(name, &parent, logs.path(), ns);
     let pod = cri
         .run_pod_sandbox(&sandbox, "skiff")
         .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.log()));

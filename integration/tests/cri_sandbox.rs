@@ -9,9 +9,10 @@
 use skiff_integration::bundle::TempDir;
 use skiff_integration::containerd::{
     cgroup_bases, shim_binary, shim_file_name, version, CgroupCleanup, Containerd, Options,
-    BUSYBOX_IMAGE, PAUSE_IMAGE,
+    PAUSE_IMAGE,
 };
 use skiff_integration::cri::api::*;
+use skiff_integration::cri::pod::{self, pod_config};
 use skiff_integration::cri::CriClient;
 use skiff_integration::proc;
 use std::collections::HashMap;
@@ -149,44 +150,15 @@ impl Fixture {
     }
 }
 
-fn pod_config(name: &str, parent: &str, logs: &Path, ns: NamespaceOption) -> PodSandboxConfig {
-    PodSandboxConfig {
-        metadata: Some(PodSandboxMetadata {
-            name: name.into(),
-            uid: format!("uid-{name}-{}", std::process::id()),
-            namespace: "skiff-test".into(),
-            attempt: 0,
-        }),
-        log_directory: logs.to_string_lossy().into_owned(),
-        linux: Some(LinuxPodSandboxConfig {
-            cgroup_parent: parent.into(),
-            security_context: Some(LinuxSandboxSecurityContext {
-                namespace_options: Some(ns),
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
 fn container(name: &str, script: &str, ns: &NamespaceOption) -> ContainerConfig {
     ContainerConfig {
-        metadata: Some(ContainerMetadata {
-            name: name.into(),
-            attempt: 0,
-        }),
-        image: Some(ImageSpec {
-            image: BUSYBOX_IMAGE.into(),
-        }),
-        command: vec!["/bin/sh".into(), "-c".into(), script.into()],
-        log_path: format!("{name}.log"),
         linux: Some(LinuxContainerConfig {
             security_context: Some(LinuxContainerSecurityContext {
                 namespace_options: Some(ns.clone()),
             }),
             ..Default::default()
         }),
-        ..Default::default()
+        ..pod::container(name, script, &format!("{name}.log"))
     }
 }
 

@@ -22,7 +22,7 @@ use skiff_integration::containerd::{
 };
 use skiff_integration::cri::api::*;
 use skiff_integration::cri::pod::{
-    assert_pod_left_nothing, container, log_lines, parse_cri_line, start_cri,
+    assert_pod_left_nothing, container, log_lines, parse_cri_line, pod_config, start_cri,
 };
 use skiff_integration::cri::CriClient;
 use skiff_integration::{proc, runc, skip};
@@ -84,26 +84,6 @@ fn namespaces(userns: &UserNamespace) -> NamespaceOption {
         pid: NAMESPACE_POD,
         ipc: NAMESPACE_POD,
         userns_options: Some(userns.clone()),
-    }
-}
-
-fn pod_config(name: &str, logs: &Path, parent: &str, userns: &UserNamespace) -> PodSandboxConfig {
-    PodSandboxConfig {
-        metadata: Some(PodSandboxMetadata {
-            name: name.into(),
-            uid: format!("uid-{name}-{}", std::process::id()),
-            namespace: "skiff-test".into(),
-            attempt: 0,
-        }),
-        log_directory: logs.to_string_lossy().into_owned(),
-        linux: Some(LinuxPodSandboxConfig {
-            cgroup_parent: parent.into(),
-            security_context: Some(LinuxSandboxSecurityContext {
-                namespace_options: Some(namespaces(userns)),
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
     }
 }
 
@@ -217,7 +197,7 @@ fn a_pod_with_its_own_user_namespace_runs_mapped() {
     let logs = TempDir::new("skiff-cri-userns-logs").unwrap();
     let scratch_before = scratch_entries();
     let userns = pod_userns();
-    let sandbox = pod_config("mapped", logs.path(), &parent, &userns);
+    let sandbox = pod_config("mapped", &parent, logs.path(), namespaces(&userns));
     let pod = cri
         .run_pod_sandbox(&sandbox, INLINE_HANDLER)
         .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", cd.log()));
@@ -329,7 +309,7 @@ fn refused(cd: &Containerd, cri: &CriClient, name: &str, userns: UserNamespace, 
     let begun = Instant::now();
     let err = cri
         .run_pod_sandbox(
-            &pod_config(name, logs.path(), &parent, &userns),
+            &pod_config(name, &parent, logs.path(), namespaces(&userns)),
             INLINE_HANDLER,
         )
         .expect_err("a pod the CRI cannot make");

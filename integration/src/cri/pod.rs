@@ -36,6 +36,28 @@ pub fn start_cri() -> (Containerd, CriClient) {
     (cd, cri)
 }
 
+/// A pod named `name` in the `skiff-test` namespace, its cgroups under `parent`, its logs
+/// in `logs`, with the namespaces `ns`.
+pub fn pod_config(name: &str, parent: &str, logs: &Path, ns: NamespaceOption) -> PodSandboxConfig {
+    PodSandboxConfig {
+        metadata: Some(PodSandboxMetadata {
+            name: name.into(),
+            uid: format!("uid-{name}-{}", std::process::id()),
+            namespace: "skiff-test".into(),
+            attempt: 0,
+        }),
+        log_directory: logs.to_string_lossy().into_owned(),
+        linux: Some(LinuxPodSandboxConfig {
+            cgroup_parent: parent.into(),
+            security_context: Some(LinuxSandboxSecurityContext {
+                namespace_options: Some(ns),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 /// A busybox container running `script` with `sh -c`, logging to `log`.
 pub fn container(name: &str, script: &str, log: &str) -> ContainerConfig {
     ContainerConfig {
