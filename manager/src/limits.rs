@@ -95,6 +95,11 @@ impl Budget {
         }
     }
 
+    /// The bytes of source so far (an archive's size; what a pull fetched).
+    pub fn source_size(&self) -> u64 {
+        self.archive_size.load(Ordering::Relaxed)
+    }
+
     /// `n` more bytes of source (a pull learns its size as it fetches).
     pub fn source(&self, n: u64) {
         self.archive_size.fetch_add(n, Ordering::Relaxed);

@@ -4,7 +4,7 @@
 //! with --quiet, nothing (it still polls: polling is the heartbeat that keeps skiffd from
 //! taking the request for abandoned). Ctrl-C cancels the request (`CancelJob`).
 
-use super::conn::{ctx, rpc_err, Conn, SHORT};
+use super::conn::{ctx, Conn, SHORT};
 use skiff_protos::manager::{JobItem, JobRequest};
 use skiff_protos::manager_ttrpc::ImagesClient;
 use std::collections::HashSet;
@@ -68,7 +68,7 @@ pub fn watch<T: Send>(
             if !last.is_empty() {
                 view.last = last;
             }
-            view.finish(true);
+            view.finish();
             Ok(value)
         }
         Err(_) if interrupted.load(Ordering::SeqCst) => Err("cancelled".into()),
@@ -126,8 +126,8 @@ impl View {
 
     /// After the request succeeded: every line ended (piped, a line for each that
     /// ended after the last poll; on a terminal, the last drawing redrawn so).
-    fn finish(&mut self, succeeded: bool) {
-        if self.quiet || !succeeded {
+    fn finish(&mut self) {
+        if self.quiet {
             return;
         }
         let ended: Vec<JobItem> = std::mem::take(&mut self.last)
@@ -181,9 +181,4 @@ fn bytes(n: u64) -> String {
         n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
         n => format!("{n} B"),
     }
-}
-
-/// What skiffd said, or what broke.
-pub fn said(e: ttrpc::Error) -> String {
-    rpc_err(e)
 }

@@ -3,8 +3,8 @@
 //! progress.
 
 use super::args::RegistryFlags;
-use super::conn::{ctx, Conn, LONG, SHORT};
-use super::progress::{said, watch};
+use super::conn::{ctx, rpc_err, Conn, LONG, SHORT};
+use super::progress::watch;
 use crate::registry::{auth, Reference};
 use skiff_protos::manager::{Image, ImageRequest, PullRequest};
 use skiff_protos::manager_ttrpc::ImagesClient;
@@ -46,7 +46,7 @@ pub fn pull(c: &Conn, reference: &str, flags: &RegistryFlags) -> Result<Image, S
         };
         api.pull_image(ctx(LONG), &req)
             .map(|r| (r.image.unwrap_or_default(), r.progress))
-            .map_err(|e| format!("pulling {name}: {}", said(e)))
+            .map_err(|e| format!("pulling {name}: {}", rpc_err(e)))
     })
 }
 

@@ -39,8 +39,6 @@ pub struct Fetch<'a> {
     pub ingested: Mutex<Vec<String>>,
     /// Bytes received from the registry.
     pub received: AtomicU64,
-    /// Blob requests sent (manifests not counted).
-    pub blob_requests: AtomicU64,
 }
 
 /// A manifest or index as fetched.

@@ -30,10 +30,20 @@ impl Store {
         let cancel = job.clone();
         let budget =
             Budget::new(self.limits.clone(), archive_size).with_cancel(move || cancel.cancelled());
+        self.ingesting(|ingested| self.import_locked(ns, path, name, &budget, ingested, &job))
+    }
+
+    /// Runs `work` as the one import or pull under way. Whatever way it ends, the blobs
+    /// it ingested (the list it fills) that no row names are taken out again, and after a
+    /// failure the layer snapshots no image uses.
+    pub(super) fn ingesting<T>(
+        &self,
+        work: impl FnOnce(&mut Vec<String>) -> Result<T>,
+    ) -> Result<T> {
         let mut ingested = Vec::new();
         let result = {
             let _one_at_a_time = self.import_lock.lock().unwrap_or_else(|p| p.into_inner());
-            let result = self.import_locked(ns, path, name, &budget, &mut ingested, &job);
+            let result = work(&mut ingested);
             if result.is_err() {
                 let _ = self.collect_now();
             }
@@ -56,7 +66,7 @@ impl Store {
         job: &Job,
     ) -> Result<Vec<ImageRecord>> {
         let known = |digest: &str| self.namespace_has(ns, digest).unwrap_or(false);
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let size = budget.source_size();
         let reading = job.item(&path.display().to_string(), size, "reading");
         let read = |n: u64| job.add(reading, n);
         let reader = Reader {

@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, Default, Clone)]
 pub struct PullStats {
     pub received: u64,
-    pub blob_requests: u64,
 }
 
 impl Store {
@@ -58,10 +57,8 @@ impl Store {
             job: &job,
             ingested: Mutex::new(Vec::new()),
             received: AtomicU64::new(0),
-            blob_requests: AtomicU64::new(0),
         };
-        let result = {
-            let _one_at_a_time = self.import_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let result = self.ingesting(|ingested| {
             let result = fetch.image().and_then(|image| {
                 let layers = job.item("unpacking", image.layers.len() as u64, "unpacking");
                 let top = self.unpack(ns, &image, &budget)?;
@@ -69,17 +66,10 @@ impl Store {
                 self.content.sync()?;
                 self.record_image(ns, &name, &image, &top)
             });
-            if result.is_err() {
-                let _ = self.collect_now();
-            }
-            self.remove_unrecorded(&fetch.ingested.lock().unwrap());
+            ingested.append(&mut fetch.ingested.lock().unwrap());
             result
-        };
-        if self.collect_after_import.load(Ordering::SeqCst) {
-            let _ = self.collect();
-        }
+        });
         stats.received = fetch.received.load(Ordering::Relaxed);
-        stats.blob_requests = fetch.blob_requests.load(Ordering::Relaxed);
         result
     }
 }
