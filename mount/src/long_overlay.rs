@@ -5,11 +5,11 @@
 //! helper; where even that is too long, the new mount API with one `lowerdir+` per layer
 //! (Linux 6.8), which has no length limit at all.
 
+use crate::tree::{Attributes, DetachedTree};
 use nix::mount::MsFlags;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// mount(2) takes at most one page of options.
@@ -21,11 +21,6 @@ const FSCONFIG_SET_FLAG: libc::c_uint = 0;
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
 const FSMOUNT_CLOEXEC: libc::c_uint = 1;
-const MOUNT_ATTR_RDONLY: libc::c_uint = 0x1;
-const MOUNT_ATTR_NOSUID: libc::c_uint = 0x2;
-const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
-const MOUNT_ATTR_NOEXEC: libc::c_uint = 0x8;
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
 
 /// `options` are overlay's (`lowerdir=A:B`, `upperdir=U`, `workdir=W`, flags for the
 /// filesystem); `flags` the mount's own (`ro`, `nosuid`, `nodev`, `noexec`).
@@ -149,34 +144,18 @@ fn new_api(options: &[&str], flags: MsFlags, target: &Path) -> io::Result<()> {
         }
     }
     fsconfig(&fs, FSCONFIG_CMD_CREATE, None, None)?;
-    let attrs = [
-        (MsFlags::MS_RDONLY, MOUNT_ATTR_RDONLY),
-        (MsFlags::MS_NOSUID, MOUNT_ATTR_NOSUID),
-        (MsFlags::MS_NODEV, MOUNT_ATTR_NODEV),
-        (MsFlags::MS_NOEXEC, MOUNT_ATTR_NOEXEC),
-    ]
-    .into_iter()
-    .filter(|(flag, _)| flags.contains(*flag))
-    .fold(0, |attrs, (_, attr)| attrs | attr);
+    // The mount's own flags that fsmount(2) takes (it has no access time flags).
+    let attrs = Attributes::from_flags(flags).set
+        & (libc::MOUNT_ATTR_RDONLY
+            | libc::MOUNT_ATTR_NOSUID
+            | libc::MOUNT_ATTR_NODEV
+            | libc::MOUNT_ATTR_NOEXEC);
     // SAFETY: fsmount(2) of the context just created; the new descriptor is owned below.
     let m =
         check(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) })?;
     // SAFETY: fsmount returned a descriptor nothing else owns.
     let mnt = unsafe { OwnedFd::from_raw_fd(m as i32) };
-    let empty = cstring(b"")?;
-    let to = cstring(target.as_os_str().as_bytes())?;
-    // SAFETY: move_mount(2) of the detached mount we own onto a NUL-terminated path.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            mnt.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
-        )
-    };
-    check(rc).map(drop)
+    DetachedTree::from_fd(mnt).attach(target)
 }
 
 #[cfg(test)]

@@ -38,6 +38,11 @@ impl DetachedTree {
         Ok(DetachedTree { fd })
     }
 
+    /// A detached mount made some other way (`fsmount`), to be attached like a copy.
+    pub(crate) fn from_fd(fd: OwnedFd) -> DetachedTree {
+        DetachedTree { fd }
+    }
+
     /// Sets `attrs` on every mount of the copy, and its id mapping to the user namespace
     /// `userns` if one is given; its propagation becomes private.
     pub fn set(&self, attrs: Attributes, userns: Option<BorrowedFd>) -> io::Result<()> {
