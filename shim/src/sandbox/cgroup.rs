@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-const ROOT: &str = "/sys/fs/cgroup";
+use crate::sys::shim_cgroup::ROOT;
 
 /// The directories made for the sandbox, deepest last.
 #[derive(Debug, Default)]
@@ -24,21 +24,9 @@ pub fn is_systemd_slice(parent: &str) -> bool {
     parent.ends_with(".slice") && !parent.contains('/')
 }
 
-/// Each hierarchy's root: the v2 one, or every v1 one (and a hybrid's unified one).
+/// Each hierarchy's root (none where /sys/fs/cgroup cannot be read).
 fn hierarchies() -> Vec<PathBuf> {
-    let root = Path::new(ROOT);
-    if root.join("cgroup.controllers").exists() {
-        return vec![root.to_path_buf()];
-    }
-    let mut dirs: Vec<PathBuf> = fs::read_dir(root)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir() && !p.is_symlink())
-        .collect();
-    dirs.sort();
-    dirs
+    crate::sys::shim_cgroup::hierarchies().unwrap_or_default()
 }
 
 impl SandboxCgroup {

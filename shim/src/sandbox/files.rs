@@ -166,10 +166,7 @@ pub fn remove_link(link: &Path, target: &Path) {
 /// For `delete` after a dead shim: the same removal, knowing only the bundle.
 pub fn remove_for_bundle(bundle: &Path, id: &str) {
     let shm = bundle.join("shm");
-    if is_mountpoint(&shm) {
-        unmount_shm(&shm);
-    }
-    let _ = fs::remove_dir(&shm);
+    unmount_shm(&shm);
     let own = bundle.join("pod");
     if let Some((files_dir, shm_dir)) = cri_dirs(bundle, id) {
         for name in ["hostname", "hosts", "resolv.conf"] {
@@ -194,19 +191,12 @@ fn mount_shm(shm: &Path) -> io::Result<()> {
 
 fn unmount_shm(shm: &Path) {
     // Detached: a process that still has it open (a file, a cwd) must not keep the shim
-    // from removing its bundle; the tmpfs goes when the last user does.
-    if let Err(e) = nix::mount::umount2(shm, nix::mount::MntFlags::MNT_DETACH) {
-        log::warn!("unmounting the pod's /dev/shm {}: {e}", shm.display());
+    // from removing its bundle; the tmpfs goes when the last user does. A path that is
+    // no mount (or none at all: a container's bundle) is no error.
+    if let Err(e) = crate::sys::mount::unmount_all(shm) {
+        log::warn!("unmounting the pod's /dev/shm: {e}");
     }
     let _ = fs::remove_dir(shm);
-}
-
-fn is_mountpoint(path: &Path) -> bool {
-    let text = path.to_string_lossy();
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(text.as_ref()))
 }
 
 fn mkdir(dir: &Path, mode: u32) -> io::Result<()> {

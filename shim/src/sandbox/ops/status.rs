@@ -4,14 +4,12 @@ use crate::events::timestamp;
 use crate::sandbox::pod::Phase;
 use crate::sandbox::{cgroup, SandboxService};
 use crate::task::error::{Result, ShimError};
-use protobuf::well_known_types::any::Any;
-use protobuf::{Message, MessageField};
+use protobuf::MessageField;
 use skiff_protos::metrics::Metric;
 use skiff_protos::sandbox::{
     PingRequest, PingResponse, SandboxMetricsRequest, SandboxMetricsResponse, SandboxStatusRequest,
     SandboxStatusResponse,
 };
-use skiff_protos::type_url;
 use std::collections::HashMap;
 use std::time::SystemTime;
 
@@ -72,20 +70,13 @@ impl SandboxService {
                 req.sandbox_id
             ))
         })?;
-        let (url, value) = match cgroup.metrics() {
-            skiff_cgroups::Metrics::V1(m) => (type_url::CGROUPS_V1_METRICS, m.write_to_bytes()),
-            skiff_cgroups::Metrics::V2(m) => (type_url::CGROUPS_V2_METRICS, m.write_to_bytes()),
-        };
-        let value = value.map_err(|e| ShimError::internal("encoding metrics", e))?;
+        let data =
+            (cgroup.metrics().to_any()).map_err(|e| ShimError::internal("encoding metrics", e))?;
         Ok(SandboxMetricsResponse {
             metrics: MessageField::some(Metric {
                 timestamp: MessageField::some(timestamp(SystemTime::now())),
                 id: req.sandbox_id,
-                data: MessageField::some(Any {
-                    type_url: url.into(),
-                    value,
-                    ..Default::default()
-                }),
+                data: MessageField::some(data),
                 ..Default::default()
             }),
             ..Default::default()

@@ -4,10 +4,8 @@
 use crate::events::timestamp;
 use crate::task::error::{Result, ShimError};
 use crate::task::TaskService;
-use protobuf::well_known_types::any::Any;
-use protobuf::{Message, MessageField};
+use protobuf::MessageField;
 use skiff_protos::shim::{StateRequest, StateResponse, StatsRequest, StatsResponse};
-use skiff_protos::type_url;
 
 impl TaskService {
     pub fn state(&self, req: StateRequest) -> Result<StateResponse> {
@@ -42,17 +40,10 @@ impl TaskService {
         let cgroup = c.cgroup().ok_or_else(|| {
             ShimError::NotFound(format!("container {:?} has no cgroup to read", req.id))
         })?;
-        let (type_url, value) = match cgroup.metrics() {
-            skiff_cgroups::Metrics::V1(m) => (type_url::CGROUPS_V1_METRICS, m.write_to_bytes()),
-            skiff_cgroups::Metrics::V2(m) => (type_url::CGROUPS_V2_METRICS, m.write_to_bytes()),
-        };
-        let value = value.map_err(|e| ShimError::internal("encoding metrics", e))?;
+        let stats =
+            (cgroup.metrics().to_any()).map_err(|e| ShimError::internal("encoding metrics", e))?;
         Ok(StatsResponse {
-            stats: MessageField::some(Any {
-                type_url: type_url.to_string(),
-                value,
-                ..Default::default()
-            }),
+            stats: MessageField::some(stats),
             ..Default::default()
         })
     }
